@@ -1,0 +1,10 @@
+//! Bitcoin SV consensus data: hashes, headers, transactions, blocks, merkle trees.
+
+pub mod blk;
+pub mod block;
+pub mod hash;
+pub mod header;
+pub mod merkle;
+pub mod network;
+pub mod tx;
+pub mod u256;

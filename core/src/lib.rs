@@ -1,0 +1,45 @@
+//! # torrent_core
+//!
+//! The sans-IO core of `torrent_service`: everything about Bitcoin SV data that can be
+//! decided without a socket, a file, a clock or a random number generator.
+//!
+//! ```text
+//!  host bytes ──► encode::Reader / bsv::block::BlockDecoder ──► txids, tx byte ranges
+//!                                        │
+//!                                        ▼
+//!                 bsv::merkle (root, tree, CVE-2012-2459 checks)
+//!                                        │
+//!                                        ▼
+//!        proof::bump (BRC-74) / proof::tsc (TSC) ──► verify against bsv::header::Header
+//! ```
+//!
+//! What it does **not** do: read files, open sockets, look at the time or draw randomness.
+//! Hosts (`torrent_service`, `torrent_wasm_guest`, `web_spv`) own all of that and pass bytes,
+//! timestamps and seeds in.
+//!
+//! ## Features
+//!
+//! - `std` (default): `std::error::Error` for the error types (through `thiserror/std`).
+//!   Without it the crate is `no_std` and needs only `alloc`; it builds for
+//!   `wasm32-unknown-unknown` and the resulting module imports nothing.
+//!
+//! ## Untrusted input
+//!
+//! Every decoder takes explicit limits, returns a typed error with the byte offset where
+//! it stopped, and never panics: the property tests in `tests/` feed arbitrary bytes to each.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod bsv;
+pub mod encode;
+pub mod hex;
+pub mod proof;
+
+pub use bsv::hash::{BlockHash, MerkleNode, MerkleRoot, Txid};
+pub use bsv::header::Header;
+pub use bsv::network::Network;

@@ -1,0 +1,173 @@
+//! Property tests: random trees of 1..5000 leaves prove every way; damaged proofs fail with
+//! an error; decoders never panic on arbitrary bytes.
+
+use proptest::prelude::*;
+use torrent_core::bsv::block::{Block, BlockDecoder, BlockLimits};
+use torrent_core::bsv::hash::sha256d;
+use torrent_core::bsv::merkle::{self, MerkleRootBuilder, MerkleTree, tree_height};
+use torrent_core::bsv::tx::{Transaction, TxLimits};
+use torrent_core::proof::bump::Bump;
+use torrent_core::proof::tsc::{TargetKind, TscProof};
+use torrent_core::{BlockHash, Header, Txid};
+
+/// Distinct pseudo-random txids (hashes of their seed and index, so never equal).
+fn txids(n: usize, seed: u64) -> Vec<Txid> {
+    (0..n as u64)
+        .map(|i| {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&seed.to_le_bytes());
+            b[8..].copy_from_slice(&i.to_le_bytes());
+            Txid::from_byte_array(sha256d(&b))
+        })
+        .collect()
+}
+
+fn header_for(tree: &MerkleTree) -> Header {
+    Header {
+        version: 1,
+        prev_blockhash: BlockHash::default(),
+        merkle_root: tree.root(),
+        time: 0,
+        bits: 0x207f_ffff,
+        nonce: 0,
+    }
+}
+
+/// A tx count with another tree height than `n` (or one that excludes `index`).
+fn wrong_count(n: u64, index: u64) -> u64 {
+    let h = tree_height(n);
+    if h >= 2 && index < 1 << (h - 1) {
+        1 << (h - 1)
+    } else {
+        (1 << h) + 1
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn every_proof_of_a_random_tree_verifies(n in 1usize..5000, seed: u64, picks in prop::collection::vec(any::<prop::sample::Index>(), 1..8)) {
+        let ids = txids(n, seed);
+        let tree = MerkleTree::from_txids(&ids).unwrap();
+        prop_assert_eq!(merkle::root(&ids).unwrap(), tree.root());
+        let header = header_for(&tree);
+        let count = n as u64;
+        let indices: Vec<u64> = picks.iter().map(|p| p.index(n) as u64).collect();
+        for &i in &indices {
+            let t = ids[i as usize];
+            let bump = Bump::build(&tree, 42, &[i]).unwrap();
+            prop_assert_eq!(bump.verify(&t, 42, count, &tree.root()).unwrap(), i);
+            prop_assert_eq!(Bump::decode(&bump.encode()).unwrap(), bump.clone());
+            for kind in [TargetKind::BlockHash, TargetKind::Header, TargetKind::MerkleRoot] {
+                let tsc = TscProof::build(&tree, i, &header, kind, None).unwrap();
+                prop_assert_eq!(tsc.verify(&header, count).unwrap(), t);
+            }
+        }
+        // One compound path for all picks, trimmed, verifying each txid.
+        let compound = Bump::build(&tree, 42, &indices).unwrap();
+        let mut uniq = indices.clone();
+        uniq.sort_unstable();
+        uniq.dedup();
+        prop_assert_eq!(compound.verify_all(42, count, &tree.root()).unwrap(), uniq.len());
+    }
+
+    #[test]
+    fn damaged_proofs_fail_with_an_error(n in 2usize..5000, seed: u64, pick: prop::sample::Index, flip: prop::sample::Index, bit in 0u8..8) {
+        let ids = txids(n, seed);
+        let tree = MerkleTree::from_txids(&ids).unwrap();
+        let header = header_for(&tree);
+        let count = n as u64;
+        let i = pick.index(n) as u64;
+        let t = ids[i as usize];
+        let root = tree.root();
+
+        let bump = Bump::build(&tree, 42, &[i]).unwrap();
+        let bin = bump.encode();
+        // A flipped bit: refused at decode or verify, unless it only turned a level-0
+        // sibling into a flagged txid, which is a true compound proof.
+        let mut b = bin.clone();
+        let at = flip.index(b.len());
+        b[at] ^= 1 << bit;
+        if let Ok(p) = Bump::decode(&b) {
+            if p.verify(&t, 42, count, &root).is_ok() {
+                for (index, txid) in p.txids() {
+                    prop_assert_eq!(ids[index as usize], txid);
+                }
+            }
+        }
+        // Wrong index (another txid), wrong tx count, truncated input.
+        let other = ids[(i as usize + 1) % n];
+        prop_assert!(bump.verify(&other, 42, count, &root).is_err());
+        prop_assert!(bump.verify(&t, 42, wrong_count(count, i), &root).is_err());
+        prop_assert!(Bump::decode(&bin[..flip.index(bin.len())]).is_err());
+
+        let tsc = TscProof::build(&tree, i, &header, TargetKind::MerkleRoot, None).unwrap();
+        let tbin = tsc.encode();
+        let mut b = tbin.clone();
+        let at = flip.index(b.len());
+        b[at] ^= 1 << bit;
+        if let Ok(p) = TscProof::decode(&b) {
+            prop_assert!(p.verify(&header, count).is_err(), "TSC flip at {} survived", at);
+        }
+        let mut wrong_index = tsc.clone();
+        wrong_index.index = (i + 1) % count;
+        prop_assert!(wrong_index.verify(&header, count).is_err());
+        prop_assert!(tsc.verify(&header, wrong_count(count, i)).is_err());
+        prop_assert!(TscProof::decode(&tbin[..flip.index(tbin.len())]).is_err());
+    }
+
+    #[test]
+    fn streaming_root_matches_tree(n in 1usize..3000, seed: u64) {
+        let ids = txids(n, seed);
+        let mut b = MerkleRootBuilder::new();
+        for t in &ids {
+            b.push(*t).unwrap();
+        }
+        prop_assert_eq!(b.finish().unwrap(), MerkleTree::from_txids(&ids).unwrap().root());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes(data in prop::collection::vec(any::<u8>(), 0..600), split: prop::sample::Index) {
+        let _ = Bump::decode(&data);
+        let _ = TscProof::decode(&data);
+        let _ = Transaction::decode(&data, &TxLimits::default());
+        let _ = Block::decode(&data, &BlockLimits::default());
+        let _ = Header::decode(&data);
+        let mut dec = BlockDecoder::new(BlockLimits::default());
+        let (a, b) = data.split_at(split.index(data.len() + 1));
+        for mut chunk in [a, b] {
+            while let Ok(Some(_)) = dec.decode(&mut chunk) {}
+        }
+        let _ = dec.finish();
+        let _ = torrent_core::bsv::blk::BlkFrames::new(&data, [0xf9, 0xbe, 0xb4, 0xd9]).count();
+        if let Ok(s) = std::str::from_utf8(&data) {
+            let _ = Bump::from_json(s);
+            let _ = TscProof::from_json(s);
+        }
+    }
+
+    #[test]
+    fn json_decoders_never_panic_on_json_shaped_text(s in r#"\{"(blockHeight|index|path|txOrId|target|targetType|nodes)":[\[\]\{\}0-9a-f",:*]{0,200}\}"#) {
+        let _ = Bump::from_json(&s);
+        let _ = TscProof::from_json(&s);
+    }
+
+    #[test]
+    fn bump_shaped_bytes_never_panic(height in 0u64..1000, levels in 1u8..70, body in prop::collection::vec(any::<u8>(), 0..400)) {
+        let mut data = vec![height as u8, levels];
+        data.extend_from_slice(&body);
+        if let Ok(b) = Bump::decode(&data) {
+            prop_assert_eq!(Bump::decode(&b.encode()).unwrap(), b.clone());
+            let t = Txid::default();
+            let _ = b.compute_root(&t);
+            for n in [1u64, 2, 3, 1000, u64::MAX] {
+                let _ = b.verify(&t, 0, n, &Default::default());
+            }
+        }
+    }
+}

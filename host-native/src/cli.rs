@@ -1,0 +1,214 @@
+//! The command line (DESIGN §12).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Offload aged Bitcoin SV blocks into BitTorrent swarms while every transaction stays
+/// provable. With no command, runs every service (`run`).
+#[derive(Debug, Parser)]
+#[command(name = "torrent_service", version, about, long_about = None)]
+pub struct Cli {
+    /// More logging (-v debug, -vv trace); `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every service on its port with embedded defaults; Ctrl-C shuts down cleanly.
+    Run(RunArgs),
+    /// One-shot offload of a height range into a bundle torrent.
+    Bundle(BundleArgs),
+    /// Show a bundle torrent's blocks, files and piece layout; --verify re-hashes the data.
+    Inspect(InspectArgs),
+    /// Ask a running service for the proof of a transaction.
+    Proof(ProofArgs),
+    /// Check a proof locally against a header; exit 0 only if it is valid.
+    Verify(VerifyArgs),
+    /// Register as a seeder with a BSM-signed message; prints the announce URL with passkey.
+    Register(RegisterArgs),
+    /// Seeder mode: fetch bundles from the swarm, verify, seed, answer proofs.
+    Seed(SeedArgs),
+    /// Ledger: balances, stakes, pending payouts, settle now.
+    Ledger(LedgerArgs),
+    /// Print the effective configuration (file + environment overrides) as TOML.
+    Config(RunArgs),
+}
+
+impl Command {
+    /// Returns the command's name as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Bundle(_) => "bundle",
+            Command::Inspect(_) => "inspect",
+            Command::Proof(_) => "proof",
+            Command::Verify(_) => "verify",
+            Command::Register(_) => "register",
+            Command::Seed(_) => "seed",
+            Command::Ledger(_) => "ledger",
+            Command::Config(_) => "config",
+        }
+    }
+}
+
+/// Arguments of `run` (and `config`).
+#[derive(Debug, Default, Args)]
+pub struct RunArgs {
+    /// Config file (TOML, section `[torrent_service]`); environment variables
+    /// `TORRENT_SERVICE_<KEY>` override it.
+    #[arg(long, short, env = "TORRENT_SERVICE_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `bundle`.
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    /// Block source: `dir:PATH`, `blk:PATH`, `rest:URL`, `galaxy`, or a bare path.
+    #[arg(long)]
+    pub source: String,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// First height.
+    #[arg(long)]
+    pub first: Option<u64>,
+    /// Last height.
+    #[arg(long)]
+    pub last: Option<u64>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The .torrent file.
+    pub file: PathBuf,
+    /// Re-hash the data in this directory against the piece hashes.
+    #[arg(long)]
+    pub verify: Option<PathBuf>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Proof output formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProofFormat {
+    /// BRC-74 BUMP, hex.
+    Bump,
+    /// TSC proof, JSON.
+    Tsc,
+    /// The full JSON response.
+    Json,
+}
+
+/// Arguments of `proof`.
+#[derive(Debug, Args)]
+pub struct ProofArgs {
+    /// Transaction id (display hex).
+    pub txid: String,
+    /// Proof server URL.
+    #[arg(long, default_value = "http://127.0.0.1:50063")]
+    pub server: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ProofFormat,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The proof: BUMP (hex or JSON) or TSC (hex or JSON), inline or a file path.
+    #[arg(long)]
+    pub proof: String,
+    /// The transaction id the proof is about (display hex).
+    #[arg(long)]
+    pub txid: String,
+    /// The block header: 160 hex digits, inline or a file path (hex or 80 raw bytes).
+    #[arg(long)]
+    pub header: String,
+    /// The block's transaction count: required, because without it a proof of an inner
+    /// node (the 64-byte-transaction ambiguity) cannot be told from a real one.
+    #[arg(long)]
+    pub tx_count: u64,
+    /// The block height (BUMP only); defaults to the height the BUMP claims.
+    #[arg(long)]
+    pub height: Option<u64>,
+    /// Verify inside the wasmtime sandbox instead of natively.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Print the verdict as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `register`.
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// File holding the seeder's WIF private key.
+    #[arg(long)]
+    pub wif_file: PathBuf,
+    /// Tracker base URL, e.g. http://127.0.0.1:6969.
+    #[arg(long)]
+    pub tracker: String,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `seed`.
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// Config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// First height of the bundles to fetch (all when omitted).
+    #[arg(long)]
+    pub first: Option<u64>,
+    /// Last height.
+    #[arg(long)]
+    pub last: Option<u64>,
+}
+
+/// Arguments of `ledger`.
+#[derive(Debug, Args)]
+pub struct LedgerArgs {
+    /// Config file.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: LedgerAction,
+}
+
+/// Ledger actions.
+#[derive(Debug, Subcommand)]
+pub enum LedgerAction {
+    /// Balances per seeder.
+    Balances,
+    /// Stakes; `stake credit` in ledger stake mode.
+    Stake {
+        /// Seeder address to credit (ledger stake mode).
+        #[arg(long)]
+        credit: Option<String>,
+        /// Amount in satoshis.
+        #[arg(long)]
+        amount: Option<u64>,
+    },
+    /// Pending payouts.
+    Pending,
+    /// Settle now: build, sign and broadcast the payout transaction.
+    Settle {
+        /// Print the transaction as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}

@@ -1,0 +1,264 @@
+//! Configuration: one TOML file with a `[torrent_service]` section, every key overridable by
+//! an environment variable `TORRENT_SERVICE_<KEY>` (upper case). Unknown keys, in the file or
+//! in the environment, are an error that names the key: a typo must not silently fall back
+//! to a default.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+use torrent_core::Network;
+
+/// Prefix of the environment overrides.
+pub const ENV_PREFIX: &str = "TORRENT_SERVICE_";
+
+/// Environment variables with the prefix that are not config keys.
+const ENV_NOT_KEYS: &[&str] = &["TORRENT_SERVICE_CONFIG"];
+
+/// The whole file: only the `[torrent_service]` section is ours; other sections (other
+/// Galaxy services sharing the file) are left alone.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct File {
+    /// Our section.
+    #[serde(default)]
+    pub torrent_service: Config,
+}
+
+/// The `[torrent_service]` section. The first ten keys are the original service's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Largest piece length of a bundle torrent, bytes (a power of two, at least 16 KiB).
+    pub piece_size: u64,
+    /// A block is aged once its time is this many calendar months before now.
+    pub aged_threshold_months: u32,
+    /// Alternative aging rule: tip height minus height at least this; overrides months.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aged_threshold_blocks: Option<u64>,
+    /// Stake a seeder must hold to count, satoshis.
+    pub stake_amount: u64,
+    /// Reward per valid proof served, satoshis.
+    pub proof_reward_base: u64,
+    /// Extra reward for a proof served in under 500 ms, satoshis.
+    pub proof_bonus_speed: u64,
+    /// Extra reward when the block's bundle has fewer than 3 active seeders, satoshis.
+    pub proof_bonus_rare: u64,
+    /// Reward per 1,000,000 bytes of verified piece data delivered, satoshis.
+    pub bulk_reward_per_mb: u64,
+    /// Tracker port, TCP (HTTP) and UDP.
+    pub tracker_port: u16,
+    /// gRPC proof server port.
+    pub proof_rpc_port: u16,
+    /// Token required by operator-only calls; empty disables them.
+    pub auth_token: String,
+    /// Network of the blocks.
+    pub network: Network,
+    /// Where the database, torrents and bundle data live.
+    pub data_dir: PathBuf,
+    /// Block source: `dir:PATH`, `blk:PATH`, `rest:URL`, `galaxy`, or a bare path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_source: Option<String>,
+    /// Blocks per bundle.
+    pub bundle_blocks: u64,
+    /// Distinct staked, audited seeders needed before a block may be pruned.
+    pub min_seeders: u32,
+    /// HTTP port: JSON API, web seed, metrics, the SPV page.
+    pub http_port: u16,
+    /// BitTorrent peer port.
+    pub peer_port: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            piece_size: 32 << 20,
+            aged_threshold_months: 60,
+            aged_threshold_blocks: None,
+            stake_amount: 100_000,
+            proof_reward_base: 100,
+            proof_bonus_speed: 10,
+            proof_bonus_rare: 50,
+            bulk_reward_per_mb: 100,
+            tracker_port: 6969,
+            proof_rpc_port: 50063,
+            auth_token: String::new(),
+            network: Network::Mainnet,
+            data_dir: PathBuf::from("./data"),
+            block_source: None,
+            bundle_blocks: 144,
+            min_seeders: 3,
+            http_port: 8080,
+            peer_port: 6881,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` (or defaults when `None`), then applies the process environment.
+    ///
+    /// # Errors
+    /// An unreadable file, bad TOML, an unknown key or a bad value, naming it.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Config::load`] with an explicit environment (for tests).
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_with_env(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let mut section = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+                let mut doc: toml::Table =
+                    toml::from_str(&text).with_context(|| format!("parsing config {}", p.display()))?;
+                match doc.remove("torrent_service") {
+                    Some(toml::Value::Table(t)) => t,
+                    Some(_) => bail!("{}: `torrent_service` must be a table", p.display()),
+                    None => toml::Table::new(),
+                }
+            }
+            None => toml::Table::new(),
+        };
+        let known = known_keys();
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if ENV_NOT_KEYS.contains(&name.as_str()) {
+                continue;
+            }
+            let key = key.to_ascii_lowercase();
+            if !known.contains(&key) {
+                bail!("unknown configuration key `{key}` (from environment variable {name})");
+            }
+            section.insert(key, env_value(&value));
+        }
+        let config: Config = toml::Value::Table(section)
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("configuration: {}", e.message()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks values that the types alone do not constrain.
+    ///
+    /// # Errors
+    /// The first bad value, naming its key.
+    pub fn validate(&self) -> Result<()> {
+        if !self.piece_size.is_power_of_two() || self.piece_size < 16 * 1024 {
+            bail!("piece_size must be a power of two of at least 16384, got {}", self.piece_size);
+        }
+        if self.bundle_blocks == 0 {
+            bail!("bundle_blocks must be at least 1");
+        }
+        if self.aged_threshold_months == 0 && self.aged_threshold_blocks.is_none() {
+            bail!("aged_threshold_months must be at least 1 (or set aged_threshold_blocks)");
+        }
+        Ok(())
+    }
+}
+
+/// Returns every key the section accepts.
+fn known_keys() -> Vec<String> {
+    let mut keys: Vec<String> = toml::Table::try_from(Config::default())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    // Optional keys are skipped when unset, so name them explicitly.
+    keys.extend(["aged_threshold_blocks", "block_source"].map(String::from));
+    keys
+}
+
+/// Reads an environment value as a TOML scalar when it is one, else as a string.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(i) = raw.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile_path::TempPath {
+        tempfile_path::TempPath::new(text)
+    }
+
+    /// A tiny temp-file helper (no extra dependency).
+    mod tempfile_path {
+        use std::path::PathBuf;
+        use std::sync::atomic::{AtomicU32, Ordering};
+
+        pub(super) struct TempPath(pub(super) PathBuf);
+
+        impl TempPath {
+            pub(super) fn new(text: &str) -> Self {
+                static N: AtomicU32 = AtomicU32::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "torrent_service_cfg_{}_{}.toml",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::write(&p, text).unwrap();
+                Self(p)
+            }
+        }
+
+        impl Drop for TempPath {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn repository_config_loads_with_every_original_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        for key in [
+            "piece_size",
+            "aged_threshold_months",
+            "stake_amount",
+            "proof_reward_base",
+            "proof_bonus_speed",
+            "proof_bonus_rare",
+            "bulk_reward_per_mb",
+            "tracker_port",
+            "proof_rpc_port",
+            "auth_token",
+        ] {
+            assert!(text.lines().any(|l| l.starts_with(&format!("{key} "))), "{key} missing");
+        }
+        let c = Config::load_with_env(Some(&path), []).unwrap();
+        assert_eq!(c.piece_size, 33_554_432);
+        assert_eq!(c.proof_rpc_port, 50063);
+    }
+
+    #[test]
+    fn env_overrides_file_and_unknown_keys_are_named() {
+        let f = write("[torrent_service]\ntracker_port = 7000\n[other_service]\nx = 1\n");
+        let c = Config::load_with_env(Some(&f.0), []).unwrap();
+        assert_eq!(c.tracker_port, 7000);
+        let c = Config::load_with_env(
+            Some(&f.0),
+            [("TORRENT_SERVICE_TRACKER_PORT".into(), "7001".into()), ("TORRENT_SERVICE_NETWORK".into(), "regtest".into())],
+        )
+        .unwrap();
+        assert_eq!(c.tracker_port, 7001);
+        assert_eq!(c.network, Network::Regtest);
+        let err = Config::load_with_env(Some(&f.0), [("TORRENT_SERVICE_TRACKR_PORT".into(), "1".into())]).unwrap_err();
+        assert!(format!("{err:#}").contains("trackr_port"), "{err:#}");
+        let bad = write("[torrent_service]\npiece_sise = 1\n");
+        let err = Config::load_with_env(Some(&bad.0), []).unwrap_err();
+        assert!(format!("{err:#}").contains("piece_sise"), "{err:#}");
+        let bad = write("[torrent_service]\npiece_size = 1000\n");
+        assert!(Config::load_with_env(Some(&bad.0), []).is_err());
+        let bad = write("[torrent_service]\ntracker_port = \"x\"\n");
+        assert!(Config::load_with_env(Some(&bad.0), []).is_err());
+    }
+}

@@ -1,0 +1,56 @@
+//! # torrent_service
+//!
+//! The native host: offloads aged Bitcoin SV blocks into deterministic BitTorrent bundles,
+//! seeds them, runs the tracker and the proof server, and pays seeders. It owns sockets,
+//! files, time, randomness, configuration and logging; every decision that can be made
+//! without them lives in [`torrent_core`].
+//!
+//! This build carries the command-line surface of DESIGN §12 and the configuration; of the
+//! commands, `verify` is functional today and the others report that they are not built yet.
+
+pub mod cli;
+pub mod config;
+pub mod verify;
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use cli::{Cli, Command};
+
+/// Sets up `tracing` to stderr; `RUST_LOG` wins over `-v`.
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs one command; the exit code says whether it succeeded (`verify`: whether the proof
+/// is valid).
+///
+/// # Errors
+/// Bad input or a failure the command could not recover from.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let command = cli.command.unwrap_or(Command::Run(cli::RunArgs::default()));
+    match command {
+        Command::Verify(args) => verify::run(&args),
+        Command::Run(args) => {
+            let config = config::Config::load(args.config.as_deref())?;
+            tracing::info!(data_dir = %config.data_dir.display(), network = %config.network, "configuration loaded");
+            bail!("`run` is not built yet: this build has the core, the CLI and the configuration only")
+        }
+        Command::Config(args) => {
+            let config = config::Config::load(args.config.as_deref())?;
+            print!("{}", toml::to_string(&config::File { torrent_service: config })?);
+            Ok(ExitCode::SUCCESS)
+        }
+        other => bail!("`{}` is not built yet", other.name()),
+    }
+}

@@ -1,0 +1,130 @@
+//! `torrent_service verify`: checks a BUMP or TSC proof against a header, natively.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use torrent_core::proof::ProofError;
+use torrent_core::proof::bump::Bump;
+use torrent_core::proof::tsc::TscProof;
+use torrent_core::{Header, Txid, hex};
+
+use crate::cli::VerifyArgs;
+
+/// A proof in either format.
+#[derive(Debug)]
+pub enum AnyProof {
+    /// BRC-74.
+    Bump(Bump),
+    /// TSC.
+    Tsc(TscProof),
+}
+
+/// Reads `arg` as a file when such a file exists, else as the value itself.
+fn inline_or_file(arg: &str) -> Result<Vec<u8>> {
+    let p = Path::new(arg);
+    if arg.len() < 4096 && p.is_file() {
+        return std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+    }
+    Ok(arg.as_bytes().to_vec())
+}
+
+/// Parses a proof given as BUMP hex/JSON/binary or TSC hex/JSON/binary.
+///
+/// # Errors
+/// When the bytes are none of these, with each format's reason.
+pub fn parse_proof(bytes: &[u8]) -> Result<AnyProof> {
+    let text = std::str::from_utf8(bytes).ok().map(str::trim);
+    if let Some(t) = text.filter(|t| t.starts_with('{')) {
+        let v: serde_json::Value = serde_json::from_str(t).context("proof is not valid JSON")?;
+        return if v.get("path").is_some() {
+            Ok(AnyProof::Bump(Bump::from_json(t).context("BUMP JSON")?))
+        } else {
+            Ok(AnyProof::Tsc(TscProof::from_json(t).context("TSC JSON")?))
+        };
+    }
+    let raw = match text.map(hex::decode) {
+        Some(Ok(b)) => b,
+        _ => bytes.to_vec(),
+    };
+    let bump_err = match Bump::decode(&raw) {
+        Ok(b) => return Ok(AnyProof::Bump(b)),
+        Err(e) => e,
+    };
+    match TscProof::decode(&raw) {
+        Ok(t) => Ok(AnyProof::Tsc(t)),
+        Err(tsc_err) => bail!("proof is neither a BUMP ({bump_err}) nor a TSC proof ({tsc_err})"),
+    }
+}
+
+fn parse_header(arg: &str) -> Result<Header> {
+    let bytes = inline_or_file(arg)?;
+    let raw = match std::str::from_utf8(&bytes).map(str::trim) {
+        Ok(t) if t.len() == 160 => hex::decode(t).context("header is not hex")?,
+        _ => bytes,
+    };
+    Header::decode(&raw).map_err(|e| anyhow::anyhow!("header must be 80 bytes (160 hex digits): {e}"))
+}
+
+#[derive(Serialize)]
+struct Verdict {
+    valid: bool,
+    format: &'static str,
+    txid: Txid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
+    block_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Runs the command: exit 0 for a valid proof, 1 for an invalid one, 2 for bad input.
+///
+/// # Errors
+/// Unparseable arguments.
+pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
+    if args.sandbox {
+        bail!("--sandbox needs the wasmtime host, which this build does not include yet");
+    }
+    let txid: Txid = args.txid.trim().parse().context("--txid must be 64 hex digits")?;
+    let header = parse_header(&args.header).context("--header")?;
+    let proof = parse_proof(&inline_or_file(&args.proof)?).context("--proof")?;
+    let (format, result): (_, Result<Option<u64>, ProofError>) = match &proof {
+        AnyProof::Bump(b) => {
+            let height = args.height.unwrap_or(b.block_height());
+            ("bump", b.verify(&txid, height, args.tx_count, &header.merkle_root).map(Some))
+        }
+        AnyProof::Tsc(t) => (
+            "tsc",
+            t.verify(&header, args.tx_count).and_then(|proven| {
+                if proven == txid {
+                    Ok(Some(t.index))
+                } else {
+                    Err(ProofError::TxidNotInProof { txid })
+                }
+            }),
+        ),
+    };
+    let verdict = Verdict {
+        valid: result.is_ok(),
+        format,
+        txid,
+        index: result.as_ref().ok().copied().flatten(),
+        block_hash: header.block_hash().to_string(),
+        error: result.as_ref().err().map(ToString::to_string),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&verdict)?);
+    } else if let Some(e) = &verdict.error {
+        println!("invalid: {e}");
+    } else {
+        println!(
+            "valid: {} is transaction {} of block {}",
+            txid,
+            verdict.index.unwrap_or_default(),
+            verdict.block_hash
+        );
+    }
+    Ok(if verdict.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

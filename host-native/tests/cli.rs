@@ -1,0 +1,123 @@
+//! The binary as a user runs it: `--help`, `verify` on a real block's proofs, bad input.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_core::bsv::merkle::MerkleTree;
+use torrent_core::hex;
+use torrent_core::proof::bump::Bump;
+use torrent_core::proof::tsc::{TargetKind, TscProof};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
+}
+
+fn block_413567() -> Block {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin");
+    Block::decode(&std::fs::read(p).unwrap(), &BlockLimits::default()).unwrap()
+}
+
+#[test]
+fn help_lists_every_command_of_the_design() {
+    let out = bin().arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for cmd in ["run", "bundle", "inspect", "proof", "verify", "register", "seed", "ledger"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(cmd)),
+            "`{cmd}` missing from --help:\n{text}"
+        );
+        let sub = bin().args([cmd, "--help"]).output().unwrap();
+        assert!(sub.status.success(), "{cmd} --help failed");
+    }
+}
+
+#[test]
+fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
+    let block = block_413567();
+    let txids = block.txids();
+    let tree = MerkleTree::from_txids(&txids).unwrap();
+    let header_hex = hex::encode(&block.header.to_bytes());
+    let n = txids.len().to_string();
+    let dir = std::env::temp_dir().join(format!("ts_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let header_file = dir.join("header.hex");
+    std::fs::write(&header_file, &header_hex).unwrap();
+
+    let i = 1234u64;
+    let txid = txids[i as usize].to_string();
+    let bump = Bump::build(&tree, 413_567, &[i]).unwrap();
+    let tsc = TscProof::build(&tree, i, &block.header, TargetKind::BlockHash, None).unwrap();
+    let bump_file = dir.join("proof.bump");
+    std::fs::write(&bump_file, hex::encode(&bump.encode())).unwrap();
+    for proof in [
+        bump_file.to_string_lossy().into_owned(),
+        bump.to_json(),
+        tsc.to_json(),
+        hex::encode(&tsc.encode()),
+    ] {
+        let out = bin()
+            .args(["verify", "--proof", &proof, "--txid", &txid, "--tx-count", &n, "--header"])
+            .arg(&header_file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.starts_with("valid:"), "{stdout}");
+    }
+    // JSON verdict.
+    let out = bin()
+        .args(["verify", "--json", "--proof", &bump.to_json(), "--txid", &txid, "--tx-count", &n, "--header", &header_hex])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["index"], 1234);
+
+    // Wrong txid, wrong count: invalid, exit 1, one line.
+    let other = txids[7].to_string();
+    for (t, count) in [(other.as_str(), n.as_str()), (txid.as_str(), "5000")] {
+        let out = bin()
+            .args(["verify", "--proof", &bump.to_json(), "--txid", t, "--tx-count", count, "--header", &header_hex])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("invalid:") && stdout.lines().count() == 1, "{stdout}");
+    }
+    // Bad input: exit 2 and one clear line on stderr.
+    for args in [
+        vec!["verify", "--proof", "zz", "--txid", &txid, "--tx-count", &n, "--header", &header_hex],
+        vec!["verify", "--proof", "00", "--txid", "nothex", "--tx-count", &n, "--header", &header_hex],
+        vec!["verify", "--proof", "00", "--txid", &txid, "--tx-count", &n, "--header", "abcd"],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("torrent_service: "), "{stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unbuilt_commands_fail_clearly_and_config_prints() {
+    let out = bin().args(["bundle", "--source", "x", "--out", "y"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/config.toml");
+    let out = bin()
+        .arg("config")
+        .arg("--config")
+        .arg(&cfg)
+        .env("TORRENT_SERVICE_HTTP_PORT", "9999")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("http_port = 9999") && text.contains("piece_size = 33554432"), "{text}");
+    let out = bin().args(["config"]).env("TORRENT_SERVICE_NO_SUCH_KEY", "1").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
+}
