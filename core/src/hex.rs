@@ -57,7 +57,7 @@ fn digit(c: u8, offset: usize) -> Result<u8, HexError> {
 /// [`HexError::OddLength`] or [`HexError::InvalidChar`].
 pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
     let bytes = s.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(HexError::OddLength { len: bytes.len() });
     }
     let mut out = Vec::with_capacity(bytes.len() / 2);
@@ -75,7 +75,7 @@ pub fn decode(s: &str) -> Result<Vec<u8>, HexError> {
 /// As [`decode`], plus [`HexError::WrongLength`].
 pub fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     if s.len() != 2 * N {
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return Err(HexError::OddLength { len: s.len() });
         }
         return Err(HexError::WrongLength {

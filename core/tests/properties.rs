@@ -89,13 +89,12 @@ proptest! {
         let mut b = bin.clone();
         let at = flip.index(b.len());
         b[at] ^= 1 << bit;
-        if let Ok(p) = Bump::decode(&b) {
-            if p.verify(&t, 42, count, &root).is_ok() {
+        if let Ok(p) = Bump::decode(&b)
+            && p.verify(&t, 42, count, &root).is_ok() {
                 for (index, txid) in p.txids() {
                     prop_assert_eq!(ids[index as usize], txid);
                 }
             }
-        }
         // Wrong index (another txid), wrong tx count, truncated input.
         let other = ids[(i as usize + 1) % n];
         prop_assert!(bump.verify(&other, 42, count, &root).is_err());
@@ -145,7 +144,7 @@ proptest! {
         }
         let _ = dec.finish();
         let _ = torrent_core::bsv::blk::BlkFrames::new(&data, [0xf9, 0xbe, 0xb4, 0xd9]).count();
-        if let Ok(s) = std::str::from_utf8(&data) {
+        if let Ok(s) = core::str::from_utf8(&data) {
             let _ = Bump::from_json(s);
             let _ = TscProof::from_json(s);
         }

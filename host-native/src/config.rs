@@ -106,12 +106,16 @@ impl Config {
     ///
     /// # Errors
     /// As [`Config::load`].
-    pub fn load_with_env(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
         let mut section = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
-                let mut doc: toml::Table =
-                    toml::from_str(&text).with_context(|| format!("parsing config {}", p.display()))?;
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config {}", p.display()))?;
+                let mut doc: toml::Table = toml::from_str(&text)
+                    .with_context(|| format!("parsing config {}", p.display()))?;
                 match doc.remove("torrent_service") {
                     Some(toml::Value::Table(t)) => t,
                     Some(_) => bail!("{}: `torrent_service` must be a table", p.display()),
@@ -147,7 +151,10 @@ impl Config {
     /// The first bad value, naming its key.
     pub fn validate(&self) -> Result<()> {
         if !self.piece_size.is_power_of_two() || self.piece_size < 16 * 1024 {
-            bail!("piece_size must be a power of two of at least 16384, got {}", self.piece_size);
+            bail!(
+                "piece_size must be a power of two of at least 16384, got {}",
+                self.piece_size
+            );
         }
         if self.bundle_blocks == 0 {
             bail!("bundle_blocks must be at least 1");
@@ -191,8 +198,8 @@ mod tests {
 
     /// A tiny temp-file helper (no extra dependency).
     mod tempfile_path {
+        use core::sync::atomic::{AtomicU32, Ordering};
         use std::path::PathBuf;
-        use std::sync::atomic::{AtomicU32, Ordering};
 
         pub(super) struct TempPath(pub(super) PathBuf);
 
@@ -232,7 +239,10 @@ mod tests {
             "proof_rpc_port",
             "auth_token",
         ] {
-            assert!(text.lines().any(|l| l.starts_with(&format!("{key} "))), "{key} missing");
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{key} "))),
+                "{key} missing"
+            );
         }
         let c = Config::load_with_env(Some(&path), []).unwrap();
         assert_eq!(c.piece_size, 33_554_432);
@@ -246,12 +256,19 @@ mod tests {
         assert_eq!(c.tracker_port, 7000);
         let c = Config::load_with_env(
             Some(&f.0),
-            [("TORRENT_SERVICE_TRACKER_PORT".into(), "7001".into()), ("TORRENT_SERVICE_NETWORK".into(), "regtest".into())],
+            [
+                ("TORRENT_SERVICE_TRACKER_PORT".into(), "7001".into()),
+                ("TORRENT_SERVICE_NETWORK".into(), "regtest".into()),
+            ],
         )
         .unwrap();
         assert_eq!(c.tracker_port, 7001);
         assert_eq!(c.network, Network::Regtest);
-        let err = Config::load_with_env(Some(&f.0), [("TORRENT_SERVICE_TRACKR_PORT".into(), "1".into())]).unwrap_err();
+        let err = Config::load_with_env(
+            Some(&f.0),
+            [("TORRENT_SERVICE_TRACKR_PORT".into(), "1".into())],
+        )
+        .unwrap_err();
         assert!(format!("{err:#}").contains("trackr_port"), "{err:#}");
         let bad = write("[torrent_service]\npiece_sise = 1\n");
         let err = Config::load_with_env(Some(&bad.0), []).unwrap_err();

@@ -44,11 +44,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let config = config::Config::load(args.config.as_deref())?;
             tracing::info!(data_dir = %config.data_dir.display(), network = %config.network, "configuration loaded");
-            bail!("`run` is not built yet: this build has the core, the CLI and the configuration only")
+            bail!(
+                "`run` is not built yet: this build has the core, the CLI and the configuration only"
+            )
         }
         Command::Config(args) => {
             let config = config::Config::load(args.config.as_deref())?;
-            print!("{}", toml::to_string(&config::File { torrent_service: config })?);
+            print!(
+                "{}",
+                toml::to_string(&config::File {
+                    torrent_service: config
+                })?
+            );
             Ok(ExitCode::SUCCESS)
         }
         other => bail!("`{}` is not built yet", other.name()),

@@ -35,7 +35,7 @@ fn inline_or_file(arg: &str) -> Result<Vec<u8>> {
 /// # Errors
 /// When the bytes are none of these, with each format's reason.
 pub fn parse_proof(bytes: &[u8]) -> Result<AnyProof> {
-    let text = std::str::from_utf8(bytes).ok().map(str::trim);
+    let text = core::str::from_utf8(bytes).ok().map(str::trim);
     if let Some(t) = text.filter(|t| t.starts_with('{')) {
         let v: serde_json::Value = serde_json::from_str(t).context("proof is not valid JSON")?;
         return if v.get("path").is_some() {
@@ -60,11 +60,12 @@ pub fn parse_proof(bytes: &[u8]) -> Result<AnyProof> {
 
 fn parse_header(arg: &str) -> Result<Header> {
     let bytes = inline_or_file(arg)?;
-    let raw = match std::str::from_utf8(&bytes).map(str::trim) {
+    let raw = match core::str::from_utf8(&bytes).map(str::trim) {
         Ok(t) if t.len() == 160 => hex::decode(t).context("header is not hex")?,
         _ => bytes,
     };
-    Header::decode(&raw).map_err(|e| anyhow::anyhow!("header must be 80 bytes (160 hex digits): {e}"))
+    Header::decode(&raw)
+        .map_err(|e| anyhow::anyhow!("header must be 80 bytes (160 hex digits): {e}"))
 }
 
 #[derive(Serialize)]
@@ -87,13 +88,21 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
     if args.sandbox {
         bail!("--sandbox needs the wasmtime host, which this build does not include yet");
     }
-    let txid: Txid = args.txid.trim().parse().context("--txid must be 64 hex digits")?;
+    let txid: Txid = args
+        .txid
+        .trim()
+        .parse()
+        .context("--txid must be 64 hex digits")?;
     let header = parse_header(&args.header).context("--header")?;
     let proof = parse_proof(&inline_or_file(&args.proof)?).context("--proof")?;
     let (format, result): (_, Result<Option<u64>, ProofError>) = match &proof {
         AnyProof::Bump(b) => {
             let height = args.height.unwrap_or(b.block_height());
-            ("bump", b.verify(&txid, height, args.tx_count, &header.merkle_root).map(Some))
+            (
+                "bump",
+                b.verify(&txid, height, args.tx_count, &header.merkle_root)
+                    .map(Some),
+            )
         }
         AnyProof::Tsc(t) => (
             "tsc",
@@ -126,5 +135,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
             verdict.block_hash
         );
     }
-    Ok(if verdict.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if verdict.valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -14,7 +14,8 @@ fn bin() -> Command {
 }
 
 fn block_413567() -> Block {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin");
+    let p =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin");
     Block::decode(&std::fs::read(p).unwrap(), &BlockLimits::default()).unwrap()
 }
 
@@ -23,7 +24,9 @@ fn help_lists_every_command_of_the_design() {
     let out = bin().arg("--help").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for cmd in ["run", "bundle", "inspect", "proof", "verify", "register", "seed", "ledger"] {
+    for cmd in [
+        "run", "bundle", "inspect", "proof", "verify", "register", "seed", "ledger",
+    ] {
         assert!(
             text.lines().any(|l| l.trim_start().starts_with(cmd)),
             "`{cmd}` missing from --help:\n{text}"
@@ -58,17 +61,41 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
         hex::encode(&tsc.encode()),
     ] {
         let out = bin()
-            .args(["verify", "--proof", &proof, "--txid", &txid, "--tx-count", &n, "--header"])
+            .args([
+                "verify",
+                "--proof",
+                &proof,
+                "--txid",
+                &txid,
+                "--tx-count",
+                &n,
+                "--header",
+            ])
             .arg(&header_file)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.starts_with("valid:"), "{stdout}");
     }
     // JSON verdict.
     let out = bin()
-        .args(["verify", "--json", "--proof", &bump.to_json(), "--txid", &txid, "--tx-count", &n, "--header", &header_hex])
+        .args([
+            "verify",
+            "--json",
+            "--proof",
+            &bump.to_json(),
+            "--txid",
+            &txid,
+            "--tx-count",
+            &n,
+            "--header",
+            &header_hex,
+        ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -79,18 +106,61 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
     let other = txids[7].to_string();
     for (t, count) in [(other.as_str(), n.as_str()), (txid.as_str(), "5000")] {
         let out = bin()
-            .args(["verify", "--proof", &bump.to_json(), "--txid", t, "--tx-count", count, "--header", &header_hex])
+            .args([
+                "verify",
+                "--proof",
+                &bump.to_json(),
+                "--txid",
+                t,
+                "--tx-count",
+                count,
+                "--header",
+                &header_hex,
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1));
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.starts_with("invalid:") && stdout.lines().count() == 1, "{stdout}");
+        assert!(
+            stdout.starts_with("invalid:") && stdout.lines().count() == 1,
+            "{stdout}"
+        );
     }
     // Bad input: exit 2 and one clear line on stderr.
     for args in [
-        vec!["verify", "--proof", "zz", "--txid", &txid, "--tx-count", &n, "--header", &header_hex],
-        vec!["verify", "--proof", "00", "--txid", "nothex", "--tx-count", &n, "--header", &header_hex],
-        vec!["verify", "--proof", "00", "--txid", &txid, "--tx-count", &n, "--header", "abcd"],
+        vec![
+            "verify",
+            "--proof",
+            "zz",
+            "--txid",
+            &txid,
+            "--tx-count",
+            &n,
+            "--header",
+            &header_hex,
+        ],
+        vec![
+            "verify",
+            "--proof",
+            "00",
+            "--txid",
+            "nothex",
+            "--tx-count",
+            &n,
+            "--header",
+            &header_hex,
+        ],
+        vec![
+            "verify",
+            "--proof",
+            "00",
+            "--txid",
+            &txid,
+            "--tx-count",
+            &n,
+            "--header",
+            "abcd",
+        ],
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -103,7 +173,10 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
 
 #[test]
 fn unbuilt_commands_fail_clearly_and_config_prints() {
-    let out = bin().args(["bundle", "--source", "x", "--out", "y"]).output().unwrap();
+    let out = bin()
+        .args(["bundle", "--source", "x", "--out", "y"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/config.toml");
@@ -114,10 +187,21 @@ fn unbuilt_commands_fail_clearly_and_config_prints() {
         .env("TORRENT_SERVICE_HTTP_PORT", "9999")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("http_port = 9999") && text.contains("piece_size = 33554432"), "{text}");
-    let out = bin().args(["config"]).env("TORRENT_SERVICE_NO_SUCH_KEY", "1").output().unwrap();
+    assert!(
+        text.contains("http_port = 9999") && text.contains("piece_size = 33554432"),
+        "{text}"
+    );
+    let out = bin()
+        .args(["config"])
+        .env("TORRENT_SERVICE_NO_SUCH_KEY", "1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
 }

@@ -15,5 +15,7 @@ pub fn guest_wasm_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("wasm32-unknown-unknown/release").join(GUEST_FILE)
+    target
+        .join("wasm32-unknown-unknown/release")
+        .join(GUEST_FILE)
 }

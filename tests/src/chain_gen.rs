@@ -264,8 +264,15 @@ fn mine(mut header: Header) -> Result<Header> {
 ///
 /// # Errors
 /// I/O errors, or a spec with zero transactions per block.
-pub fn write_chain(spec: &ChainSpec, out: &Path, format: OutputFormat) -> Result<Vec<GeneratedBlock>> {
-    ensure!(spec.txs_per_block >= 1, "a block needs at least its coinbase");
+pub fn write_chain(
+    spec: &ChainSpec,
+    out: &Path,
+    format: OutputFormat,
+) -> Result<Vec<GeneratedBlock>> {
+    ensure!(
+        spec.txs_per_block >= 1,
+        "a block needs at least its coinbase"
+    );
     let want_raw = matches!(format, OutputFormat::Raw | OutputFormat::Both);
     let want_blk = matches!(format, OutputFormat::Blk | OutputFormat::Both);
     let raw_dir = out.join("raw");
@@ -290,7 +297,13 @@ pub fn write_chain(spec: &ChainSpec, out: &Path, format: OutputFormat) -> Result
             .block_size
             .map(|s| s.saturating_sub(header_len))
             .map(|body| (body / n, body % n));
-        if want_blk && blk.as_ref().is_some_and(|w| w.get_ref().metadata().is_ok_and(|m| m.len() >= BLK_FILE_LIMIT)) {
+        if want_blk
+            && blk.as_ref().is_some_and(|w| {
+                w.get_ref()
+                    .metadata()
+                    .is_ok_and(|m| m.len() >= BLK_FILE_LIMIT)
+            })
+        {
             blk_index += 1;
             blk = None;
         }
@@ -345,7 +358,9 @@ pub fn write_chain(spec: &ChainSpec, out: &Path, format: OutputFormat) -> Result
             version: 0x2000_0000,
             prev_blockhash: prev_hash,
             merkle_root: merkle.finish()?,
-            time: spec.start_time.saturating_add((height as u32).saturating_mul(600)),
+            time: spec
+                .start_time
+                .saturating_add((height as u32).saturating_mul(600)),
             bits: Network::Regtest.pow_limit_bits(),
             nonce: 0,
         })?;

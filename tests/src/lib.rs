@@ -126,9 +126,13 @@ pub fn prove_every_tx(raw: &[u8], height: u64) -> Result<ProofCounts> {
         }
         counts.bump += 1;
 
-        let kind = [TargetKind::BlockHash, TargetKind::Header, TargetKind::MerkleRoot][(i % 3) as usize];
+        let kind = [
+            TargetKind::BlockHash,
+            TargetKind::Header,
+            TargetKind::MerkleRoot,
+        ][(i % 3) as usize];
         // Every fifth proof carries the whole transaction instead of its id.
-        let raw_tx = (i % 5 == 0).then(|| block.txs[i as usize].encode());
+        let raw_tx = i.is_multiple_of(5).then(|| block.txs[i as usize].encode());
         let tsc = TscProof::build(&tree, i, &header, kind, raw_tx)?;
         let back = TscProof::decode(&tsc.encode())?;
         if back != tsc || TscProof::from_json(&tsc.to_json())? != tsc {

@@ -9,10 +9,15 @@ use torrent_core::proof::ProofError;
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::{TargetKind, TscProof};
 use torrent_core::{BlockHash, Network};
-use torrent_tests::{KNOWN_BLOCKS, blk_blocks_1_to_255, headers_0_to_255, prove_every_tx, read_vector};
+use torrent_tests::{
+    KNOWN_BLOCKS, blk_blocks_1_to_255, headers_0_to_255, prove_every_tx, read_vector,
+};
+
+/// Txids, `(offset, len)` of each transaction, and the transaction count.
+type Streamed = (Vec<Txid>, Vec<(u64, u64)>, u64);
 
 /// Streams `raw` through the push decoder in chunks of `chunk` bytes.
-fn stream(raw: &[u8], chunk: usize) -> Result<(Vec<Txid>, Vec<(u64, u64)>, u64), BlockDecodeError> {
+fn stream(raw: &[u8], chunk: usize) -> Result<Streamed, BlockDecodeError> {
     let mut dec = BlockDecoder::new(BlockLimits::default());
     let mut txids = Vec::new();
     let mut ranges = Vec::new();
@@ -41,7 +46,12 @@ fn every_tx_of_known_blocks_proves_in_both_formats() {
     for kb in KNOWN_BLOCKS {
         let raw = read_vector(kb.file).unwrap();
         let block = Block::decode(&raw, &BlockLimits::default()).unwrap();
-        assert_eq!(block.header.block_hash().to_string(), kb.hash, "{}", kb.file);
+        assert_eq!(
+            block.header.block_hash().to_string(),
+            kb.hash,
+            "{}",
+            kb.file
+        );
         assert_eq!(block.txs.len() as u64, kb.tx_count);
         assert_eq!(block.encode(), raw, "re-encoding {} changed it", kb.file);
         block.header.check_pow(Network::Mainnet).unwrap();
@@ -94,7 +104,10 @@ fn push_decoder_rejects_damaged_blocks() {
     bad[1000] ^= 1;
     let err = stream(&bad, 4096).unwrap_err();
     assert!(
-        matches!(err, BlockDecodeError::MerkleRootMismatch { .. } | BlockDecodeError::Decode(_)),
+        matches!(
+            err,
+            BlockDecodeError::MerkleRootMismatch { .. } | BlockDecodeError::Decode(_)
+        ),
         "{err:?}"
     );
     // The errors are sticky and the whole-block decoder agrees.
@@ -121,7 +134,10 @@ fn blocks_1_to_255_from_blk_framing_prove_and_link() {
     // README: 262 transactions in blocks 1..255.
     assert_eq!(total.bump, 262);
     assert_eq!(total.tsc, 262);
-    println!("blocks 1-255: {} BUMP and {} TSC proofs verified", total.bump, total.tsc);
+    println!(
+        "blocks 1-255: {} BUMP and {} TSC proofs verified",
+        total.bump, total.tsc
+    );
     let summary = check_chain(&decoded_headers, Network::Mainnet, None).unwrap();
     assert_eq!(
         summary.tip.to_string(),
@@ -141,13 +157,20 @@ fn headers_0_to_255_link_meet_targets_and_sum_work() {
         "0000000000000000000000000000000000000000000000000000010001000100"
     );
     // Linked to genesis explicitly as well.
-    check_chain(&headers[1..], Network::Mainnet, Some(headers[0].block_hash())).unwrap();
+    check_chain(
+        &headers[1..],
+        Network::Mainnet,
+        Some(headers[0].block_hash()),
+    )
+    .unwrap();
     // The 1..11 text file holds the same headers.
     let txt = String::from_utf8(read_vector("blockheaders-mainnet-1-11.txt").unwrap()).unwrap();
     let from_txt: Vec<_> = txt
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| torrent_core::Header::decode(&torrent_core::hex::decode(l.trim()).unwrap()).unwrap())
+        .map(|l| {
+            torrent_core::Header::decode(&torrent_core::hex::decode(l.trim()).unwrap()).unwrap()
+        })
         .collect();
     assert_eq!(from_txt, headers[1..12]);
     // Swapping two headers breaks the linkage at the swap.
@@ -186,7 +209,10 @@ fn real_proofs_fail_when_tampered() {
         let bump = Bump::build(&tree, 413_567, &[i]).unwrap();
         assert_eq!(bump.verify(&t, 413_567, n, &root).unwrap(), i);
         // Another txid, height, count with a different depth, or root: all refused.
-        assert!(bump.verify(&txids[(i as usize + 1) % 1557], 413_567, n, &root).is_err());
+        assert!(
+            bump.verify(&txids[(i as usize + 1) % 1557], 413_567, n, &root)
+                .is_err()
+        );
         assert!(matches!(
             bump.verify(&t, 413_568, n, &root),
             Err(ProofError::HeightMismatch { .. })
@@ -216,7 +242,10 @@ fn real_proofs_fail_when_tampered() {
                     let claimed: Vec<_> = p.txids().collect();
                     assert_eq!(claimed.len(), 2, "flip {byte}/{bit}");
                     for (index, txid) in claimed {
-                        assert_eq!(txids[index as usize], txid, "flip {byte}/{bit} proves a false txid");
+                        assert_eq!(
+                            txids[index as usize], txid,
+                            "flip {byte}/{bit} proves a false txid"
+                        );
                     }
                     assert_eq!(p.verify_all(413_567, n, &root).unwrap(), 2);
                 }
@@ -234,7 +263,10 @@ fn real_proofs_fail_when_tampered() {
                 let mut b = bin.clone();
                 b[byte] ^= 1 << bit;
                 if let Ok(p) = TscProof::decode(&b) {
-                    assert!(p.verify(&block.header, n).is_err(), "TSC flip {byte}/{bit} verifies");
+                    assert!(
+                        p.verify(&block.header, n).is_err(),
+                        "TSC flip {byte}/{bit} verifies"
+                    );
                 }
             }
         }

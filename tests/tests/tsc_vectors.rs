@@ -60,7 +60,10 @@ fn electrumsv_vector_c_merkle_root_target_with_duplicate() {
     assert_eq!(p.target, TscTarget::MerkleRoot(root));
     assert_eq!(p.compute_root(), root);
     let json = p.to_json();
-    assert!(json.contains(r#""targetType":"merkleRoot""#) && json.contains(r#""*""#), "{json}");
+    assert!(
+        json.contains(r#""targetType":"merkleRoot""#) && json.contains(r#""*""#),
+        "{json}"
+    );
     // The node RPC's lower-case spelling is read too.
     let rpc = json.replace("merkleRoot", "merkleroot");
     assert_eq!(TscProof::from_json(&rpc).unwrap(), p);

@@ -39,7 +39,8 @@ pub fn verify_bump_hex(
     tx_count: u64,
 ) -> Result<u64, SpvError> {
     let txid: Txid = txid.parse().map_err(|_| SpvError::BadHex("txid"))?;
-    let bump = Bump::decode(&torrent_core::hex::decode(bump_hex).map_err(|_| SpvError::BadHex("bump"))?)?;
+    let bump =
+        Bump::decode(&torrent_core::hex::decode(bump_hex).map_err(|_| SpvError::BadHex("bump"))?)?;
     let header = parse_header(header_hex)?;
     Ok(bump.verify(&txid, height, tx_count, &header.merkle_root)?)
 }
@@ -58,7 +59,9 @@ pub fn check_header_chain_hex(headers_hex: &str) -> Result<String, SpvError> {
         .chunks_exact(80)
         .map(|c| Header::decode(c).map_err(|_| SpvError::BadHex("headers")))
         .collect::<Result<_, _>>()?;
-    Ok(check_chain(&headers, Network::Mainnet, None)?.tip.to_string())
+    Ok(check_chain(&headers, Network::Mainnet, None)?
+        .tip
+        .to_string())
 }
 
 fn parse_header(hex: &str) -> Result<Header, SpvError> {
@@ -81,7 +84,10 @@ mod tests {
             verify_bump_hex(txid, bump, header, 0, 2),
             Err(SpvError::Rejected(_))
         ));
-        assert!(matches!(verify_bump_hex("zz", bump, header, 0, 1), Err(SpvError::BadHex("txid"))));
+        assert!(matches!(
+            verify_bump_hex("zz", bump, header, 0, 1),
+            Err(SpvError::BadHex("txid"))
+        ));
         assert_eq!(
             check_header_chain_hex(header).unwrap(),
             "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"

@@ -204,9 +204,7 @@ impl BlockDecoder {
         match &self.state {
             State::Done(s) => Ok(*s),
             State::Failed(e) => Err(e.clone()),
-            _ => Err(BlockDecodeError::Truncated {
-                consumed: self.pos,
-            }),
+            _ => Err(BlockDecodeError::Truncated { consumed: self.pos }),
         }
     }
 
@@ -340,7 +338,9 @@ impl BlockDecoder {
                     }
                 }
                 State::End => {
-                    let header = self.header.ok_or(BlockDecodeError::Truncated { consumed: 0 })?;
+                    let header = self
+                        .header
+                        .ok_or(BlockDecodeError::Truncated { consumed: 0 })?;
                     let computed = self.merkle.finish()?;
                     if computed != header.merkle_root {
                         return Err(BlockDecodeError::MerkleRootMismatch {
@@ -384,7 +384,11 @@ impl BlockDecoder {
     }
 
     /// Runs one phase as far as the input allows; returns a finished transaction.
-    fn tx_phase(&mut self, phase: Phase, input: &mut &[u8]) -> Result<Option<TxInfo>, BlockDecodeError> {
+    fn tx_phase(
+        &mut self,
+        phase: Phase,
+        input: &mut &[u8],
+    ) -> Result<Option<TxInfo>, BlockDecodeError> {
         let limits = self.limits.tx;
         match phase {
             Phase::Version => {

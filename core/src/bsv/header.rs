@@ -170,9 +170,11 @@ impl Header {
     pub fn work(&self) -> Result<U256, HeaderError> {
         let target = self.target()?;
         // target < 2^256 - 1 here: the largest encodable target is below 2^255.
-        let denom = target.checked_add(U256::ONE).ok_or(HeaderError::WorkOverflow)?;
+        let denom = target
+            .checked_add(U256::ONE)
+            .ok_or(HeaderError::WorkOverflow)?;
         target
-            .not()
+            .complement()
             .checked_div(denom)
             .and_then(|q| q.checked_add(U256::ONE))
             .ok_or(HeaderError::WorkOverflow)
@@ -193,7 +195,9 @@ pub fn target_from_bits(bits: u32) -> Result<U256, HeaderError> {
         return Err(HeaderError::NegativeTarget { bits });
     }
     if mantissa != 0
-        && (exponent > 34 || (mantissa > 0xff && exponent > 33) || (mantissa > 0xffff && exponent > 32))
+        && (exponent > 34
+            || (mantissa > 0xff && exponent > 33)
+            || (mantissa > 0xffff && exponent > 32))
     {
         return Err(HeaderError::TargetOverflow { bits });
     }
@@ -201,7 +205,7 @@ pub fn target_from_bits(bits: u32) -> Result<U256, HeaderError> {
         mantissa >>= 8 * (3 - exponent);
         U256::from_u64(u64::from(mantissa))
     } else {
-        U256::from_u64(u64::from(mantissa)).shl(8 * (exponent - 3))
+        U256::from_u64(u64::from(mantissa)).shl_bits(8 * (exponent - 3))
     };
     if value.is_zero() {
         return Err(HeaderError::ZeroTarget { bits });
@@ -235,14 +239,14 @@ pub fn check_chain(
     let mut work = U256::ZERO;
     let mut tip = prev.unwrap_or_default();
     for (index, h) in headers.iter().enumerate() {
-        if let Some(expected) = expected {
-            if h.prev_blockhash != expected {
-                return Err(HeaderError::BrokenLink {
-                    index,
-                    expected,
-                    got: h.prev_blockhash,
-                });
-            }
+        if let Some(expected) = expected
+            && h.prev_blockhash != expected
+        {
+            return Err(HeaderError::BrokenLink {
+                index,
+                expected,
+                got: h.prev_blockhash,
+            });
         }
         tip = h.check_pow(network)?;
         work = work
@@ -261,7 +265,7 @@ mod tests {
     fn compact_targets() {
         assert_eq!(
             target_from_bits(0x1d00_ffff).unwrap(),
-            U256::from_u64(0xffff).shl(8 * 26)
+            U256::from_u64(0xffff).shl_bits(8 * 26)
         );
         assert_eq!(target_from_bits(0x0300_0001).unwrap(), U256::ONE);
         assert_eq!(

@@ -55,7 +55,7 @@ pub const fn level_width(leaf_count: u64, level: u32) -> u64 {
         return if leaf_count == 0 { 0 } else { 1 };
     }
     let div = 1u64 << level;
-    leaf_count / div + if leaf_count % div == 0 { 0 } else { 1 }
+    leaf_count / div + if leaf_count.is_multiple_of(div) { 0 } else { 1 }
 }
 
 /// Returns the merkle root of `txids`, rejecting mutated trees.
@@ -108,7 +108,10 @@ impl MerkleRootBuilder {
     /// [`MerkleError::TooManyLeaves`].
     pub fn push(&mut self, txid: Txid) -> Result<(), MerkleError> {
         let index = self.count;
-        self.count = self.count.checked_add(1).ok_or(MerkleError::TooManyLeaves)?;
+        self.count = self
+            .count
+            .checked_add(1)
+            .ok_or(MerkleError::TooManyLeaves)?;
         let mut h = MerkleNode::from(txid);
         let mut level = 0u32;
         // Each trailing zero bit of the new count is a completed pair to combine.
@@ -177,7 +180,12 @@ impl MerkleTree {
             return Err(MerkleError::Empty);
         }
         let mut levels = Vec::with_capacity(tree_height(txids.len() as u64) as usize + 1);
-        levels.push(txids.iter().map(|t| MerkleNode::from(*t)).collect::<Vec<_>>());
+        levels.push(
+            txids
+                .iter()
+                .map(|t| MerkleNode::from(*t))
+                .collect::<Vec<_>>(),
+        );
         let mut level = 0u32;
         while let Some(below) = levels.last().filter(|l| l.len() > 1) {
             let mut next = Vec::with_capacity(below.len().div_ceil(2));
@@ -262,11 +270,29 @@ mod tests {
         let bad = vec![leaf(1), leaf(2), leaf(3), leaf(3)];
         let r = root(&ok).unwrap();
         assert_eq!(MerkleTree::from_txids(&ok).unwrap().root(), r);
-        assert_eq!(root(&bad), Err(MerkleError::Mutated { level: 0, offset: 2 }));
+        assert_eq!(
+            root(&bad),
+            Err(MerkleError::Mutated {
+                level: 0,
+                offset: 2
+            })
+        );
         assert!(MerkleTree::from_txids(&bad).is_err());
         // A duplicated pair of inner nodes on the right edge: [a,b,c,d,e,f,c,d... ] style.
-        let bad2 = vec![leaf(1), leaf(2), leaf(3), leaf(4), leaf(5), leaf(6), leaf(5), leaf(6)];
-        assert!(matches!(root(&bad2), Err(MerkleError::Mutated { level: 1, .. })));
+        let bad2 = vec![
+            leaf(1),
+            leaf(2),
+            leaf(3),
+            leaf(4),
+            leaf(5),
+            leaf(6),
+            leaf(5),
+            leaf(6),
+        ];
+        assert!(matches!(
+            root(&bad2),
+            Err(MerkleError::Mutated { level: 1, .. })
+        ));
         assert!(MerkleTree::from_txids(&bad2).is_err());
     }
 

@@ -87,7 +87,9 @@ impl Transaction {
         for _ in 0..n_in {
             let txid = Txid::from_byte_array(r.array()?);
             let vout = r.u32_le()?;
-            let script_sig = r.var_bytes("script length", limits.max_script_len)?.to_vec();
+            let script_sig = r
+                .var_bytes("script length", limits.max_script_len)?
+                .to_vec();
             let sequence = r.u32_le()?;
             inputs.push(TxIn {
                 prevout: OutPoint { txid, vout },
@@ -100,7 +102,9 @@ impl Transaction {
             Vec::with_capacity(bounded_capacity(n_out, r.remaining(), MIN_OUTPUT_SIZE));
         for _ in 0..n_out {
             let value = r.u64_le()?;
-            let script_pubkey = r.var_bytes("script length", limits.max_script_len)?.to_vec();
+            let script_pubkey = r
+                .var_bytes("script length", limits.max_script_len)?
+                .to_vec();
             outputs.push(TxOut {
                 value,
                 script_pubkey,

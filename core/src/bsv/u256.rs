@@ -88,7 +88,7 @@ impl U256 {
 
     /// Returns `self << n`, dropping bits shifted out; `n >= 256` gives zero.
     #[must_use]
-    pub fn shl(self, n: u32) -> Self {
+    pub fn shl_bits(self, n: u32) -> Self {
         if n >= 256 {
             return Self::ZERO;
         }
@@ -105,16 +105,16 @@ impl U256 {
 
     /// Returns `self >> n`; `n >= 256` gives zero.
     #[must_use]
-    pub fn shr(self, n: u32) -> Self {
+    pub fn shr_bits(self, n: u32) -> Self {
         if n >= 256 {
             return Self::ZERO;
         }
         let (words, bits) = ((n / 64) as usize, n % 64);
         let mut out = [0u64; 4];
-        for i in 0..4 - words {
-            out[i] = self.0[i + words] >> bits;
+        for (i, o) in out.iter_mut().enumerate().take(4 - words) {
+            *o = self.0[i + words] >> bits;
             if bits > 0 && i + words + 1 < 4 {
-                out[i] |= self.0[i + words + 1] << (64 - bits);
+                *o |= self.0[i + words + 1] << (64 - bits);
             }
         }
         Self(out)
@@ -122,7 +122,7 @@ impl U256 {
 
     /// Returns the bitwise complement.
     #[must_use]
-    pub fn not(self) -> Self {
+    pub fn complement(self) -> Self {
         Self(self.0.map(|l| !l))
     }
 
@@ -139,7 +139,7 @@ impl U256 {
         let mut quotient = Self::ZERO;
         let mut rem = Self::ZERO;
         for i in (0..self.bits()).rev() {
-            rem = rem.shl(1);
+            rem = rem.shl_bits(1);
             if self.bit(i) {
                 rem.0[0] |= 1;
             }
@@ -195,20 +195,20 @@ mod tests {
     fn arithmetic() {
         let a = U256::from_u64(u64::MAX);
         let b = a.checked_add(U256::ONE).unwrap();
-        assert_eq!(b, U256::ONE.shl(64));
-        assert_eq!(b.shr(64), U256::ONE);
+        assert_eq!(b, U256::ONE.shl_bits(64));
+        assert_eq!(b.shr_bits(64), U256::ONE);
         assert_eq!(U256::MAX.checked_add(U256::ONE), None);
         assert_eq!(U256::ZERO.checked_sub(U256::ONE), None);
         assert_eq!(
-            U256::ONE.shl(200).checked_div(U256::ONE.shl(100)),
-            Some(U256::ONE.shl(100))
+            U256::ONE.shl_bits(200).checked_div(U256::ONE.shl_bits(100)),
+            Some(U256::ONE.shl_bits(100))
         );
         assert_eq!(
             U256::from_u64(1000).checked_div(U256::from_u64(7)),
             Some(U256::from_u64(142))
         );
         assert_eq!(U256::ONE.checked_div(U256::ZERO), None);
-        assert_eq!(U256::MAX.not(), U256::ZERO);
-        assert_eq!(U256::ONE.shl(255).bits(), 256);
+        assert_eq!(U256::MAX.complement(), U256::ZERO);
+        assert_eq!(U256::ONE.shl_bits(255).bits(), 256);
     }
 }

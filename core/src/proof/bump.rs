@@ -137,7 +137,10 @@ impl Bump {
     ///
     /// # Errors
     /// [`BumpError`] for a structural problem.
-    pub fn from_levels(block_height: u64, mut levels: Vec<Vec<BumpLeaf>>) -> Result<Self, BumpError> {
+    pub fn from_levels(
+        block_height: u64,
+        mut levels: Vec<Vec<BumpLeaf>>,
+    ) -> Result<Self, BumpError> {
         if levels.is_empty() || levels.len() > usize::from(MAX_TREE_HEIGHT) {
             return Err(BumpError::TreeHeight {
                 got: levels.len() as u64,
@@ -268,7 +271,11 @@ impl Bump {
     ///
     /// # Errors
     /// [`ProofError::IndexOutOfRange`] for an index not in the tree.
-    pub fn build(tree: &MerkleTree, block_height: u64, indices: &[u64]) -> Result<Self, ProofError> {
+    pub fn build(
+        tree: &MerkleTree,
+        block_height: u64,
+        indices: &[u64],
+    ) -> Result<Self, ProofError> {
         let n = tree.leaf_count();
         let mut targets: Vec<u64> = indices.to_vec();
         targets.sort_unstable();
@@ -281,7 +288,10 @@ impl Bump {
         let height = check_position(last, n)?;
         let mut level0: Vec<BumpLeaf> = Vec::new();
         for &i in &targets {
-            let txid = tree.txid(i).ok_or(ProofError::IndexOutOfRange { index: i, tx_count: n })?;
+            let txid = tree.txid(i).ok_or(ProofError::IndexOutOfRange {
+                index: i,
+                tx_count: n,
+            })?;
             level0.push(BumpLeaf {
                 offset: i,
                 node: BumpNode::Txid(txid),
@@ -358,11 +368,16 @@ impl Bump {
             .iter()
             .any(|l| l.node == BumpNode::Txid(*txid))
         {
-            return Err(if self.levels[0].iter().any(|l| l.hash() == Some((*txid).into())) {
-                ProofError::TxidNotFlagged { txid: *txid }
-            } else {
-                ProofError::TxidNotInProof { txid: *txid }
-            });
+            return Err(
+                if self.levels[0]
+                    .iter()
+                    .any(|l| l.hash() == Some((*txid).into()))
+                {
+                    ProofError::TxidNotFlagged { txid: *txid }
+                } else {
+                    ProofError::TxidNotInProof { txid: *txid }
+                },
+            );
         }
         let (index, computed) = self.compute(txid, Some(tx_count))?;
         if computed != *merkle_root {
@@ -395,7 +410,11 @@ impl Bump {
         let leaf = self.levels[0]
             .iter()
             .find(|l| l.node == BumpNode::Txid(*txid))
-            .or_else(|| self.levels[0].iter().find(|l| l.hash() == Some((*txid).into())))
+            .or_else(|| {
+                self.levels[0]
+                    .iter()
+                    .find(|l| l.hash() == Some((*txid).into()))
+            })
             .ok_or(ProofError::TxidNotInProof { txid: *txid })?;
         let index = leaf.offset;
         let height = match tx_count {
@@ -566,9 +585,15 @@ impl Bump {
             let level = u32::try_from(level).unwrap_or(u32::MAX);
             let mut out = Vec::with_capacity(leaves.len());
             for l in leaves {
-                let node = match (l.hash, l.duplicate.unwrap_or(false), l.txid.unwrap_or(false)) {
+                let node = match (
+                    l.hash,
+                    l.duplicate.unwrap_or(false),
+                    l.txid.unwrap_or(false),
+                ) {
                     (None, true, false) => BumpNode::Duplicate,
-                    (Some(h), false, true) => BumpNode::Txid(Txid::from_byte_array(h.to_byte_array())),
+                    (Some(h), false, true) => {
+                        BumpNode::Txid(Txid::from_byte_array(h.to_byte_array()))
+                    }
                     (Some(h), false, false) => BumpNode::Hash(h),
                     _ => {
                         return Err(BumpError::JsonLeaf {

@@ -179,7 +179,7 @@ impl TscProof {
             let pos = self.index.checked_shr(level as u32).unwrap_or(0);
             cur = match node {
                 TscNode::Duplicate => MerkleNode::combine(&cur, &cur),
-                TscNode::Hash(s) if pos % 2 == 0 => MerkleNode::combine(&cur, s),
+                TscNode::Hash(s) if pos.is_multiple_of(2) => MerkleNode::combine(&cur, s),
                 TscNode::Hash(s) => MerkleNode::combine(s, &cur),
             };
         }
@@ -215,7 +215,7 @@ impl TscProof {
             let pos = self.index >> level;
             let width = level_width(tx_count, level);
             // The tree duplicates exactly when `pos` is the last node of an odd level.
-            let must_duplicate = pos % 2 == 0 && pos + 1 == width;
+            let must_duplicate = pos.is_multiple_of(2) && pos + 1 == width;
             cur = match node {
                 TscNode::Duplicate if must_duplicate => MerkleNode::combine(&cur, &cur),
                 TscNode::Duplicate => {
@@ -236,7 +236,7 @@ impl TscProof {
                         offset: pos & !1,
                     });
                 }
-                TscNode::Hash(s) if pos % 2 == 0 => MerkleNode::combine(&cur, s),
+                TscNode::Hash(s) if pos.is_multiple_of(2) => MerkleNode::combine(&cur, s),
                 TscNode::Hash(s) => MerkleNode::combine(s, &cur),
             };
         }
@@ -396,7 +396,9 @@ impl TscProof {
             TxOrId::Tx(hex::decode(&j.tx_or_id).map_err(|_| bad("txOrId"))?)
         };
         let target = match j.target_type.as_deref().unwrap_or("hash") {
-            "hash" => TscTarget::BlockHash(BlockHash::from_hex(&j.target).map_err(|_| bad("target"))?),
+            "hash" => {
+                TscTarget::BlockHash(BlockHash::from_hex(&j.target).map_err(|_| bad("target"))?)
+            }
             "merkleRoot" | "merkleroot" => {
                 TscTarget::MerkleRoot(MerkleRoot::from_hex(&j.target).map_err(|_| bad("target"))?)
             }
@@ -414,7 +416,9 @@ impl TscProof {
             .iter()
             .map(|n| match n.as_str() {
                 "*" => Ok(TscNode::Duplicate),
-                h => MerkleNode::from_hex(h).map(TscNode::Hash).map_err(|_| bad("nodes")),
+                h => MerkleNode::from_hex(h)
+                    .map(TscNode::Hash)
+                    .map_err(|_| bad("nodes")),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {

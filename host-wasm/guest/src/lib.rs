@@ -47,11 +47,15 @@ pub fn verify_request(req: &[u8]) -> u32 {
     let txid = Txid::from_byte_array(id);
     let ok = match format {
         FORMAT_BUMP => match Bump::decode(proof) {
-            Ok(b) => b.verify(&txid, height, tx_count, &header.merkle_root).is_ok(),
+            Ok(b) => b
+                .verify(&txid, height, tx_count, &header.merkle_root)
+                .is_ok(),
             Err(_) => return MALFORMED,
         },
         FORMAT_TSC => match TscProof::decode(proof) {
-            Ok(t) => t.verify(&header, tx_count).is_ok_and(|proven| proven == txid),
+            Ok(t) => t
+                .verify(&header, tx_count)
+                .is_ok_and(|proven| proven == txid),
             Err(_) => return MALFORMED,
         },
         _ => return MALFORMED,

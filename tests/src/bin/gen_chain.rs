@@ -53,7 +53,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("invalid size {s:?}: expected a number with an optional k, M or G suffix"))
+        .ok_or_else(|| {
+            format!("invalid size {s:?}: expected a number with an optional k, M or G suffix")
+        })
 }
 
 fn main() {

@@ -32,7 +32,8 @@ fn main() -> ExitCode {
 }
 
 fn check(args: &Args) -> Result<bool> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let mut imports = Vec::new();
     let mut exports = Vec::new();
     for payload in WasmParser::new(0).parse_all(&bytes) {

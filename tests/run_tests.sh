@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what it needs, idempotently, then runs
+# formatting, lints, every test suite, the wasm32 builds (failing if the guest imports
+# anything), the fuzz targets over their seeds, bench and doc builds. Exits non-zero if any
+# step fails; prints a summary of what ran.
+#
+# Reuses CARGO_TARGET_DIR when set. Runs one cargo at a time (CI has 2 cores).
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+LOG_DIR=$TARGET_DIR/run_tests
+mkdir -p "$LOG_DIR"
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+started=$(date +%s)
+declare -a RESULTS=()
+failed=0
+
+step() {
+    local name=$1
+    shift
+    local t0=$(date +%s)
+    echo "==> $name"
+    if "$@" 2>&1 | tee "$LOG_DIR/$name.log"; then
+        RESULTS+=("ok    $(( $(date +%s) - t0 ))s  $name")
+    else
+        RESULTS+=("FAIL  $(( $(date +%s) - t0 ))s  $name")
+        failed=$((failed + 1))
+    fi
+}
+
+# --- installs (idempotent) ---------------------------------------------------------------
+install_toolchain_parts() {
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+    rustup target list --installed 2>/dev/null | grep -q '^wasm32-unknown-unknown$' \
+        || rustup target add wasm32-unknown-unknown
+}
+
+# Debian packages later steps need; none yet for the core, listed here as they come.
+APT_PACKAGES=()
+install_apt() {
+    local missing=()
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+step install install_toolchain_parts
+[ ${#APT_PACKAGES[@]} -gt 0 ] && step apt install_apt
+
+# --- checks --------------------------------------------------------------------------------
+step fmt cargo fmt --all --check
+step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
+step test cargo test --locked --workspace
+step test-core-no-std cargo test --locked -p torrent_core --no-default-features --lib
+step wasm-core cargo build --locked -p torrent_core --target wasm32-unknown-unknown --no-default-features
+step wasm-guest cargo build --locked -p torrent_wasm_guest --target wasm32-unknown-unknown --release
+step wasm-guest-imports cargo run --locked -q -p torrent_tests --bin wasm-imports -- \
+    "$TARGET_DIR/wasm32-unknown-unknown/release/torrent_wasm_guest.wasm" \
+    --expect-exports memory,alloc,dealloc,verify
+
+fuzz_targets() {
+    cargo build --locked --release --manifest-path fuzz/Cargo.toml || return 1
+    for t in block tx bump tsc; do
+        cargo run --locked -q --release --manifest-path fuzz/Cargo.toml --bin "$t" -- "fuzz/seeds/$t" || return 1
+    done
+}
+step fuzz fuzz_targets
+step bench-build cargo bench --locked -p torrent_core --no-run
+step doc env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+
+# --- summary -------------------------------------------------------------------------------
+passed_tests=0
+failed_tests=0
+while read -r p f; do
+    passed_tests=$((passed_tests + p))
+    failed_tests=$((failed_tests + f))
+done < <(grep -hE '^test result:' "$LOG_DIR"/test*.log 2>/dev/null \
+    | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/')
+
+echo
+echo "==> summary ($(( $(date +%s) - started ))s)"
+printf '  %s\n' "${RESULTS[@]}"
+echo "steps: $(( ${#RESULTS[@]} - failed )) passed, $failed failed"
+echo "tests: $passed_tests passed, $failed_tests failed"
+[ "$failed" -eq 0 ] && [ "$failed_tests" -eq 0 ]
