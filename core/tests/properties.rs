@@ -44,10 +44,30 @@ fn wrong_count(n: u64, index: u64) -> u64 {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn every_leaf_of_a_random_tree_proves(n in 1usize..5000, seed: u64) {
+        let ids = txids(n, seed);
+        let tree = MerkleTree::from_txids(&ids).unwrap();
+        let header = header_for(&tree);
+        let count = n as u64;
+        for (i, t) in ids.iter().enumerate() {
+            let i = i as u64;
+            let bump = Bump::build(&tree, 42, &[i]).unwrap();
+            prop_assert_eq!(bump.verify(t, 42, count, &tree.root()).unwrap(), i);
+            let kind = [TargetKind::BlockHash, TargetKind::Header, TargetKind::MerkleRoot][(i % 3) as usize];
+            let tsc = TscProof::build(&tree, i, &header, kind, None).unwrap();
+            prop_assert_eq!(tsc.verify(&header, count).unwrap(), *t);
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn every_proof_of_a_random_tree_verifies(n in 1usize..5000, seed: u64, picks in prop::collection::vec(any::<prop::sample::Index>(), 1..8)) {
+    fn proofs_of_random_picks_round_trip_and_compound(n in 1usize..5000, seed: u64, picks in prop::collection::vec(any::<prop::sample::Index>(), 1..8)) {
         let ids = txids(n, seed);
         let tree = MerkleTree::from_txids(&ids).unwrap();
         prop_assert_eq!(merkle::root(&ids).unwrap(), tree.root());
