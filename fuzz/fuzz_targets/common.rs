@@ -25,3 +25,17 @@ pub fn main_with(run: fn(&[u8])) {
     }
     println!("ran {count} inputs");
 }
+
+/// Declares the target's entry point: libFuzzer's under `cargo fuzz`, a corpus runner
+/// otherwise.
+macro_rules! fuzz_main {
+    ($run:ident) => {
+        #[cfg(fuzzing)]
+        libfuzzer_sys::fuzz_target!(|data: &[u8]| $run(data));
+
+        #[cfg(not(fuzzing))]
+        fn main() {
+            main_with($run);
+        }
+    };
+}

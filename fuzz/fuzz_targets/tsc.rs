@@ -7,7 +7,10 @@ use torrent_core::proof::tsc::TscProof;
 fn run(data: &[u8]) {
     if let Ok(p) = TscProof::decode(data) {
         assert_eq!(p.encode(), data);
-        assert_eq!(TscProof::from_json(&p.to_json()).expect("JSON round trip"), p);
+        assert_eq!(
+            TscProof::from_json(&p.to_json()).expect("JSON round trip"),
+            p
+        );
         let header = Header::from_bytes(&[0u8; 80]);
         for n in [1u64, 2, 1557, u64::MAX] {
             let _ = p.verify(&header, n);
@@ -18,13 +21,5 @@ fn run(data: &[u8]) {
     }
 }
 
-#[cfg(fuzzing)]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
-
-#[cfg(not(fuzzing))]
 include!("common.rs");
-
-#[cfg(not(fuzzing))]
-fn main() {
-    main_with(run);
-}
+fuzz_main!(run);

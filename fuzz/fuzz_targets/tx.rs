@@ -9,13 +9,5 @@ fn run(data: &[u8]) {
     }
 }
 
-#[cfg(fuzzing)]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));
-
-#[cfg(not(fuzzing))]
 include!("common.rs");
-
-#[cfg(not(fuzzing))]
-fn main() {
-    main_with(run);
-}
+fuzz_main!(run);

@@ -198,8 +198,9 @@ impl MerkleTree {
                         });
                     }
                     [l, r] => MerkleNode::combine(l, r),
-                    [l] => MerkleNode::combine(l, l),
-                    _ => unreachable!("chunks(2) yields one or two items"),
+                    // chunks(2) yields one or two nodes; a lone one pairs with itself.
+                    [l] | [l, ..] => MerkleNode::combine(l, l),
+                    [] => continue,
                 };
                 next.push(next_node);
             }
