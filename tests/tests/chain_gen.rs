@@ -123,3 +123,39 @@ fn unpadded_and_single_tx_blocks() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn transactions_larger_than_any_chunk_stream_through_the_decoder() {
+    // Three transactions sharing 24 MiB: each is bigger than the 64 KiB chunks fed in, so
+    // every field boundary and the SHA-256 state cross chunk edges many times.
+    let dir = temp("e");
+    let blocks = write_chain(
+        &ChainSpec {
+            blocks: 1,
+            txs_per_block: 3,
+            block_size: Some(24 << 20),
+            seed: 3,
+            start_time: 0,
+        },
+        &dir,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let b = &blocks[0];
+    assert_eq!(b.size, 24 << 20);
+    let raw = std::fs::read(b.raw.as_ref().unwrap()).unwrap();
+    let mut dec = BlockDecoder::new(BlockLimits::default());
+    let mut lens = Vec::new();
+    for chunk in raw.chunks(64 * 1024) {
+        let mut input = chunk;
+        while let Some(ev) = dec.decode(&mut input).unwrap() {
+            if let BlockEvent::Tx(t) = ev {
+                lens.push(t.len);
+            }
+        }
+    }
+    assert_eq!(dec.finish().unwrap().hash, b.hash);
+    assert_eq!(lens.len(), 3);
+    assert!(lens.iter().all(|l| *l > 8_000_000), "{lens:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
