@@ -127,40 +127,25 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
         );
     }
     // Bad input: exit 2 and one clear line on stderr.
+    let verify_args = |proof: &'static str, txid: &str, header: &str| -> Vec<String> {
+        [
+            "verify",
+            "--proof",
+            proof,
+            "--txid",
+            txid,
+            "--tx-count",
+            &n,
+            "--header",
+            header,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
     for args in [
-        vec![
-            "verify",
-            "--proof",
-            "zz",
-            "--txid",
-            &txid,
-            "--tx-count",
-            &n,
-            "--header",
-            &header_hex,
-        ],
-        vec![
-            "verify",
-            "--proof",
-            "00",
-            "--txid",
-            "nothex",
-            "--tx-count",
-            &n,
-            "--header",
-            &header_hex,
-        ],
-        vec![
-            "verify",
-            "--proof",
-            "00",
-            "--txid",
-            &txid,
-            "--tx-count",
-            &n,
-            "--header",
-            "abcd",
-        ],
+        verify_args("zz", &txid, &header_hex),
+        verify_args("00", "nothex", &header_hex),
+        verify_args("00", &txid, "abcd"),
     ] {
         let out = bin().args(&args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
