@@ -30,14 +30,24 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The core must build without std: import from `core`/`alloc` so that a std-only path never
+// creeps in unnoticed (hosts are std crates and do not carry these lints).
+#![warn(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::alloc_instead_of_core
+)]
 
 extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod bencode;
 pub mod bsv;
+pub mod bundle;
 pub mod encode;
 pub mod hex;
+pub mod metainfo;
 pub mod proof;
 
 pub use bsv::hash::{BlockHash, MerkleNode, MerkleRoot, Txid};

@@ -72,18 +72,49 @@ pub struct BundleArgs {
     /// Block source: `dir:PATH`, `blk:PATH`, `rest:URL`, `galaxy`, or a bare path.
     #[arg(long)]
     pub source: String,
-    /// Output directory.
+    /// Output directory: gets `<name>/` with the files and `<name>.torrent`.
     #[arg(long)]
     pub out: PathBuf,
-    /// First height.
+    /// First height. Alone, the aligned range of `bundle_blocks` holding it; omitted, every
+    /// complete aligned range the source holds.
     #[arg(long)]
     pub first: Option<u64>,
-    /// Last height.
-    #[arg(long)]
+    /// Last height (with --first: exactly this range).
+    #[arg(long, requires = "first")]
     pub last: Option<u64>,
-    /// Print the result as JSON.
+    /// Config file for defaults (network, bundle_blocks, piece_size, torrent_format).
+    #[arg(long, short, env = "TORRENT_SERVICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Network of the blocks.
+    #[arg(long)]
+    pub network: Option<torrent_core::Network>,
+    /// Blocks per bundle.
+    #[arg(long)]
+    pub bundle_blocks: Option<u64>,
+    /// Largest piece length in bytes (a power of two, at least 16384).
+    #[arg(long)]
+    pub piece_size: Option<u64>,
+    /// Torrent format.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Announce URL (repeatable); outside `info`, so it does not change the info-hash.
+    #[arg(long)]
+    pub tracker: Vec<String>,
+    /// Web seed URL (repeatable); outside `info`.
+    #[arg(long)]
+    pub web_seed: Vec<String>,
+    /// Print the result as JSON: one object for --first, else an array.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--format` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    /// BitTorrent v1 with pad files.
+    V1,
+    /// v1 + v2 (BEP 52).
+    Hybrid,
 }
 
 /// Arguments of `inspect`.

@@ -60,6 +60,8 @@ pub struct Config {
     pub block_source: Option<String>,
     /// Blocks per bundle.
     pub bundle_blocks: u64,
+    /// Bundle torrent format: `v1` (default) or `hybrid` (v1 + BEP 52 v2).
+    pub torrent_format: torrent_core::bundle::TorrentFormat,
     /// Distinct staked, audited seeders needed before a block may be pruned.
     pub min_seeders: u32,
     /// HTTP port: JSON API, web seed, metrics, the SPV page.
@@ -86,6 +88,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             block_source: None,
             bundle_blocks: 144,
+            torrent_format: torrent_core::bundle::TorrentFormat::V1,
             min_seeders: 3,
             http_port: 8080,
             peer_port: 6881,

@@ -5,14 +5,38 @@
 //! files, time, randomness, configuration and logging; every decision that can be made
 //! without them lives in [`torrent_core`].
 //!
-//! This build carries the command-line surface of DESIGN §12 and the configuration; of the
-//! commands, `verify` is functional today and the others report that they are not built yet.
+//! This build carries the command-line surface of DESIGN §12 and the configuration; `bundle`,
+//! `inspect`, `verify` and `config` work, the others report that they are not built yet.
 
+pub mod bundle;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod inspect;
+pub mod source;
 pub mod verify;
 
+use std::io::Write;
 use std::process::ExitCode;
+
+/// Prints a line to stdout; a closed pipe (`torrent_service inspect x | head`) ends the
+/// process quietly instead of panicking like `println!`.
+pub fn print_line(line: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{line}") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("torrent_service: writing to stdout: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// `println!` through [`print_line`].
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::print_line(&format!($($arg)*)) };
+}
 
 use anyhow::{Result, bail};
 use cli::{Cli, Command};
@@ -41,6 +65,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let command = cli.command.unwrap_or(Command::Run(cli::RunArgs::default()));
     match command {
         Command::Verify(args) => verify::run(&args),
+        Command::Bundle(args) => commands::bundle(&args),
+        Command::Inspect(args) => commands::inspect(&args),
         Command::Run(args) => {
             let config = config::Config::load(args.config.as_deref())?;
             tracing::info!(data_dir = %config.data_dir.display(), network = %config.network, "configuration loaded");

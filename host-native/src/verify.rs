@@ -124,11 +124,11 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         error: result.as_ref().err().map(ToString::to_string),
     };
     if args.json {
-        println!("{}", serde_json::to_string(&verdict)?);
+        crate::outln!("{}", serde_json::to_string(&verdict)?);
     } else if let Some(e) = &verdict.error {
-        println!("invalid: {e}");
+        crate::outln!("invalid: {e}");
     } else {
-        println!(
+        crate::outln!(
             "valid: {} is transaction {} of block {}",
             txid,
             verdict.index.unwrap_or_default(),

@@ -1,0 +1,336 @@
+//! Block sources: where the service reads blocks from (DESIGN §11).
+//!
+//! - `dir:PATH`: a folder of raw block files (header, tx count, txs). The height is the first
+//!   run of digits in the file name (`block-000170.bin`, `000000170.bin`, `170.bin`).
+//! - `blk:PATH`: a node's `blk*.dat` file or a folder of them, framed with the network's disk
+//!   magic. Blocks sit in arrival order, so heights come from the chain itself: a block whose
+//!   `prev` is all zeros is height 0, one whose `prev` is the network's genesis is height 1,
+//!   and each child is its parent plus one; with forks, the longest branch wins.
+//! - `rest:URL` and `galaxy` are recognised and refused until their adapters exist.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use torrent_core::bsv::blk::parse_frame_header;
+use torrent_core::{BlockHash, Header, Network};
+
+/// A parsed `block_source` / `--source` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// Folder of raw block files.
+    Dir(PathBuf),
+    /// A blk file or a folder of them.
+    Blk(PathBuf),
+    /// An SV Node REST interface.
+    Rest(String),
+    /// Galaxy's Block service.
+    Galaxy,
+}
+
+impl fmt::Display for SourceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SourceSpec::Dir(p) => write!(f, "dir:{}", p.display()),
+            SourceSpec::Blk(p) => write!(f, "blk:{}", p.display()),
+            SourceSpec::Rest(u) => write!(f, "rest:{u}"),
+            SourceSpec::Galaxy => f.write_str("galaxy"),
+        }
+    }
+}
+
+fn is_blk_name(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("blk") && n.ends_with(".dat"))
+}
+
+fn looks_like_blk_file(p: &Path) -> bool {
+    let mut magic = [0u8; 4];
+    File::open(p)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && Network::ALL.iter().any(|n| n.disk_magic() == magic)
+}
+
+impl FromStr for SourceSpec {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if let Some(p) = s.strip_prefix("dir:") {
+            return Ok(SourceSpec::Dir(PathBuf::from(p)));
+        }
+        if let Some(p) = s.strip_prefix("blk:") {
+            return Ok(SourceSpec::Blk(PathBuf::from(p)));
+        }
+        if let Some(u) = s.strip_prefix("rest:") {
+            return Ok(SourceSpec::Rest(u.to_string()));
+        }
+        if s == "galaxy" {
+            return Ok(SourceSpec::Galaxy);
+        }
+        let p = PathBuf::from(s);
+        if p.is_file() {
+            return Ok(if looks_like_blk_file(&p) {
+                SourceSpec::Blk(p)
+            } else {
+                SourceSpec::Dir(p)
+            });
+        }
+        if p.is_dir() {
+            let has_blk = std::fs::read_dir(&p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok())
+                .any(|e| is_blk_name(&e.path()));
+            return Ok(if has_blk {
+                SourceSpec::Blk(p)
+            } else {
+                SourceSpec::Dir(p)
+            });
+        }
+        bail!(
+            "block source {s:?}: no such file or directory (use dir:PATH, blk:PATH, rest:URL or galaxy)"
+        )
+    }
+}
+
+/// Where one block's bytes are.
+#[derive(Debug, Clone)]
+struct Location {
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+}
+
+/// Blocks by height, from either kind of local source.
+#[derive(Debug)]
+pub struct BlockSource {
+    blocks: BTreeMap<u64, Location>,
+    describe: String,
+}
+
+impl BlockSource {
+    /// Opens a source. Only local sources are supported in this build.
+    ///
+    /// # Errors
+    /// Unreadable paths, unparseable blk files, or an unsupported source kind.
+    pub fn open(spec: &SourceSpec, network: Network) -> Result<Self> {
+        match spec {
+            SourceSpec::Dir(p) => Self::open_dir(p),
+            SourceSpec::Blk(p) => Self::open_blk(p, network),
+            SourceSpec::Rest(_) | SourceSpec::Galaxy => {
+                bail!("block source {spec} is not supported by this build (use dir: or blk:)")
+            }
+        }
+    }
+
+    fn open_dir(dir: &Path) -> Result<Self> {
+        let mut blocks = BTreeMap::new();
+        let entries: Vec<PathBuf> = if dir.is_file() {
+            vec![dir.to_path_buf()]
+        } else {
+            std::fs::read_dir(dir)
+                .with_context(|| format!("reading block directory {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect()
+        };
+        for path in entries {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.ends_with(".part") || name.starts_with('.') {
+                continue;
+            }
+            let digits: String = name
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let Ok(height) = digits.parse::<u64>() else {
+                continue;
+            };
+            let len = path.metadata()?.len();
+            if let Some(prev) = blocks.insert(
+                height,
+                Location {
+                    path: path.clone(),
+                    offset: 0,
+                    len,
+                },
+            ) {
+                bail!(
+                    "two files for height {height}: {} and {}",
+                    prev.path.display(),
+                    path.display()
+                );
+            }
+        }
+        Ok(Self {
+            blocks,
+            describe: format!("dir:{}", dir.display()),
+        })
+    }
+
+    fn open_blk(path: &Path, network: Network) -> Result<Self> {
+        let mut files: Vec<PathBuf> = if path.is_dir() {
+            std::fs::read_dir(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| is_blk_name(p))
+                .collect()
+        } else {
+            vec![path.to_path_buf()]
+        };
+        files.sort();
+        let magic = network.disk_magic();
+        // hash -> (header, location)
+        let mut found: HashMap<BlockHash, (Header, Location)> = HashMap::new();
+        for file in &files {
+            let mut f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+            let size = f.metadata()?.len();
+            let mut offset = 0u64;
+            while offset + 8 <= size {
+                let mut frame = [0u8; 8];
+                f.seek(SeekFrom::Start(offset))?;
+                f.read_exact(&mut frame)?;
+                let Some(len) = parse_frame_header(&frame, offset, magic).with_context(|| {
+                    format!("{}: bad frame (is the network {network}?)", file.display())
+                })?
+                else {
+                    break;
+                };
+                let len = u64::from(len);
+                if offset + 8 + len > size {
+                    bail!(
+                        "{}: block at offset {offset} declares {len} bytes but the file ends first",
+                        file.display()
+                    );
+                }
+                let mut hb = [0u8; 80];
+                if len < 80 {
+                    bail!(
+                        "{}: block at offset {offset} is only {len} bytes",
+                        file.display()
+                    );
+                }
+                f.read_exact(&mut hb)?;
+                let header = Header::from_bytes(&hb);
+                found.insert(
+                    header.block_hash(),
+                    (
+                        header,
+                        Location {
+                            path: file.clone(),
+                            offset: offset + 8,
+                            len,
+                        },
+                    ),
+                );
+                offset += 8 + len;
+            }
+        }
+        // Children by parent, then the longest branch from the anchor.
+        let mut children: HashMap<BlockHash, Vec<BlockHash>> = HashMap::new();
+        for (hash, (h, _)) in &found {
+            children.entry(h.prev_blockhash).or_default().push(*hash);
+        }
+        let genesis = network.genesis_hash();
+        let (start, start_height) = if found.contains_key(&genesis)
+            || children.contains_key(&BlockHash::default())
+        {
+            (BlockHash::default(), 0u64)
+        } else if children.contains_key(&genesis) {
+            (genesis, 1u64)
+        } else if found.is_empty() {
+            (BlockHash::default(), 0)
+        } else {
+            bail!(
+                "{}: cannot place the blocks: none links to the {network} genesis or to a zero hash",
+                path.display()
+            );
+        };
+        // Longest path by iterative DFS computing depth bottom-up.
+        let mut depth: HashMap<BlockHash, u64> = HashMap::new();
+        let mut stack = vec![(start, false)];
+        while let Some((node, done)) = stack.pop() {
+            let kids = children.get(&node).cloned().unwrap_or_default();
+            if done {
+                let d = kids
+                    .iter()
+                    .map(|k| depth.get(k).copied().unwrap_or(0) + 1)
+                    .max()
+                    .unwrap_or(0);
+                depth.insert(node, d);
+            } else {
+                stack.push((node, true));
+                for k in kids {
+                    stack.push((k, false));
+                }
+            }
+        }
+        let mut blocks = BTreeMap::new();
+        let mut node = start;
+        let mut height = start_height;
+        while let Some(kids) = children.get(&node) {
+            let Some(best) = kids
+                .iter()
+                .max_by_key(|k| (depth.get(*k).copied().unwrap_or(0), std::cmp::Reverse(**k)))
+            else {
+                break;
+            };
+            if let Some((_, loc)) = found.get(best) {
+                blocks.insert(height, loc.clone());
+            }
+            node = *best;
+            height += 1;
+        }
+        Ok(Self {
+            blocks,
+            describe: format!("blk:{}", path.display()),
+        })
+    }
+
+    /// Returns the heights available, ascending.
+    pub fn heights(&self) -> impl Iterator<Item = u64> + '_ {
+        self.blocks.keys().copied()
+    }
+
+    /// Returns true if the source has `height`.
+    pub fn has(&self, height: u64) -> bool {
+        self.blocks.contains_key(&height)
+    }
+
+    /// Returns the size of the block at `height`.
+    pub fn size(&self, height: u64) -> Option<u64> {
+        self.blocks.get(&height).map(|l| l.len)
+    }
+
+    /// Opens the block at `height` as a reader of exactly its bytes.
+    ///
+    /// # Errors
+    /// A missing height or an I/O error.
+    pub fn open_block(&self, height: u64) -> Result<(impl Read + use<>, u64, String)> {
+        let loc = self
+            .blocks
+            .get(&height)
+            .with_context(|| format!("height {height} is not in {}", self.describe))?;
+        let mut f =
+            File::open(&loc.path).with_context(|| format!("opening {}", loc.path.display()))?;
+        f.seek(SeekFrom::Start(loc.offset))?;
+        let what = if loc.offset == 0 {
+            loc.path.display().to_string()
+        } else {
+            format!("{} at offset {}", loc.path.display(), loc.offset)
+        };
+        Ok((f.take(loc.len), loc.len, what))
+    }
+
+    /// Returns a short description for messages.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+}
