@@ -39,8 +39,9 @@ install_toolchain_parts() {
         || rustup target add wasm32-unknown-unknown
 }
 
-# Debian packages later steps need; none yet for the core, listed here as they come.
-APT_PACKAGES=()
+# Debian packages the tests drive: libtorrent (python), Transmission and mktorrent read and
+# write torrents independently of ours.
+APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent)
 install_apt() {
     local missing=()
     for p in "${APT_PACKAGES[@]}"; do

@@ -159,7 +159,7 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
 #[test]
 fn unbuilt_commands_fail_clearly_and_config_prints() {
     let out = bin()
-        .args(["bundle", "--source", "x", "--out", "y"])
+        .args(["register", "--wif-file", "x", "--tracker", "y"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -87,6 +87,7 @@ def main():
         print(json.dumps(check(sys.argv[2], sys.argv[3])))
     elif cmd == "create":
         create(*sys.argv[2:])
+        print(json.dumps(None))
     else:
         sys.exit("unknown command " + cmd)
 
