@@ -7,14 +7,16 @@
 //! complete one, never a half-written file under a final name, and a rerun rewrites the
 //! same bytes (everything is a pure function of the blocks and the settings).
 //!
-//! Both cores work: the reading thread decodes (SHA-256d per transaction, merkle root),
-//! writes and collects txids, while a hashing thread computes the block file's SHA-1
-//! pieces (and SHA-256 v2 tree) from the same chunks.
+//! Both cores work: the reading thread decodes (SHA-256d per transaction, merkle root) and
+//! collects txids, while a hashing thread computes the block file's SHA-1 pieces (and the
+//! SHA-256 v2 tree) from the same chunks. The block file itself is placed by the kernel once
+//! the block has verified (see [`BlockSource::place_block`]).
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -31,6 +33,9 @@ use crate::source::BlockSource;
 
 /// Read size; also the unit handed to the hashing thread.
 const CHUNK: usize = 1 << 20;
+
+/// Chunks in flight between the reading and the hashing thread (bounds memory).
+const BUFFERS: usize = 6;
 
 /// Settings that shape a bundle (the first three change its info-hash).
 #[derive(Debug, Clone)]
@@ -154,12 +159,55 @@ pub fn write_bundle(
         .with_context(|| format!("creating {}", data.display()))?;
     fs::create_dir_all(data.join("txids"))?;
 
+    // Blocks are independent (each file starts on a piece boundary), so two workers take
+    // them in turn; each also runs its own hashing thread. Results land by index, so the
+    // order of completion never shows in the torrent.
     let n = plan.blocks.len();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Mutex<Vec<Option<(FileHashes, FileHashes)>>> = Mutex::new(vec![None; n]);
+    let first_error: Mutex<Option<(usize, anyhow::Error)>> = Mutex::new(None);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .clamp(1, 2);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let meta = &plan.blocks[i];
+                    match write_block(source, &plan, meta, &data, i + 1 == n, progress) {
+                        Ok(h) => {
+                            if let Ok(mut r) = results.lock() {
+                                r[i] = Some(h);
+                            }
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            if let Ok(mut fe) = first_error.lock() {
+                                // Report the lowest failing height, as a sequential run would.
+                                if fe.as_ref().is_none_or(|(j, _)| i < *j) {
+                                    *fe = Some((i, e));
+                                }
+                            }
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some((_, e)) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut block_hashes = Vec::with_capacity(n);
     let mut txid_hashes = Vec::with_capacity(n);
-    for (i, meta) in plan.blocks.iter().enumerate() {
-        let last_file = i + 1 == n;
-        let (b, t) = write_block(source, &plan, meta, &data, last_file, progress)?;
+    for r in results {
+        let (b, t) = r.context("a block was not processed")?;
         block_hashes.push(b);
         txid_hashes.push(t);
     }
@@ -220,6 +268,11 @@ fn write_block(
     match result {
         Ok(h) => {
             fs::rename(&block_part, &block_path)?;
+            // rename(2) does nothing when both names are links to one inode (a rerun after a
+            // kill, with a hard-linked block): then the part name is left to remove.
+            if block_part.exists() {
+                fs::remove_file(&block_part)?;
+            }
             fs::rename(&txids_part, &txids_path)?;
             Ok(h)
         }
@@ -245,22 +298,30 @@ fn stream_block(
     let piece = plan.piece_length;
     let (mut reader, _, what) = source.open_block(height)?;
     let ctx = |e: &dyn std::fmt::Display| anyhow::anyhow!("block {height} ({what}): {e}");
-    let mut block_out = BufWriter::with_capacity(CHUNK, File::create(block_part)?);
     let mut txids_out = BufWriter::new(File::create(txids_part)?);
     let mut txid_v1 = PieceHasher::new(piece);
     let mut txid_v2 = hybrid.then(|| FileHasher::new(piece));
     let mut dec = BlockDecoder::new(BlockLimits::default());
-    let (tx, rx) = sync_channel::<Arc<Vec<u8>>>(8);
+    // Buffers travel reader -> hasher -> back to the reader: no allocation per chunk.
+    let (work_tx, work_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        free_tx
+            .send(vec![0u8; CHUNK])
+            .map_err(|_| anyhow::anyhow!("buffer pool"))?;
+    }
 
     let (block_hashes, decoded) = std::thread::scope(|s| -> Result<_> {
         let hasher = s.spawn(move || {
             let mut v1 = PieceHasher::new(piece);
             let mut v2 = hybrid.then(|| FileHasher::new(piece));
-            for chunk in rx {
+            for chunk in work_rx {
                 v1.update(&chunk);
                 if let Some(v2) = v2.as_mut() {
                     v2.update(&chunk);
                 }
+                // The reader may have stopped; then the buffer is simply dropped.
+                let _ = free_tx.send(chunk);
             }
             FileHashes {
                 pieces: v1.finish(true),
@@ -269,8 +330,8 @@ fn stream_block(
         });
         let mut summary = None;
         let r = (|| -> Result<()> {
-            loop {
-                let mut buf = vec![0u8; CHUNK];
+            while let Ok(mut buf) = free_rx.recv() {
+                buf.resize(CHUNK, 0);
                 let mut filled = 0;
                 while filled < CHUNK {
                     let n = reader.read(&mut buf[filled..]).map_err(|e| ctx(&e))?;
@@ -283,9 +344,7 @@ fn stream_block(
                     break;
                 }
                 buf.truncate(filled);
-                block_out.write_all(&buf)?;
-                let chunk = Arc::new(buf);
-                let mut input = &chunk[..];
+                let mut input = &buf[..];
                 while let Some(ev) = dec.decode(&mut input).map_err(|e| ctx(&e))? {
                     match ev {
                         BlockEvent::Header(h) if h != meta.header => {
@@ -304,13 +363,13 @@ fn stream_block(
                     }
                 }
                 progress(filled as u64);
-                if tx.send(Arc::clone(&chunk)).is_err() {
+                if work_tx.send(buf).is_err() {
                     break;
                 }
             }
             Ok(())
         })();
-        drop(tx);
+        drop(work_tx);
         let hashes = hasher
             .join()
             .map_err(|_| anyhow::anyhow!("hashing thread panicked"))?;
@@ -321,8 +380,12 @@ fn stream_block(
     if decoded.tx_count != meta.tx_count || decoded.size != meta.size {
         bail!("block {height} ({what}) changed while bundling");
     }
-    block_out.flush()?;
-    block_out.get_ref().sync_all()?;
+    // The block file is the source's bytes, now verified: placed by the kernel (a hard link
+    // for a `dir` source on the same filesystem, else copy_file_range), never through a
+    // user-space buffer, which halves the memory traffic of a bundle.
+    source
+        .place_block(height, block_part)
+        .map_err(|e| ctx(&format!("{e:#}")))?;
     txids_out.flush()?;
     txids_out.get_ref().sync_all()?;
     let txid_hashes = FileHashes {

@@ -329,6 +329,39 @@ impl BlockSource {
         Ok((f.take(loc.len), loc.len, what))
     }
 
+    /// Puts the block at `height` at `dst` (a new file) and syncs it: a hard link when the
+    /// source is a whole file on the same filesystem (blocks are immutable, and pruning the
+    /// source later leaves the bundle's link), otherwise a kernel-side copy of its byte
+    /// range (`copy_file_range` through `std::io::copy`).
+    ///
+    /// # Errors
+    /// A missing height or an I/O error.
+    pub fn place_block(&self, height: u64, dst: &Path) -> Result<()> {
+        let loc = self
+            .blocks
+            .get(&height)
+            .with_context(|| format!("height {height} is not in {}", self.describe))?;
+        let _ = std::fs::remove_file(dst);
+        let whole_file =
+            loc.offset == 0 && loc.path.metadata().map(|m| m.len()).ok() == Some(loc.len);
+        if whole_file && std::fs::hard_link(&loc.path, dst).is_ok() {
+            return Ok(());
+        }
+        let mut src =
+            File::open(&loc.path).with_context(|| format!("opening {}", loc.path.display()))?;
+        src.seek(SeekFrom::Start(loc.offset))?;
+        let mut out = File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
+        let copied = std::io::copy(&mut src.take(loc.len), &mut out)?;
+        anyhow::ensure!(
+            copied == loc.len,
+            "{} ended after {copied} of {} bytes",
+            loc.path.display(),
+            loc.len
+        );
+        out.sync_all()?;
+        Ok(())
+    }
+
     /// Returns a short description for messages.
     pub fn describe(&self) -> &str {
         &self.describe

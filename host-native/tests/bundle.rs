@@ -592,89 +592,95 @@ fn killed_runs_restart_to_the_identical_torrent() {
             start_time: 1_500_000_000,
         },
         &chain,
-        OutputFormat::Raw,
+        OutputFormat::Both,
     )
     .unwrap();
-    let source = format!("dir:{}", s(&chain.join("raw")));
-    let args = |out: &Path| -> Vec<String> {
-        [
-            "bundle",
-            "--source",
-            &source,
-            "--out",
-            s(out),
-            "--network",
-            "regtest",
-            "--first",
-            "0",
-            "--last",
-            "3",
-            "--piece-size",
-            "1048576",
-            "--json",
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    let clean = temp("kill_clean");
-    let reference = ok_json(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>());
-    let reference_torrent = std::fs::read(reference["torrent"].as_str().unwrap()).unwrap();
-    let out = temp("kill_out");
-    let mut killed_before_torrent = 0;
-    for delay_ms in [5u64, 15, 30, 60, 90, 120, 180, 250] {
-        let mut child = bin()
-            .args(args(&out))
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        // Whatever is under a final name is complete: the .torrent, if any, is the
-        // reference, and every finished block file equals its source.
-        let (_parts, torrents) = leftovers(&out);
-        match torrents.as_slice() {
-            [] => killed_before_torrent += 1,
-            [t] => assert_eq!(
-                std::fs::read(t).unwrap(),
-                reference_torrent,
-                "after {delay_ms} ms"
-            ),
-            more => panic!("{more:?}"),
-        }
-        let data = out.join(reference["name"].as_str().unwrap()).join("blocks");
-        for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".part") {
-                continue;
+    // A `dir` source hard-links block files; a `blk` source copies byte ranges.
+    for source in [
+        format!("dir:{}", s(&chain.join("raw"))),
+        format!("blk:{}", s(&chain.join("blk"))),
+    ] {
+        let args = |out: &Path| -> Vec<String> {
+            [
+                "bundle",
+                "--source",
+                &source,
+                "--out",
+                s(out),
+                "--network",
+                "regtest",
+                "--first",
+                "0",
+                "--last",
+                "3",
+                "--piece-size",
+                "1048576",
+                "--json",
+            ]
+            .map(String::from)
+            .to_vec()
+        };
+        let clean = temp("kill_clean");
+        let reference = ok_json(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>());
+        let reference_torrent = std::fs::read(reference["torrent"].as_str().unwrap()).unwrap();
+        let out = temp("kill_out");
+        let mut killed_before_torrent = 0;
+        for delay_ms in [5u64, 20, 60, 120, 250] {
+            let mut child = bin()
+                .args(args(&out))
+                .env("RUST_LOG", "warn")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let _ = child.kill(); // SIGKILL
+            let _ = child.wait();
+            // Whatever is under a final name is complete: the .torrent, if any, is the
+            // reference, and every finished block file equals its source.
+            let (_parts, torrents) = leftovers(&out);
+            match torrents.as_slice() {
+                [] => killed_before_torrent += 1,
+                [t] => assert_eq!(
+                    std::fs::read(t).unwrap(),
+                    reference_torrent,
+                    "after {delay_ms} ms"
+                ),
+                more => panic!("{more:?}"),
             }
-            let h: u64 = name[..9].parse().unwrap();
-            let want = std::fs::read(chain.join("raw").join(format!("{h:09}.bin"))).unwrap();
+            let data = out.join(reference["name"].as_str().unwrap()).join("blocks");
+            for e in std::fs::read_dir(&data).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".part") {
+                    continue;
+                }
+                let h: u64 = name[..9].parse().unwrap();
+                let want = std::fs::read(chain.join("raw").join(format!("{h:09}.bin"))).unwrap();
+                assert_eq!(
+                    std::fs::read(e.path()).unwrap(),
+                    want,
+                    "{name} after {delay_ms} ms"
+                );
+            }
+            // Restart to completion: the same torrent as a clean run.
+            let again = ok_json(&args(&out).iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(again["infohash_v1"], reference["infohash_v1"]);
             assert_eq!(
-                std::fs::read(e.path()).unwrap(),
-                want,
-                "{name} after {delay_ms} ms"
+                std::fs::read(again["torrent"].as_str().unwrap()).unwrap(),
+                reference_torrent
             );
+            let (parts, _) = leftovers(&out);
+            assert!(parts.is_empty(), "{parts:?}");
+            std::fs::remove_dir_all(&out).unwrap();
+            std::fs::create_dir_all(&out).unwrap();
         }
-        // Restart to completion: the same torrent as a clean run.
-        let again = ok_json(&args(&out).iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(again["infohash_v1"], reference["infohash_v1"]);
-        assert_eq!(
-            std::fs::read(again["torrent"].as_str().unwrap()).unwrap(),
-            reference_torrent
+        assert!(
+            killed_before_torrent > 0,
+            "no kill landed before the torrent was written"
         );
-        let (parts, _) = leftovers(&out);
-        assert!(parts.is_empty(), "{parts:?}");
-        std::fs::remove_dir_all(&out).unwrap();
-        std::fs::create_dir_all(&out).unwrap();
+        for d in [&clean, &out] {
+            let _ = std::fs::remove_dir_all(d);
+        }
     }
-    assert!(
-        killed_before_torrent > 0,
-        "no kill landed before the torrent was written"
-    );
-    for d in [chain, clean, out] {
-        let _ = std::fs::remove_dir_all(d);
-    }
+    let _ = std::fs::remove_dir_all(chain);
 }

@@ -166,6 +166,8 @@ pub struct BlockDecoder {
     items_left: u64,
     skip_left: u64,
     hasher: Sha256dEngine,
+    /// Offset in the current input slice from which transaction bytes are not hashed yet.
+    mark: usize,
     merkle: MerkleRootBuilder,
 }
 
@@ -187,6 +189,7 @@ impl BlockDecoder {
             items_left: 0,
             skip_left: 0,
             hasher: Sha256dEngine::new(),
+            mark: 0,
             merkle: MerkleRootBuilder::new(),
         }
     }
@@ -218,19 +221,23 @@ impl BlockDecoder {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
-        let r = self.step(input);
+        let orig = *input;
+        self.mark = 0;
+        let r = self.step(input, orig);
+        // Hash the bytes of the current transaction consumed in this call in one go: one
+        // `update` per chunk instead of one per field keeps small transactions cheap.
+        if matches!(self.state, State::Tx(_)) {
+            let done = orig.len() - input.len();
+            self.hasher.update(&orig[self.mark..done]);
+        }
         if let Err(e) = &r {
             self.state = State::Failed(e.clone());
         }
         r
     }
 
-    fn advance(&mut self, input: &mut &[u8], n: usize, hash: bool) -> Result<(), BlockDecodeError> {
-        let (taken, rest) = input.split_at(n);
-        if hash {
-            self.hasher.update(taken);
-        }
-        *input = rest;
+    fn advance(&mut self, input: &mut &[u8], n: usize) -> Result<(), BlockDecodeError> {
+        *input = &input[n..];
         self.pos += n as u64;
         if self.pos > self.limits.max_block_size {
             return Err(DecodeError::LimitExceeded {
@@ -249,13 +256,13 @@ impl BlockDecoder {
         let n = usize::try_from(self.skip_left)
             .unwrap_or(usize::MAX)
             .min(input.len());
-        self.advance(input, n, true)?;
+        self.advance(input, n)?;
         self.skip_left -= n as u64;
         Ok(self.skip_left == 0)
     }
 
     /// Accumulates a CompactSize; returns it once complete.
-    fn varint(&mut self, input: &mut &[u8], hash: bool) -> Result<Option<u64>, BlockDecodeError> {
+    fn varint(&mut self, input: &mut &[u8]) -> Result<Option<u64>, BlockDecodeError> {
         loop {
             let need = match self.varint_have {
                 0 => 1,
@@ -283,7 +290,7 @@ impl BlockDecoder {
             };
             self.varint[self.varint_have] = b;
             self.varint_have += 1;
-            self.advance(input, 1, hash)?;
+            self.advance(input, 1)?;
         }
     }
 
@@ -300,7 +307,11 @@ impl BlockDecoder {
         Ok(got)
     }
 
-    fn step(&mut self, input: &mut &[u8]) -> Result<Option<BlockEvent>, BlockDecodeError> {
+    fn step(
+        &mut self,
+        input: &mut &[u8],
+        orig: &[u8],
+    ) -> Result<Option<BlockEvent>, BlockDecodeError> {
         loop {
             match self.state.clone() {
                 State::Header => {
@@ -308,7 +319,7 @@ impl BlockDecoder {
                     self.header_buf[self.header_have..self.header_have + n]
                         .copy_from_slice(&input[..n]);
                     self.header_have += n;
-                    self.advance(input, n, false)?;
+                    self.advance(input, n)?;
                     if self.header_have < 80 {
                         return Ok(None);
                     }
@@ -318,18 +329,18 @@ impl BlockDecoder {
                     return Ok(Some(BlockEvent::Header(h)));
                 }
                 State::TxCount => {
-                    let Some(n) = self.varint(input, false)? else {
+                    let Some(n) = self.varint(input)? else {
                         return Ok(None);
                     };
                     if n == 0 {
                         return Err(BlockDecodeError::NoTransactions);
                     }
                     self.tx_count = self.limit("transaction count", n, self.limits.max_tx_count)?;
-                    self.begin_tx();
+                    self.begin_tx(orig.len() - input.len());
                     return Ok(Some(BlockEvent::TxCount(n)));
                 }
                 State::Tx(phase) => {
-                    if let Some(info) = self.tx_phase(phase, input)? {
+                    if let Some(info) = self.tx_phase(phase, input, orig)? {
                         return Ok(Some(BlockEvent::Tx(info)));
                     }
                     if matches!(self.state, State::Tx(p) if p == phase) {
@@ -372,7 +383,9 @@ impl BlockDecoder {
         }
     }
 
-    fn begin_tx(&mut self) {
+    /// Starts a transaction at `at`, its offset in the current input slice.
+    fn begin_tx(&mut self, at: usize) {
+        self.mark = at;
         self.tx_start = self.pos;
         self.skip_left = 4;
         self.state = State::Tx(Phase::Version);
@@ -388,6 +401,7 @@ impl BlockDecoder {
         &mut self,
         phase: Phase,
         input: &mut &[u8],
+        orig: &[u8],
     ) -> Result<Option<TxInfo>, BlockDecodeError> {
         let limits = self.limits.tx;
         match phase {
@@ -397,7 +411,7 @@ impl BlockDecoder {
                 }
             }
             Phase::InCount => {
-                if let Some(n) = self.varint(input, true)? {
+                if let Some(n) = self.varint(input)? {
                     self.items_left = self.limit("input count", n, limits.max_inputs)?;
                     if n > 0 {
                         self.fixed(Phase::Prevout, 36);
@@ -412,7 +426,7 @@ impl BlockDecoder {
                 }
             }
             Phase::ScriptSigLen => {
-                if let Some(n) = self.varint(input, true)? {
+                if let Some(n) = self.varint(input)? {
                     let n = self.limit("script length", n, limits.max_script_len)?;
                     self.fixed(Phase::ScriptSig, n);
                 }
@@ -433,7 +447,7 @@ impl BlockDecoder {
                 }
             }
             Phase::OutCount => {
-                if let Some(n) = self.varint(input, true)? {
+                if let Some(n) = self.varint(input)? {
                     self.items_left = self.limit("output count", n, limits.max_outputs)?;
                     if n > 0 {
                         self.fixed(Phase::Value, 8);
@@ -448,7 +462,7 @@ impl BlockDecoder {
                 }
             }
             Phase::ScriptPubkeyLen => {
-                if let Some(n) = self.varint(input, true)? {
+                if let Some(n) = self.varint(input)? {
                     let n = self.limit("script length", n, limits.max_script_len)?;
                     self.fixed(Phase::ScriptPubkey, n);
                 }
@@ -465,6 +479,9 @@ impl BlockDecoder {
             }
             Phase::LockTime => {
                 if self.skip(input)? {
+                    let done = orig.len() - input.len();
+                    self.hasher.update(&orig[self.mark..done]);
+                    self.mark = done;
                     let txid = Txid::from_byte_array(self.hasher.finalize_reset());
                     self.merkle.push(txid)?;
                     let info = TxInfo {
@@ -477,7 +494,7 @@ impl BlockDecoder {
                     if self.tx_index == self.tx_count {
                         self.state = State::End;
                     } else {
-                        self.begin_tx();
+                        self.begin_tx(done);
                     }
                     return Ok(Some(info));
                 }
