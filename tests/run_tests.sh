@@ -54,6 +54,8 @@ install_apt() {
 
 step install install_toolchain_parts
 [ ${#APT_PACKAGES[@]} -gt 0 ] && step apt install_apt
+# npm packages the tests use as independent implementations (@bsv/sdk), pinned by the lock.
+step npm npm ci --prefix tests/interop --no-audit --no-fund
 
 # --- checks --------------------------------------------------------------------------------
 step fmt cargo fmt --all --check

@@ -49,6 +49,8 @@ pub mod encode;
 pub mod hex;
 pub mod metainfo;
 pub mod proof;
+pub mod time;
+pub mod tracker;
 
 pub use bsv::hash::{BlockHash, MerkleNode, MerkleRoot, Txid};
 pub use bsv::header::Header;

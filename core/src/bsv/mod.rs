@@ -2,8 +2,10 @@
 
 pub mod blk;
 pub mod block;
+pub mod bsm;
 pub mod hash;
 pub mod header;
+pub mod keys;
 pub mod merkle;
 pub mod network;
 pub mod tx;

@@ -1,0 +1,453 @@
+//! The tracker's swarms: peers per info-hash, seeders and leechers, completed counts,
+//! expiry, `numwant`, intervals and memory caps, with `now` passed in.
+//!
+//! Driving contract: the host calls [`Swarms::announce`] and [`Swarms::scrape`] as requests
+//! arrive and [`Swarms::expire`] whenever [`Swarms::poll_timeout`] has passed (calling it
+//! early is harmless). Randomness for peer selection comes in as a `seed` per call.
+//!
+//! Caps: a swarm holds at most `max_peers_per_swarm` peers and all swarms together
+//! `max_peers_total`; a new peer beyond either cap replaces the stalest one (the peer whose
+//! last announce is oldest), in its swarm or, for the total cap, anywhere.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+
+use crate::metainfo::InfoHashV1;
+use crate::time::UnixMillis;
+
+/// Intervals and caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwarmConfig {
+    /// Announce interval handed to clients, seconds.
+    pub interval_s: u32,
+    /// Minimum announce interval, seconds.
+    pub min_interval_s: u32,
+    /// A peer not heard from for this long is dropped, seconds.
+    pub peer_timeout_s: u64,
+    /// Peers returned when the client does not say.
+    pub default_numwant: u32,
+    /// Most peers returned whatever the client asks.
+    pub max_numwant: u32,
+    /// Cap per swarm.
+    pub max_peers_per_swarm: usize,
+    /// Cap over all swarms.
+    pub max_peers_total: usize,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 1800,
+            min_interval_s: 300,
+            peer_timeout_s: 2 * 1800 + 300,
+            default_numwant: 50,
+            max_numwant: 200,
+            max_peers_per_swarm: 50_000,
+            max_peers_total: 2_000_000,
+        }
+    }
+}
+
+/// Announce event (BEP 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// First announce.
+    Started,
+    /// Download finished.
+    Completed,
+    /// Leaving the swarm.
+    Stopped,
+    /// A regular update.
+    None,
+}
+
+/// A validated announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announce {
+    /// Swarm.
+    pub info_hash: InfoHashV1,
+    /// The client's peer id.
+    pub peer_id: [u8; 20],
+    /// Where other peers reach it.
+    pub addr: SocketAddr,
+    /// Event.
+    pub event: Event,
+    /// Bytes left; 0 means seeder.
+    pub left: u64,
+    /// Bytes uploaded (client's claim).
+    pub uploaded: u64,
+    /// Bytes downloaded (client's claim).
+    pub downloaded: u64,
+    /// Peers wanted.
+    pub numwant: Option<u32>,
+    /// The registered seeder account behind the passkey, if any (already checked by the host).
+    pub account: Option<u64>,
+}
+
+/// The answer to an announce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceReply {
+    /// Interval, seconds.
+    pub interval: u32,
+    /// Minimum interval, seconds.
+    pub min_interval: u32,
+    /// Seeders in the swarm.
+    pub complete: u32,
+    /// Leechers in the swarm.
+    pub incomplete: u32,
+    /// Peers for the client (never itself).
+    pub peers: Vec<SocketAddr>,
+}
+
+/// BEP 48 scrape numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScrapeStats {
+    /// Seeders.
+    pub complete: u32,
+    /// Completed downloads ever reported.
+    pub downloaded: u32,
+    /// Leechers.
+    pub incomplete: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    id: [u8; 20],
+    addr: SocketAddr,
+    left: u64,
+    last_seen: UnixMillis,
+    account: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Swarm {
+    peers: Vec<Peer>,
+    index: BTreeMap<[u8; 20], usize>,
+    seeders: u32,
+    completed: u32,
+}
+
+impl Swarm {
+    fn remove_at(&mut self, i: usize) -> Peer {
+        let p = self.peers.swap_remove(i);
+        self.index.remove(&p.id);
+        if let Some(moved) = self.peers.get(i) {
+            self.index.insert(moved.id, i);
+        }
+        if p.left == 0 {
+            self.seeders -= 1;
+        }
+        p
+    }
+
+    fn stalest(&self) -> Option<(usize, UnixMillis)> {
+        self.peers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, p)| p.last_seen)
+            .map(|(i, p)| (i, p.last_seen))
+    }
+}
+
+/// All swarms of the tracker.
+#[derive(Debug, Clone, Default)]
+pub struct Swarms {
+    config: SwarmConfig,
+    swarms: BTreeMap<InfoHashV1, Swarm>,
+    total: usize,
+}
+
+impl Swarms {
+    /// Returns empty swarms.
+    pub fn new(config: SwarmConfig) -> Self {
+        Self {
+            config,
+            swarms: BTreeMap::new(),
+            total: 0,
+        }
+    }
+
+    /// Returns the number of peers over all swarms.
+    pub fn peer_count(&self) -> usize {
+        self.total
+    }
+
+    /// Returns the number of swarms.
+    pub fn swarm_count(&self) -> usize {
+        self.swarms.len()
+    }
+
+    /// Returns the number of seeders over all swarms.
+    pub fn seeder_count(&self) -> usize {
+        self.swarms.values().map(|s| s.seeders as usize).sum()
+    }
+
+    /// Handles an announce; returns the reply.
+    pub fn announce(&mut self, now: UnixMillis, a: &Announce, seed: u64) -> AnnounceReply {
+        let numwant = a
+            .numwant
+            .unwrap_or(self.config.default_numwant)
+            .min(self.config.max_numwant) as usize;
+        if a.event == Event::Stopped {
+            if let Some(s) = self.swarms.get_mut(&a.info_hash) {
+                if let Some(&i) = s.index.get(&a.peer_id) {
+                    s.remove_at(i);
+                    self.total -= 1;
+                }
+            }
+            return self.reply(&a.info_hash, &a.peer_id, a.left == 0, 0, seed);
+        }
+        let is_new = self
+            .swarms
+            .get(&a.info_hash)
+            .is_none_or(|s| !s.index.contains_key(&a.peer_id));
+        if is_new {
+            self.make_room(&a.info_hash);
+        }
+        let s = self.swarms.entry(a.info_hash).or_default();
+        let peer = Peer {
+            id: a.peer_id,
+            addr: a.addr,
+            left: a.left,
+            last_seen: now,
+            account: a.account,
+        };
+        match s.index.get(&a.peer_id) {
+            Some(&i) => {
+                let old = s.peers[i];
+                if old.left == 0 && a.left != 0 {
+                    s.seeders -= 1;
+                } else if old.left != 0 && a.left == 0 {
+                    s.seeders += 1;
+                    // A leecher that became a seeder without saying `completed` still did.
+                    if a.event != Event::Completed {
+                        s.completed = s.completed.saturating_add(1);
+                    }
+                }
+                s.peers[i] = peer;
+            }
+            None => {
+                s.index.insert(a.peer_id, s.peers.len());
+                s.peers.push(peer);
+                if a.left == 0 {
+                    s.seeders += 1;
+                }
+                self.total += 1;
+            }
+        }
+        if a.event == Event::Completed {
+            s.completed = s.completed.saturating_add(1);
+        }
+        self.reply(&a.info_hash, &a.peer_id, a.left == 0, numwant, seed)
+    }
+
+    fn reply(
+        &self,
+        ih: &InfoHashV1,
+        me: &[u8; 20],
+        i_am_seeder: bool,
+        numwant: usize,
+        seed: u64,
+    ) -> AnnounceReply {
+        let stats = self.scrape(ih);
+        let mut peers = Vec::new();
+        if let Some(s) = self.swarms.get(ih) {
+            let n = s.peers.len();
+            if n > 0 && numwant > 0 {
+                // A random window over the peer list: uniform enough, O(numwant).
+                let start = (seed % n as u64) as usize;
+                for k in 0..n {
+                    let p = &s.peers[(start + k) % n];
+                    if &p.id == me || (i_am_seeder && p.left == 0) {
+                        continue;
+                    }
+                    peers.push(p.addr);
+                    if peers.len() == numwant {
+                        break;
+                    }
+                }
+            }
+        }
+        AnnounceReply {
+            interval: self.config.interval_s,
+            min_interval: self.config.min_interval_s,
+            complete: stats.complete,
+            incomplete: stats.incomplete,
+            peers,
+        }
+    }
+
+    /// Evicts the stalest peers so that one more fits under both caps.
+    fn make_room(&mut self, ih: &InfoHashV1) {
+        if let Some(s) = self.swarms.get_mut(ih) {
+            if s.peers.len() >= self.config.max_peers_per_swarm {
+                if let Some((i, _)) = s.stalest() {
+                    s.remove_at(i);
+                    self.total -= 1;
+                }
+            }
+        }
+        if self.total >= self.config.max_peers_total {
+            let victim = self
+                .swarms
+                .iter()
+                .filter_map(|(h, s)| s.stalest().map(|(i, t)| (t, *h, i)))
+                .min_by_key(|(t, _, _)| *t);
+            if let Some((_, h, i)) = victim {
+                if let Some(s) = self.swarms.get_mut(&h) {
+                    s.remove_at(i);
+                    self.total -= 1;
+                }
+            }
+        }
+    }
+
+    /// Returns the scrape numbers of a swarm (zeros for an unknown one).
+    pub fn scrape(&self, ih: &InfoHashV1) -> ScrapeStats {
+        self.swarms
+            .get(ih)
+            .map_or_else(ScrapeStats::default, |s| ScrapeStats {
+                complete: s.seeders,
+                downloaded: s.completed,
+                incomplete: s.peers.len() as u32 - s.seeders,
+            })
+    }
+
+    /// Returns the distinct registered seeder accounts holding the whole torrent.
+    pub fn authenticated_seeders(&self, ih: &InfoHashV1) -> Vec<u64> {
+        let mut v: Vec<u64> = self
+            .swarms
+            .get(ih)
+            .map(|s| {
+                s.peers
+                    .iter()
+                    .filter(|p| p.left == 0)
+                    .filter_map(|p| p.account)
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Drops peers not heard from within the timeout; returns how many.
+    pub fn expire(&mut self, now: UnixMillis) -> usize {
+        let cutoff = UnixMillis(
+            now.0
+                .saturating_sub(self.config.peer_timeout_s.saturating_mul(1000)),
+        );
+        let mut removed = 0;
+        for s in self.swarms.values_mut() {
+            let mut i = 0;
+            while i < s.peers.len() {
+                if s.peers[i].last_seen < cutoff {
+                    s.remove_at(i);
+                    removed += 1;
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        // Keep swarms with a completed count (scrape history); drop empty, never-completed ones.
+        self.swarms
+            .retain(|_, s| !s.peers.is_empty() || s.completed > 0);
+        self.total -= removed;
+        removed
+    }
+
+    /// Returns when [`Swarms::expire`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        self.swarms
+            .values()
+            .filter_map(|s| s.stalest().map(|(_, t)| t))
+            .min()
+            .map(|t| {
+                UnixMillis(t.0.saturating_add(self.config.peer_timeout_s.saturating_mul(1000)))
+            })
+    }
+}
+
+/// Returns the IP family of an address as BEP 7 splits them.
+pub fn is_v6(addr: &SocketAddr) -> bool {
+    matches!(addr.ip(), IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    fn ann(peer: u8, left: u64, event: Event) -> Announce {
+        Announce {
+            info_hash: InfoHashV1([1; 20]),
+            peer_id: [peer; 20],
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, peer)), 6881),
+            event,
+            left,
+            uploaded: 0,
+            downloaded: 0,
+            numwant: None,
+            account: (left == 0).then_some(u64::from(peer)),
+        }
+    }
+
+    #[test]
+    fn seeders_leechers_completed_and_expiry() {
+        let mut s = Swarms::new(SwarmConfig::default());
+        let t0 = UnixMillis::from_secs(1000);
+        let r = s.announce(t0, &ann(1, 0, Event::Started), 7);
+        assert!(r.peers.is_empty());
+        let r = s.announce(t0, &ann(2, 100, Event::Started), 7);
+        assert_eq!(r.peers.len(), 1);
+        assert_eq!((r.complete, r.incomplete), (1, 1));
+        s.announce(t0, &ann(2, 0, Event::Completed), 7);
+        let st = s.scrape(&InfoHashV1([1; 20]));
+        assert_eq!((st.complete, st.downloaded, st.incomplete), (2, 1, 0));
+        assert_eq!(s.authenticated_seeders(&InfoHashV1([1; 20])), [1, 2]);
+        // A seeder is not told about other seeders.
+        let r = s.announce(t0, &ann(1, 0, Event::None), 3);
+        assert!(r.peers.is_empty());
+        s.announce(t0, &ann(2, 0, Event::Stopped), 7);
+        assert_eq!(s.peer_count(), 1);
+        assert!(s.expire(UnixMillis::from_secs(1000 + 3000)) == 0);
+        assert_eq!(s.poll_timeout(), Some(UnixMillis::from_secs(1000 + 3900)));
+        assert_eq!(s.expire(UnixMillis::from_secs(1000 + 3901)), 1);
+        assert_eq!(s.peer_count(), 0);
+    }
+
+    #[test]
+    fn caps_evict_the_stalest_and_numwant_is_bounded() {
+        let cfg = SwarmConfig {
+            max_peers_per_swarm: 3,
+            max_peers_total: 5,
+            max_numwant: 2,
+            ..SwarmConfig::default()
+        };
+        let mut s = Swarms::new(cfg);
+        for p in 1..=4u8 {
+            s.announce(
+                UnixMillis::from_secs(u64::from(p)),
+                &ann(p, 5, Event::Started),
+                0,
+            );
+        }
+        assert_eq!(s.peer_count(), 3, "per-swarm cap");
+        let mut a = ann(9, 5, Event::Started);
+        a.numwant = Some(10_000);
+        let r = s.announce(UnixMillis::from_secs(10), &a, 1);
+        assert_eq!(r.peers.len(), 2, "numwant capped");
+        // Peer 1 (the stalest) was evicted first.
+        assert!(!r.peers.contains(&SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            6881
+        )));
+        for p in 20..=30u8 {
+            let mut a = ann(p, 5, Event::Started);
+            a.info_hash = InfoHashV1([p; 20]);
+            s.announce(UnixMillis::from_secs(100 + u64::from(p)), &a, 0);
+        }
+        assert_eq!(s.peer_count(), 5, "total cap");
+    }
+}
