@@ -190,11 +190,11 @@ impl Swarms {
             .unwrap_or(self.config.default_numwant)
             .min(self.config.max_numwant) as usize;
         if a.event == Event::Stopped {
-            if let Some(s) = self.swarms.get_mut(&a.info_hash) {
-                if let Some(&i) = s.index.get(&a.peer_id) {
-                    s.remove_at(i);
-                    self.total -= 1;
-                }
+            if let Some(s) = self.swarms.get_mut(&a.info_hash)
+                && let Some(&i) = s.index.get(&a.peer_id)
+            {
+                s.remove_at(i);
+                self.total -= 1;
             }
             return self.reply(&a.info_hash, &a.peer_id, a.left == 0, 0, seed);
         }
@@ -280,13 +280,12 @@ impl Swarms {
 
     /// Evicts the stalest peers so that one more fits under both caps.
     fn make_room(&mut self, ih: &InfoHashV1) {
-        if let Some(s) = self.swarms.get_mut(ih) {
-            if s.peers.len() >= self.config.max_peers_per_swarm {
-                if let Some((i, _)) = s.stalest() {
-                    s.remove_at(i);
-                    self.total -= 1;
-                }
-            }
+        if let Some(s) = self.swarms.get_mut(ih)
+            && s.peers.len() >= self.config.max_peers_per_swarm
+            && let Some((i, _)) = s.stalest()
+        {
+            s.remove_at(i);
+            self.total -= 1;
         }
         if self.total >= self.config.max_peers_total {
             let victim = self
@@ -294,11 +293,11 @@ impl Swarms {
                 .iter()
                 .filter_map(|(h, s)| s.stalest().map(|(i, t)| (t, *h, i)))
                 .min_by_key(|(t, _, _)| *t);
-            if let Some((_, h, i)) = victim {
-                if let Some(s) = self.swarms.get_mut(&h) {
-                    s.remove_at(i);
-                    self.total -= 1;
-                }
+            if let Some((_, h, i)) = victim
+                && let Some(s) = self.swarms.get_mut(&h)
+            {
+                s.remove_at(i);
+                self.total -= 1;
             }
         }
     }
