@@ -190,3 +190,23 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn tracker_parsers_never_panic(data in prop::collection::vec(any::<u8>(), 0..200), text in ".{0,200}") {
+        use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+        use torrent_core::tracker::{http, udp};
+        let src = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 1);
+        let _ = udp::parse(&data, src);
+        let _ = http::parse_announce(&text, src.ip(), None);
+        let _ = http::parse_scrape(&text);
+        let _ = udp::passkey_from_url_data(&text);
+        let _ = torrent_core::bsv::bsm::recover(&data, &text);
+        let _ = torrent_core::bsv::keys::Address::parse(&text);
+        let _ = torrent_core::bsv::keys::PrivateKey::from_wif(&text);
+        let _ = torrent_core::bencode::decode(&data, &Default::default());
+        let _ = torrent_core::metainfo::Metainfo::parse(&data, &Default::default());
+    }
+}
