@@ -212,9 +212,18 @@ pub struct SeedArgs {
 /// Arguments of `ledger`.
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
-    /// Config file.
-    #[arg(long, short)]
+    /// Config file (for the service's address and `auth_token`).
+    #[arg(long, short, env = "TORRENT_SERVICE_CONFIG")]
     pub config: Option<PathBuf>,
+    /// The running service's tracker URL; default `http://127.0.0.1:<tracker_port>`.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Operator token; default the config's `auth_token`.
+    #[arg(long, env = "TORRENT_SERVICE_AUTH_TOKEN")]
+    pub token: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub action: LedgerAction,

@@ -68,6 +68,34 @@ pub struct Config {
     pub http_port: u16,
     /// BitTorrent peer port.
     pub peer_port: u16,
+    /// Address the servers bind to.
+    pub listen_host: String,
+    /// `host:port` seeders see in registration messages and announce URLs; default
+    /// `127.0.0.1:<tracker_port>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_host: Option<String>,
+    /// How far a registration's `issued_at` may be from the tracker's clock, seconds.
+    pub registration_window_s: u64,
+    /// How stakes are proven: `ledger` (operator credits them) or `spv`.
+    pub stake_mode: StakeMode,
+    /// Tracker requests per second per IP; 0 disables the limit.
+    pub rate_limit_per_ip: u32,
+    /// Announce interval handed to clients, seconds.
+    pub announce_interval_s: u32,
+    /// Peers kept per swarm before the stalest is evicted.
+    pub max_peers_per_swarm: usize,
+    /// Peers kept over all swarms before the stalest is evicted.
+    pub max_peers_total: usize,
+}
+
+/// How seeder stakes are established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StakeMode {
+    /// The operator credits stakes (`torrent_service ledger stake --credit`).
+    Ledger,
+    /// A BEEF paying the stake address, verified by SPV.
+    Spv,
 }
 
 impl Default for Config {
@@ -92,6 +120,14 @@ impl Default for Config {
             min_seeders: 3,
             http_port: 8080,
             peer_port: 6881,
+            listen_host: "0.0.0.0".into(),
+            public_host: None,
+            registration_window_s: 300,
+            stake_mode: StakeMode::Ledger,
+            rate_limit_per_ip: 200,
+            announce_interval_s: 1800,
+            max_peers_per_swarm: 50_000,
+            max_peers_total: 2_000_000,
         }
     }
 }
@@ -175,7 +211,7 @@ fn known_keys() -> Vec<String> {
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
     // Optional keys are skipped when unset, so name them explicitly.
-    keys.extend(["aged_threshold_blocks", "block_source"].map(String::from));
+    keys.extend(["aged_threshold_blocks", "block_source", "public_host"].map(String::from));
     keys
 }
 

@@ -13,7 +13,11 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod inspect;
+pub mod register;
+pub mod service;
 pub mod source;
+pub mod store;
+pub mod tracker;
 pub mod verify;
 
 use std::io::Write;
@@ -70,18 +74,37 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(args) => {
             let config = config::Config::load(args.config.as_deref())?;
             tracing::info!(data_dir = %config.data_dir.display(), network = %config.network, "configuration loaded");
-            bail!(
-                "`run` is not built yet: this build has the core, the CLI and the configuration only"
-            )
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(service::run(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Register(args) => register::run(&args),
+        Command::Ledger(args) => {
+            let config = config::Config::load(args.config.as_deref())?;
+            let server = args
+                .server
+                .clone()
+                .unwrap_or_else(|| format!("http://127.0.0.1:{}", config.tracker_port));
+            let token = args.token.clone().unwrap_or(config.auth_token.clone());
+            match args.action {
+                cli::LedgerAction::Stake {
+                    credit: Some(address),
+                    amount: Some(amount),
+                } => register::credit_stake(&server, &token, &address, amount, args.json),
+                cli::LedgerAction::Stake { .. } => {
+                    bail!("ledger stake needs --credit ADDRESS and --amount SATOSHIS")
+                }
+                _ => bail!("this ledger action is not built yet"),
+            }
         }
         Command::Config(args) => {
             let config = config::Config::load(args.config.as_deref())?;
-            print!(
-                "{}",
-                toml::to_string(&config::File {
-                    torrent_service: config
-                })?
-            );
+            let text = toml::to_string(&config::File {
+                torrent_service: config,
+            })?;
+            print_line(text.trim_end());
             Ok(ExitCode::SUCCESS)
         }
         other => bail!("`{}` is not built yet", other.name()),

@@ -1,0 +1,134 @@
+//! `torrent_service register` and `ledger stake`: the seeder's and the operator's side of
+//! the tracker's registration and stake calls, over plain HTTP.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use torrent_core::bsv::bsm;
+use torrent_core::bsv::keys::PrivateKey;
+use torrent_core::tracker::register::{self, RegistrationRequest};
+
+use crate::cli::RegisterArgs;
+
+/// Returns `host:port` of an `http://host:port[/...]` URL (the registration's domain line).
+///
+/// # Errors
+/// Anything but an http URL with an explicit or default port.
+pub fn domain_of(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .with_context(|| format!("tracker URL {url:?} must start with http://"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        bail!("tracker URL {url:?} has no host");
+    }
+    Ok(if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:80")
+    })
+}
+
+fn base_url(url: &str) -> String {
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    format!("http://{}", rest.split('/').next().unwrap_or_default())
+}
+
+fn post_json(
+    url: &str,
+    body: &serde_json::Value,
+    token: Option<&str>,
+) -> Result<(u16, serde_json::Value)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut req = agent.post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req
+        .send(serde_json::to_vec(body)?.as_slice())
+        .with_context(|| format!("POST {url}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
+    Ok((status, json))
+}
+
+/// Runs `register`.
+///
+/// # Errors
+/// An unreadable WIF, an unreachable tracker, or a refused registration (with its reason).
+pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
+    let wif = std::fs::read_to_string(&args.wif_file)
+        .with_context(|| format!("reading {}", args.wif_file.display()))?;
+    let key =
+        PrivateKey::from_wif(wif.trim()).context("the WIF file does not hold a valid WIF key")?;
+    let domain = domain_of(&args.tracker)?;
+    let address = key.address().to_string();
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let nonce = torrent_core::hex::encode(&raw);
+    let issued_at = crate::tracker::now().as_secs();
+    let msg = register::message(&domain, &address, &nonce, issued_at);
+    let signature = bsm::sign(&key, msg.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let req = RegistrationRequest {
+        address,
+        timestamp: issued_at,
+        nonce,
+        signature,
+    };
+    let (status, reply) = post_json(
+        &format!("{}/register", base_url(&args.tracker)),
+        &serde_json::to_value(&req)?,
+        None,
+    )?;
+    if status != 200 {
+        bail!(
+            "registration refused ({status}): {}",
+            reply["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if args.json {
+        crate::outln!("{reply}");
+    } else {
+        crate::outln!("{}", reply["announce_url"].as_str().unwrap_or_default());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `ledger stake --credit` against a running service.
+///
+/// # Errors
+/// An unreachable service or a refused call.
+pub fn credit_stake(
+    server: &str,
+    token: &str,
+    address: &str,
+    amount: u64,
+    json: bool,
+) -> Result<ExitCode> {
+    let (status, reply) = post_json(
+        &format!("{}/admin/stake", base_url(server)),
+        &serde_json::json!({"address": address, "amount": amount}),
+        Some(token),
+    )?;
+    if status != 200 {
+        bail!(
+            "stake credit refused ({status}): {}",
+            reply["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if json {
+        crate::outln!("{reply}");
+    } else {
+        crate::outln!(
+            "{} now has a stake of {} sat",
+            reply["address"].as_str().unwrap_or(address),
+            reply["stake"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

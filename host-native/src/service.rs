@@ -1,0 +1,165 @@
+//! `torrent_service run`: every service on its port until Ctrl-C or SIGTERM.
+//!
+//! Today that is the tracker (HTTP and UDP on `tracker_port`) and `/metrics` on `http_port`.
+//! A port of 0 binds an ephemeral port; the first line on stdout is a JSON readiness record
+//! with the bound addresses, so scripts and tests never guess ports.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use axum::routing::get;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::watch;
+use torrent_core::tracker::swarm::SwarmConfig;
+
+use crate::config::{Config, StakeMode};
+use crate::store::Store;
+use crate::tracker::{Tracker, TrackerSettings, router, run_expiry, run_udp};
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Runs the service until a shutdown signal.
+///
+/// # Errors
+/// Bad configuration, ports that cannot be bound, or a database that cannot be opened.
+pub async fn run(config: Config) -> Result<()> {
+    if config.stake_mode == StakeMode::Spv {
+        bail!("stake_mode = \"spv\" is not available in this build; use \"ledger\"");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+    let store = Arc::new(Store::open(&config.data_dir.join("torrent_service.redb"))?);
+
+    let host = config.listen_host.as_str();
+    let tcp = TcpListener::bind((host, config.tracker_port))
+        .await
+        .with_context(|| format!("binding tracker port {host}:{}", config.tracker_port))?;
+    let tracker_addr = tcp.local_addr()?;
+    let udp = UdpSocket::bind(tracker_addr)
+        .await
+        .with_context(|| format!("binding UDP tracker {tracker_addr}"))?;
+    let http = TcpListener::bind((host, config.http_port))
+        .await
+        .with_context(|| format!("binding http port {host}:{}", config.http_port))?;
+    let http_addr = http.local_addr()?;
+    let public_host = config
+        .public_host
+        .clone()
+        .unwrap_or_else(|| format!("127.0.0.1:{}", tracker_addr.port()));
+
+    let settings = TrackerSettings {
+        network: config.network,
+        public_host: public_host.clone(),
+        registration_window_s: config.registration_window_s,
+        stake_amount: config.stake_amount,
+        rate_limit_per_ip: config.rate_limit_per_ip,
+        auth_token: config.auth_token.clone(),
+        swarm: SwarmConfig {
+            interval_s: config.announce_interval_s,
+            min_interval_s: (config.announce_interval_s / 6).max(1),
+            peer_timeout_s: u64::from(config.announce_interval_s) * 2 + 300,
+            max_peers_per_swarm: config.max_peers_per_swarm,
+            max_peers_total: config.max_peers_total,
+            ..SwarmConfig::default()
+        },
+    };
+    let tracker = Arc::new(Tracker::new(settings, store)?);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let tracker_app =
+        router(Arc::clone(&tracker)).into_make_service_with_connect_info::<SocketAddr>();
+    let metrics_app = {
+        let t = Arc::clone(&tracker);
+        axum::Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let t = Arc::clone(&t);
+                    async move {
+                        let mut out = String::new();
+                        t.render_metrics(&mut out);
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            out,
+                        )
+                    }
+                }),
+            )
+            .into_make_service()
+    };
+
+    let ready = serde_json::json!({
+        "tracker": tracker_addr.to_string(),
+        "udp": tracker_addr.to_string(),
+        "http": http_addr.to_string(),
+        "announce_url": format!("http://{public_host}/announce"),
+        "data_dir": config.data_dir.display().to_string(),
+    });
+    crate::outln!("{ready}");
+    tracing::info!(tracker = %tracker_addr, "tracker listening (HTTP and UDP): announce at http://{public_host}/announce, register at http://{public_host}/register");
+    tracing::info!(http = %http_addr, "metrics at http://{http_addr}/metrics");
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(run_udp(Arc::clone(&tracker), udp, stopped(stop_rx.clone())));
+    tasks.spawn(run_expiry(Arc::clone(&tracker), stopped(stop_rx.clone())));
+    let s1 = stopped(stop_rx.clone());
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(tcp, tracker_app)
+            .with_graceful_shutdown(s1)
+            .await
+        {
+            tracing::error!("tracker server: {e}");
+        }
+    });
+    let s2 = stopped(stop_rx.clone());
+    tasks.spawn(async move {
+        if let Err(e) = axum::serve(http, metrics_app)
+            .with_graceful_shutdown(s2)
+            .await
+        {
+            tracing::error!("http server: {e}");
+        }
+    });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(10));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            () = &mut deadline => {
+                tracing::warn!("tasks did not stop within 10 s; exiting anyway");
+                break;
+            }
+            r = tasks.join_next() => if r.is_none() { break },
+        }
+    }
+    Ok(())
+}

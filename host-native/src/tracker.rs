@@ -1,0 +1,648 @@
+//! The tracker host: HTTP (BEP 3/7/23/48) and UDP (BEP 15/41) on `tracker_port`, seeder
+//! registration, passkeys, stakes and metrics. Wire formats and swarm logic are
+//! `torrent_core::tracker`; this module owns sockets, the clock, the database and limits.
+//!
+//! Who may do what: anyone may leech (announce without a passkey). An announce *with* a
+//! passkey must name a registered, unrevoked seeder whose stake is at least `stake_amount`,
+//! otherwise it gets a bencoded failure reason; this keeps seeder counts (which gate
+//! pruning and bonuses) to accountable seeders.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Deserialize;
+use tokio::net::UdpSocket;
+use torrent_core::Network;
+use torrent_core::metainfo::InfoHashV1;
+use torrent_core::time::UnixMillis;
+use torrent_core::tracker::http as thttp;
+use torrent_core::tracker::register::{self, RegistrationError, RegistrationRequest};
+use torrent_core::tracker::swarm::{Announce, SwarmConfig, Swarms};
+use torrent_core::tracker::udp::{self, UdpError, UdpRequest};
+
+use crate::store::{Account, Registered, Store};
+
+/// Returns the current time.
+pub fn now() -> UnixMillis {
+    UnixMillis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0),
+    )
+}
+
+/// Settings the tracker needs (from the config file).
+#[derive(Debug, Clone)]
+pub struct TrackerSettings {
+    /// Network of seeder addresses.
+    pub network: Network,
+    /// `host:port` in registration messages and announce URLs.
+    pub public_host: String,
+    /// Allowed clock distance of a registration, seconds.
+    pub registration_window_s: u64,
+    /// Stake a seeder needs, satoshis.
+    pub stake_amount: u64,
+    /// Requests per second per IP (0: unlimited).
+    pub rate_limit_per_ip: u32,
+    /// Operator token for admin calls (empty: admin calls refused).
+    pub auth_token: String,
+    /// Swarm limits and intervals.
+    pub swarm: SwarmConfig,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    announces: Mutex<HashMap<(&'static str, &'static str), u64>>,
+    scrapes: Mutex<HashMap<&'static str, u64>>,
+    registrations_ok: AtomicU64,
+    registrations_rejected: Mutex<HashMap<&'static str, u64>>,
+}
+
+impl Metrics {
+    fn announce(&self, proto: &'static str, outcome: &'static str) {
+        if let Ok(mut m) = self.announces.lock() {
+            *m.entry((proto, outcome)).or_default() += 1;
+        }
+    }
+
+    fn scrape(&self, proto: &'static str) {
+        if let Ok(mut m) = self.scrapes.lock() {
+            *m.entry(proto).or_default() += 1;
+        }
+    }
+
+    fn rejected(&self, reason: &'static str) {
+        if let Ok(mut m) = self.registrations_rejected.lock() {
+            *m.entry(reason).or_default() += 1;
+        }
+    }
+}
+
+/// The tracker's shared state.
+pub struct Tracker {
+    settings: TrackerSettings,
+    swarms: Mutex<Swarms>,
+    store: Arc<Store>,
+    passkeys: RwLock<HashMap<String, Account>>,
+    udp_secret: [u8; 32],
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    seed: AtomicU64,
+    /// Counters for `/metrics`.
+    pub metrics: Metrics,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("public_host", &self.settings.public_host)
+            .finish()
+    }
+}
+
+/// Why an announce is refused (the bencoded failure reason).
+fn refusal(account: Option<&Account>, stake_amount: u64) -> Option<String> {
+    match account {
+        None => Some("unknown passkey: register at /register for a new one".into()),
+        Some(a) if a.revoked => Some("passkey revoked".into()),
+        Some(a) if a.stake < stake_amount => Some(format!(
+            "stake of {} sat is below the {stake_amount} sat a seeder needs",
+            a.stake
+        )),
+        Some(_) => None,
+    }
+}
+
+impl Tracker {
+    /// Builds the tracker over an open store.
+    ///
+    /// # Errors
+    /// Database errors, or no randomness for the UDP secret.
+    pub fn new(settings: TrackerSettings, store: Arc<Store>) -> anyhow::Result<Self> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let passkeys = store
+            .accounts()?
+            .into_iter()
+            .map(|a| (a.passkey.clone(), a))
+            .collect();
+        let limiter = NonZeroU32::new(settings.rate_limit_per_ip)
+            .map(|n| RateLimiter::keyed(Quota::per_second(n).allow_burst(n)));
+        Ok(Self {
+            swarms: Mutex::new(Swarms::new(settings.swarm)),
+            settings,
+            store,
+            passkeys: RwLock::new(passkeys),
+            udp_secret: secret,
+            limiter,
+            seed: AtomicU64::new(u64::from(secret[0]) << 8 | u64::from(secret[1])),
+            metrics: Metrics::default(),
+        })
+    }
+
+    fn next_seed(&self) -> u64 {
+        // SplitMix64 over a counter: cheap, and only spreads peer selection.
+        let mut z = self
+            .seed
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        self.limiter
+            .as_ref()
+            .is_none_or(|l| l.check_key(&ip).is_ok())
+    }
+
+    /// Resolves an optional passkey into the account id to record, or a refusal.
+    fn authorize(&self, passkey: Option<&str>) -> Result<Option<u64>, String> {
+        let Some(k) = passkey else { return Ok(None) };
+        let keys = self
+            .passkeys
+            .read()
+            .map_err(|_| "tracker state poisoned".to_string())?;
+        let account = keys.get(k);
+        match refusal(account, self.settings.stake_amount) {
+            Some(r) => Err(r),
+            None => Ok(account.map(|a| a.id)),
+        }
+    }
+
+    fn announce(
+        &self,
+        mut a: Announce,
+        passkey: Option<&str>,
+    ) -> Result<torrent_core::tracker::swarm::AnnounceReply, String> {
+        a.account = self.authorize(passkey)?;
+        let seed = self.next_seed();
+        let mut swarms = self
+            .swarms
+            .lock()
+            .map_err(|_| "tracker state poisoned".to_string())?;
+        Ok(swarms.announce(now(), &a, seed))
+    }
+
+    fn scrape(
+        &self,
+        hashes: &[InfoHashV1],
+    ) -> Vec<(InfoHashV1, torrent_core::tracker::swarm::ScrapeStats)> {
+        let swarms = match self.swarms.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        hashes.iter().map(|h| (*h, swarms.scrape(h))).collect()
+    }
+
+    /// Returns the distinct staked seeder accounts holding the torrent now.
+    pub fn authenticated_seeders(&self, ih: &InfoHashV1) -> usize {
+        self.swarms
+            .lock()
+            .map(|s| s.authenticated_seeders(ih).len())
+            .unwrap_or(0)
+    }
+
+    /// Drops stale peers; called periodically.
+    pub fn expire(&self) -> usize {
+        self.swarms.lock().map(|mut s| s.expire(now())).unwrap_or(0)
+    }
+
+    fn refresh_account(&self, a: &Account) {
+        if let Ok(mut keys) = self.passkeys.write() {
+            keys.retain(|_, v| v.address != a.address);
+            keys.insert(a.passkey.clone(), a.clone());
+        }
+    }
+
+    /// Handles a registration; returns the JSON reply and its status.
+    fn register(&self, body: &[u8]) -> (StatusCode, serde_json::Value) {
+        let req: RegistrationRequest = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.rejected("json");
+                return (
+                    StatusCode::BAD_REQUEST,
+                    serde_json::json!({"error": format!("invalid JSON: {e}"), "reason": "json"}),
+                );
+            }
+        };
+        let t = now().as_secs();
+        let address = match register::verify(
+            &req,
+            &self.settings.public_host,
+            self.settings.network,
+            t,
+            self.settings.registration_window_s,
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                self.metrics.rejected(e.reason());
+                let status = if matches!(e, RegistrationError::Signature(_)) {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                return (
+                    status,
+                    serde_json::json!({"error": e.to_string(), "reason": e.reason()}),
+                );
+            }
+        };
+        let mut raw = [0u8; 16];
+        if getrandom::fill(&mut raw).is_err() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"error": "no randomness", "reason": "internal"}),
+            );
+        }
+        let passkey = torrent_core::hex::encode(&raw);
+        match self
+            .store
+            .register(&address.to_string(), &req.nonce, &passkey, t)
+        {
+            Ok(Registered::Ok(account)) => {
+                self.refresh_account(&account);
+                self.metrics
+                    .registrations_ok
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(address = %account.address, "seeder registered");
+                (
+                    StatusCode::OK,
+                    serde_json::json!({
+                        "passkey": passkey,
+                        "announce_url": format!("http://{}/announce?passkey={passkey}", self.settings.public_host),
+                        "address": account.address,
+                        "stake": account.stake,
+                    }),
+                )
+            }
+            Ok(Registered::NonceReused) => {
+                self.metrics.rejected("replay");
+                (
+                    StatusCode::CONFLICT,
+                    serde_json::json!({"error": "nonce already used", "reason": "replay"}),
+                )
+            }
+            Err(e) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"error": format!("{e:#}"), "reason": "internal"}),
+            ),
+        }
+    }
+
+    /// Renders the tracker's Prometheus metrics.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP torrent_tracker_announces_total Announces handled, by protocol and outcome."
+        );
+        let _ = writeln!(out, "# TYPE torrent_tracker_announces_total counter");
+        if let Ok(m) = self.metrics.announces.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for ((proto, outcome), n) in rows {
+                let _ = writeln!(
+                    out,
+                    "torrent_tracker_announces_total{{protocol=\"{proto}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP torrent_tracker_scrapes_total Scrapes handled, by protocol."
+        );
+        let _ = writeln!(out, "# TYPE torrent_tracker_scrapes_total counter");
+        if let Ok(m) = self.metrics.scrapes.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for (proto, n) in rows {
+                let _ = writeln!(
+                    out,
+                    "torrent_tracker_scrapes_total{{protocol=\"{proto}\"}} {n}"
+                );
+            }
+        }
+        let (peers, seeders, swarms) = self
+            .swarms
+            .lock()
+            .map(|s| (s.peer_count(), s.seeder_count(), s.swarm_count()))
+            .unwrap_or_default();
+        for (name, help, v) in [
+            ("torrent_tracker_peers", "Peers in all swarms.", peers),
+            ("torrent_tracker_seeders", "Seeders in all swarms.", seeders),
+            (
+                "torrent_tracker_swarms",
+                "Swarms with peers or history.",
+                swarms,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP torrent_tracker_registrations_total Accepted seeder registrations."
+        );
+        let _ = writeln!(out, "# TYPE torrent_tracker_registrations_total counter");
+        let _ = writeln!(
+            out,
+            "torrent_tracker_registrations_total {}",
+            self.metrics.registrations_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP torrent_tracker_registrations_rejected_total Refused seeder registrations, by reason."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE torrent_tracker_registrations_rejected_total counter"
+        );
+        if let Ok(m) = self.metrics.registrations_rejected.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for (reason, n) in rows {
+                let _ = writeln!(
+                    out,
+                    "torrent_tracker_registrations_rejected_total{{reason=\"{reason}\"}} {n}"
+                );
+            }
+        }
+    }
+}
+
+fn bencoded(body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], body).into_response()
+}
+
+async fn http_announce(
+    State(t): State<Arc<Tracker>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    path: Option<Path<String>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !t.allowed(remote.ip()) {
+        t.metrics.announce("http", "rate_limited");
+        return bencoded(thttp::failure_body("rate limited: slow down"));
+    }
+    let path_key = path.map(|Path(k)| k);
+    let parsed = match thttp::parse_announce(
+        query.as_deref().unwrap_or(""),
+        remote.ip(),
+        path_key.as_deref(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            t.metrics.announce("http", "malformed");
+            return bencoded(thttp::failure_body(&e.failure_reason()));
+        }
+    };
+    match t.announce(parsed.announce, parsed.passkey.as_deref()) {
+        Ok(reply) => {
+            t.metrics.announce("http", "ok");
+            bencoded(thttp::announce_body(&reply, parsed.compact))
+        }
+        Err(reason) => {
+            t.metrics.announce("http", "refused");
+            bencoded(thttp::failure_body(&reason))
+        }
+    }
+}
+
+async fn http_scrape(
+    State(t): State<Arc<Tracker>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !t.allowed(remote.ip()) {
+        return bencoded(thttp::failure_body("rate limited: slow down"));
+    }
+    match thttp::parse_scrape(query.as_deref().unwrap_or("")) {
+        Ok(hashes) => {
+            t.metrics.scrape("http");
+            bencoded(thttp::scrape_body(&t.scrape(&hashes)))
+        }
+        Err(e) => bencoded(thttp::failure_body(&e.failure_reason())),
+    }
+}
+
+async fn http_register(
+    State(t): State<Arc<Tracker>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    if !t.allowed(remote.ip()) {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(serde_json::json!({"error": "rate limited", "reason": "rate"})),
+        )
+            .into_response();
+    }
+    let (status, json) = t.register(&body);
+    (status, axum::Json(json)).into_response()
+}
+
+#[derive(Deserialize)]
+struct StakeRequest {
+    address: String,
+    #[serde(default)]
+    amount: u64,
+}
+
+fn authorized(t: &Tracker, headers: &HeaderMap) -> bool {
+    let token = &t.settings.auth_token;
+    !token.is_empty()
+        && headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            == Some(token.as_str())
+}
+
+async fn admin_stake(State(t): State<Arc<Tracker>>, headers: HeaderMap, body: Bytes) -> Response {
+    admin(&t, &headers, &body, |t, r| {
+        t.store.credit_stake(&r.address, r.amount)
+    })
+}
+
+async fn admin_revoke(State(t): State<Arc<Tracker>>, headers: HeaderMap, body: Bytes) -> Response {
+    admin(&t, &headers, &body, |t, r| t.store.revoke(&r.address))
+}
+
+fn admin(
+    t: &Tracker,
+    headers: &HeaderMap,
+    body: &[u8],
+    op: impl Fn(&Tracker, &StakeRequest) -> anyhow::Result<Account>,
+) -> Response {
+    if !authorized(t, headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": "missing or wrong bearer token"})),
+        )
+            .into_response();
+    }
+    let req: StakeRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": format!("invalid JSON: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    match op(t, &req) {
+        Ok(a) => {
+            t.refresh_account(&a);
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::to_value(&a).unwrap_or_default()),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": format!("{e:#}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
+    let mut out = String::new();
+    t.render_metrics(&mut out);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}
+
+/// The tracker's HTTP routes.
+pub fn router(t: Arc<Tracker>) -> Router {
+    Router::new()
+        .route("/announce", get(http_announce))
+        .route("/{passkey}/announce", get(http_announce))
+        .route("/scrape", get(http_scrape))
+        .route("/{passkey}/scrape", get(http_scrape))
+        .route("/register", post(http_register))
+        .route("/admin/stake", post(admin_stake))
+        .route("/admin/revoke", post(admin_revoke))
+        .route("/metrics", get(metrics))
+        .with_state(t)
+}
+
+/// Serves BEP 15 on `socket` until `shutdown` resolves.
+pub async fn run_udp(
+    t: Arc<Tracker>,
+    socket: UdpSocket,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let mut buf = vec![0u8; 2048];
+    tokio::pin!(shutdown);
+    loop {
+        let (n, src) = tokio::select! {
+            () = &mut shutdown => break,
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::debug!("udp recv: {e}");
+                    continue;
+                }
+            },
+        };
+        if let Some(reply) = handle_udp(&t, &buf[..n], src) {
+            let _ = socket.send_to(&reply, src).await;
+        }
+    }
+}
+
+/// Handles one datagram; `None` means drop it silently.
+pub fn handle_udp(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    if !t.allowed(src.ip()) {
+        t.metrics.announce("udp", "rate_limited");
+        return None;
+    }
+    let now = now();
+    match udp::parse(packet, src) {
+        Err(UdpError::Sendable {
+            transaction_id,
+            message,
+        }) => {
+            t.metrics.announce("udp", "malformed");
+            Some(udp::error_response(transaction_id, message))
+        }
+        Err(_) => {
+            t.metrics.announce("udp", "malformed");
+            None
+        }
+        Ok(UdpRequest::Connect { transaction_id }) => Some(udp::connect_response(
+            transaction_id,
+            udp::connection_id(&t.udp_secret, src.ip(), now, false),
+        )),
+        Ok(UdpRequest::Announce {
+            connection_id,
+            transaction_id,
+            announce,
+            url_data,
+        }) => {
+            if !udp::connection_id_valid(&t.udp_secret, src.ip(), now, connection_id) {
+                t.metrics.announce("udp", "bad_connection_id");
+                return Some(udp::error_response(transaction_id, "bad connection id"));
+            }
+            let passkey = url_data.as_deref().and_then(udp::passkey_from_url_data);
+            match t.announce(announce, passkey.as_deref()) {
+                Ok(reply) => {
+                    t.metrics.announce("udp", "ok");
+                    Some(udp::announce_response(
+                        transaction_id,
+                        &reply,
+                        src.is_ipv6() && src.ip().to_canonical().is_ipv6(),
+                    ))
+                }
+                Err(reason) => {
+                    t.metrics.announce("udp", "refused");
+                    Some(udp::error_response(transaction_id, &reason))
+                }
+            }
+        }
+        Ok(UdpRequest::Scrape {
+            connection_id,
+            transaction_id,
+            info_hashes,
+        }) => {
+            if !udp::connection_id_valid(&t.udp_secret, src.ip(), now, connection_id) {
+                return Some(udp::error_response(transaction_id, "bad connection id"));
+            }
+            t.metrics.scrape("udp");
+            let stats: Vec<_> = t.scrape(&info_hashes).into_iter().map(|(_, s)| s).collect();
+            Some(udp::scrape_response(transaction_id, &stats))
+        }
+    }
+}
+
+/// Drops stale peers every minute until `shutdown`.
+pub async fn run_expiry(t: Arc<Tracker>, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            _ = tick.tick() => {
+                let n = t.expire();
+                if n > 0 {
+                    tracing::debug!(expired = n, "dropped stale peers");
+                }
+            }
+        }
+    }
+}
