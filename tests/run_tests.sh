@@ -41,7 +41,7 @@ install_toolchain_parts() {
 
 # Debian packages the tests drive: libtorrent (python), Transmission and mktorrent read and
 # write torrents independently of ours.
-APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent)
+APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2)
 install_apt() {
     local missing=()
     for p in "${APT_PACKAGES[@]}"; do

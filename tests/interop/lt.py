@@ -4,6 +4,7 @@
   lt.py info FILE               -> JSON: info-hashes, name, piece length/count, files (pad flags)
   lt.py check FILE SAVE_PATH    -> JSON: libtorrent's own hash check of the data under SAVE_PATH
   lt.py create DIR OUT [v1|hybrid] [PIECE]  -> writes a torrent of DIR with libtorrent
+  lt.py seed FILE SAVE_PATH TRACKER_URL     -> seeds until SIGTERM; prints {"port"} when seeding
 """
 import json
 import os
@@ -79,12 +80,53 @@ def create(src, out, fmt="v1", piece=0):
         f.write(lt.bencode(ct.generate()))
 
 
+def seed(path, save_path, tracker_url):
+    """Seeds FILE from SAVE_PATH, announcing only to TRACKER_URL, until killed.
+
+    Loopback settings from DESIGN 14: TCP only (no uTP), several connections per IP, and a
+    high failure count so a tracker that is briefly unreachable is retried.
+    """
+    import signal
+
+    ses = lt.session({
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "max_failcount": 100,
+        "announce_to_all_trackers": True,
+        "alert_mask": 0,
+    })
+    atp = lt.add_torrent_params()
+    atp.ti = lt.torrent_info(path)
+    atp.save_path = save_path
+    h = ses.add_torrent(atp)
+    h.replace_trackers([lt.announce_entry(tracker_url)])
+    deadline = time.time() + 60
+    while not h.status().is_seeding and time.time() < deadline:
+        time.sleep(0.1)
+    h.force_reannounce()
+    print(json.dumps({"port": ses.listen_port(), "seeding": h.status().is_seeding}), flush=True)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while not stop:
+        time.sleep(0.2)
+    s = h.status()
+    print(json.dumps({"uploaded": s.all_time_upload}), flush=True)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "info":
         print(json.dumps(info(sys.argv[2])))
     elif cmd == "check":
         print(json.dumps(check(sys.argv[2], sys.argv[3])))
+    elif cmd == "seed":
+        seed(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "create":
         create(*sys.argv[2:])
         print(json.dumps(None))

@@ -1,0 +1,736 @@
+//! The tracker through the running binary: registration (our CLI and @bsv/sdk), passkeys,
+//! stakes, persistence, HTTP and UDP announce/scrape, bad input, metrics, and real clients
+//! (a libtorrent seeder with a passkey and an aria2 leecher without one).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use torrent_core::Network;
+use torrent_core::bsv::hash::sha256d;
+use torrent_core::bsv::keys::PrivateKey;
+use torrent_core::tracker::register;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ts_tracker_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A running `torrent_service run`, stopped with SIGTERM on drop.
+struct Service {
+    child: Child,
+    ready: Value,
+    config: PathBuf,
+}
+
+impl Service {
+    fn start(dir: &Path) -> Self {
+        let config = dir.join("config.toml");
+        if !config.exists() {
+            std::fs::write(
+                &config,
+                format!(
+                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\n",
+                    dir.join("data").display()
+                ),
+            )
+            .unwrap();
+        }
+        let mut child = bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("readiness line {line:?}: {e}"));
+        Self {
+            child,
+            ready,
+            config,
+        }
+    }
+
+    fn tracker(&self) -> String {
+        self.ready["tracker"].as_str().unwrap().to_string()
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "service exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("service did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+fn get(url: &str) -> Vec<u8> {
+    agent()
+        .get(url)
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+}
+
+fn post(url: &str, body: &Value) -> (u16, Value) {
+    let mut r = agent()
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body.to_string().as_bytes())
+        .unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+fn bdecode(b: &[u8]) -> torrent_core::bencode::Value {
+    torrent_core::bencode::decode(b, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(b)))
+}
+
+fn failure(b: &[u8]) -> Option<String> {
+    bdecode(b)
+        .get("failure reason")
+        .and_then(|v| v.as_bytes())
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+}
+
+fn pct(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("%{b:02x}")).collect()
+}
+
+fn announce_url(
+    base: &str,
+    ih: &[u8; 20],
+    peer: &[u8; 20],
+    port: u16,
+    left: u64,
+    extra: &str,
+) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!(
+        "{base}{sep}info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left={left}{extra}",
+        pct(ih),
+        pct(peer)
+    )
+}
+
+fn key(i: u32) -> PrivateKey {
+    PrivateKey::from_bytes(&sha256d(&i.to_le_bytes()), Network::Mainnet).unwrap()
+}
+
+/// Signs with @bsv/sdk through tests/interop/bsm.mjs.
+fn sdk_sign(wif: &str, message: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/bsm.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
+    writeln!(
+        child.stdin.take().unwrap(),
+        "{}",
+        json!({"op": "sign", "wif": wif, "message": message})
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["signature"].as_str().unwrap().to_string()
+}
+
+fn metric(text: &str, line_prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(line_prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn registration_passkeys_stakes_persistence_and_metrics() {
+    let dir = temp("reg");
+    let svc = Service::start(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}");
+
+    // Our CLI registers with a WIF file and prints the passkey announce URL.
+    let k = key(1);
+    let wif = dir.join("seeder.wif");
+    std::fs::write(&wif, k.to_wif()).unwrap();
+    let out = bin()
+        .args(["register", "--wif-file"])
+        .arg(&wif)
+        .args(["--tracker", &base])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        url.starts_with(&format!("http://{t}/announce?passkey=")),
+        "{url}"
+    );
+    let passkey = url.rsplit('=').next().unwrap().to_string();
+
+    let ih = [7u8; 20];
+    // Registered but unstaked: refused with a reason.
+    let r = get(&announce_url(
+        &url,
+        &ih,
+        b"-qB4500-aaaaaaaaaaaa",
+        6881,
+        0,
+        "",
+    ));
+    assert!(failure(&r).unwrap().contains("stake"), "{:?}", failure(&r));
+    // The operator credits the stake; now the seeder counts.
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args([
+            "--server",
+            &base,
+            "stake",
+            "--credit",
+            &k.address().to_string(),
+            "--amount",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = get(&announce_url(
+        &url,
+        &ih,
+        b"-qB4500-aaaaaaaaaaaa",
+        6881,
+        0,
+        "&event=started",
+    ));
+    assert_eq!(failure(&r), None);
+    // The path form is accepted too; an unknown passkey is refused.
+    let r = get(&announce_url(
+        &format!("http://{t}/{passkey}/announce"),
+        &ih,
+        b"-qB4500-aaaaaaaaaaaa",
+        6881,
+        0,
+        "",
+    ));
+    assert_eq!(failure(&r), None);
+    let r = get(&announce_url(
+        &format!("http://{t}/announce?passkey=00000000000000000000000000000000"),
+        &ih,
+        b"-qB4500-bbbbbbbbbbbb",
+        6881,
+        0,
+        "",
+    ));
+    assert!(failure(&r).unwrap().contains("unknown passkey"));
+    // Wrong operator token: refused.
+    let out = bin()
+        .args([
+            "ledger",
+            "--server",
+            &base,
+            "--token",
+            "nope",
+            "stake",
+            "--credit",
+            &k.address().to_string(),
+            "--amount",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // A registration signed by @bsv/sdk is accepted; replay, forgery, staleness refused.
+    let k2 = key(2);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let nonce = "0123456789abcdef0123456789abcdef";
+    let msg = register::message(&t, &k2.address().to_string(), nonce, now);
+    let sig = sdk_sign(&k2.to_wif(), &msg);
+    let body = json!({"address": k2.address().to_string(), "timestamp": now, "nonce": nonce, "signature": sig});
+    let (status, reply) = post(&format!("{base}/register"), &body);
+    assert_eq!(status, 200, "{reply}");
+    assert!(
+        reply["announce_url"]
+            .as_str()
+            .unwrap()
+            .contains(reply["passkey"].as_str().unwrap())
+    );
+    let (status, reply) = post(&format!("{base}/register"), &body);
+    assert_eq!((status, reply["reason"].as_str()), (409, Some("replay")));
+    let forged = json!({"address": key(3).address().to_string(), "timestamp": now, "nonce": "11111111111111111111111111111111", "signature": sig});
+    let (status, reply) = post(&format!("{base}/register"), &forged);
+    assert_eq!((status, reply["reason"].as_str()), (401, Some("signature")));
+    let stale_msg = register::message(
+        &t,
+        &k2.address().to_string(),
+        "22222222222222222222222222222222",
+        now - 3600,
+    );
+    let stale = json!({"address": k2.address().to_string(), "timestamp": now - 3600, "nonce": "22222222222222222222222222222222", "signature": sdk_sign(&k2.to_wif(), &stale_msg)});
+    let (status, reply) = post(&format!("{base}/register"), &stale);
+    assert_eq!((status, reply["reason"].as_str()), (400, Some("expired")));
+    let other_domain = register::message(
+        "other.example:6969",
+        &k2.address().to_string(),
+        "33333333333333333333333333333333",
+        now,
+    );
+    let replayed = json!({"address": k2.address().to_string(), "timestamp": now, "nonce": "33333333333333333333333333333333", "signature": sdk_sign(&k2.to_wif(), &other_domain)});
+    assert_eq!(post(&format!("{base}/register"), &replayed).0, 401);
+    let (status, _) = post(&format!("{base}/register"), &json!({"garbage": true}));
+    assert_eq!(status, 400);
+
+    // Prometheus text on the HTTP port.
+    let text = String::from_utf8(get(&format!(
+        "http://{}/metrics",
+        svc.ready["http"].as_str().unwrap()
+    )))
+    .unwrap();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        assert!(
+            value.parse::<f64>().is_ok() && !name.is_empty(),
+            "bad metric line {line:?}"
+        );
+    }
+    assert_eq!(
+        metric(&text, "torrent_tracker_registrations_total "),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "torrent_tracker_registrations_rejected_total{reason=\"replay\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "torrent_tracker_registrations_rejected_total{reason=\"signature\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "torrent_tracker_registrations_rejected_total{reason=\"expired\"}"
+        ),
+        Some(1.0)
+    );
+    assert!(
+        metric(
+            &text,
+            "torrent_tracker_announces_total{protocol=\"http\",outcome=\"refused\"}"
+        )
+        .unwrap()
+            >= 2.0
+    );
+    assert_eq!(metric(&text, "torrent_tracker_seeders "), Some(1.0));
+
+    // Registrations and stakes survive a restart: the same passkey still seeds.
+    svc.stop();
+    let svc = Service::start(&dir);
+    let url2 = url.replace(&t, &svc.tracker());
+    let r = get(&announce_url(
+        &url2,
+        &ih,
+        b"-qB4500-aaaaaaaaaaaa",
+        6881,
+        0,
+        "",
+    ));
+    assert_eq!(failure(&r), None, "passkey lost across restart");
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn http_and_udp_announce_scrape_and_bad_input() {
+    let dir = temp("proto");
+    let svc = Service::start(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}/announce");
+    let ih = [9u8; 20];
+    // Anonymous leechers are welcome; a seeder without a passkey too (just not counted as
+    // a registered seeder).
+    let r = bdecode(&get(&announce_url(
+        &base,
+        &ih,
+        b"-TR3000-leecher00001",
+        51413,
+        1000,
+        "&event=started",
+    )));
+    assert_eq!(r.get("incomplete").and_then(|v| v.as_int()), Some(1));
+    let r = bdecode(&get(&announce_url(
+        &base,
+        &ih,
+        b"-TR3000-seeder000001",
+        51414,
+        0,
+        "&event=started&compact=0",
+    )));
+    let peers = r.get("peers").unwrap().as_list().unwrap();
+    assert_eq!(peers.len(), 1, "a seeder sees the leecher");
+    assert_eq!(peers[0].get("port").and_then(|p| p.as_int()), Some(51413));
+    let r = bdecode(&get(&announce_url(
+        &base,
+        &ih,
+        b"-TR3000-leecher00001",
+        51413,
+        0,
+        "&event=completed",
+    )));
+    assert_eq!(
+        r.get("peers").unwrap().as_bytes().unwrap().len(),
+        0,
+        "seeders are not sent to seeders"
+    );
+    let s = bdecode(&get(&format!("http://{t}/scrape?info_hash={}", pct(&ih))));
+    let f = s
+        .get("files")
+        .unwrap()
+        .as_dict()
+        .unwrap()
+        .get(&ih.to_vec())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            f.get("complete").unwrap().as_int(),
+            f.get("downloaded").unwrap().as_int(),
+            f.get("incomplete").unwrap().as_int()
+        ),
+        (Some(2), Some(1), Some(0))
+    );
+
+    // Strict parsing: one failure reason each, and the tracker keeps serving.
+    for (q, needle) in [
+        (
+            format!("{base}?info_hash=abc&peer_id=-TR3000-leecher00001&port=1&left=0"),
+            "info_hash",
+        ),
+        (
+            format!("{base}?peer_id=-TR3000-leecher00001&port=1&left=0"),
+            "info_hash",
+        ),
+        (
+            format!("{base}?info_hash={}&peer_id=short&port=1&left=0", pct(&ih)),
+            "peer_id",
+        ),
+        (format!("{base}?info_hash=%zz"), "percent"),
+        (
+            announce_url(&base, &ih, b"-TR3000-leecher00002", 0, 0, ""),
+            "port",
+        ),
+    ] {
+        let reason = failure(&get(&q)).unwrap_or_default();
+        assert!(reason.contains(needle), "{q}: {reason}");
+    }
+    let r = bdecode(&get(&announce_url(
+        &base,
+        &ih,
+        b"-TR3000-leecher00003",
+        1,
+        5,
+        "&numwant=99999999999",
+    )));
+    assert!(r.get("peers").unwrap().as_bytes().unwrap().len() <= 6 * 200);
+
+    // UDP: connect, announce, scrape; bad connection ids and garbage.
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.connect(&t).unwrap();
+    let mut connect = 0x0417_2710_1980u64.to_be_bytes().to_vec();
+    connect.extend_from_slice(&0u32.to_be_bytes());
+    connect.extend_from_slice(&77u32.to_be_bytes());
+    sock.send(&connect).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(n, 16);
+    assert_eq!(&buf[4..8], &77u32.to_be_bytes());
+    let cid = u64::from_be_bytes(buf[8..16].try_into().unwrap());
+    let udp_announce = |cid: u64, tid: u32, left: u64, peer: u8| {
+        let mut a = cid.to_be_bytes().to_vec();
+        a.extend_from_slice(&1u32.to_be_bytes());
+        a.extend_from_slice(&tid.to_be_bytes());
+        a.extend_from_slice(&ih);
+        a.extend_from_slice(&[peer; 20]);
+        a.extend_from_slice(&0u64.to_be_bytes());
+        a.extend_from_slice(&left.to_be_bytes());
+        a.extend_from_slice(&0u64.to_be_bytes());
+        a.extend_from_slice(&2u32.to_be_bytes());
+        a.extend_from_slice(&[0; 8]);
+        a.extend_from_slice(&(-1i32).to_be_bytes());
+        a.extend_from_slice(&7000u16.to_be_bytes());
+        a
+    };
+    sock.send(&udp_announce(cid, 78, 100, 0x51)).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(
+        u32::from_be_bytes(buf[0..4].try_into().unwrap()),
+        1,
+        "announce response"
+    );
+    assert_eq!(&buf[4..8], &78u32.to_be_bytes());
+    let (leechers, seeders) = (
+        u32::from_be_bytes(buf[12..16].try_into().unwrap()),
+        u32::from_be_bytes(buf[16..20].try_into().unwrap()),
+    );
+    assert_eq!((leechers, seeders), (2, 2));
+    assert_eq!((n - 20) % 6, 0);
+    assert!(n > 20, "peers returned over UDP");
+    sock.send(&udp_announce(cid ^ 1, 79, 100, 0x52)).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(
+        u32::from_be_bytes(buf[0..4].try_into().unwrap()),
+        3,
+        "error response"
+    );
+    assert!(String::from_utf8_lossy(&buf[8..n]).contains("connection id"));
+    let mut scrape = cid.to_be_bytes().to_vec();
+    scrape.extend_from_slice(&2u32.to_be_bytes());
+    scrape.extend_from_slice(&80u32.to_be_bytes());
+    scrape.extend_from_slice(&ih);
+    sock.send(&scrape).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    assert_eq!(n, 20);
+    assert_eq!(
+        u32::from_be_bytes(buf[8..12].try_into().unwrap()),
+        2,
+        "UDP scrape seeders"
+    );
+    // Garbage and truncations: errors or silence, never a crash.
+    for junk in [
+        &b"x"[..],
+        &[0u8; 15],
+        &connect[..12],
+        &udp_announce(cid, 81, 1, 1)[..60],
+    ] {
+        sock.send(junk).unwrap();
+    }
+    sock.send(&connect).unwrap();
+    let mut got_connect = false;
+    for _ in 0..5 {
+        let Ok(n) = sock.recv(&mut buf) else { break };
+        if n == 16 && buf[..4] == [0, 0, 0, 0] {
+            got_connect = true;
+            break;
+        }
+    }
+    assert!(got_connect, "the tracker still answers after garbage");
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
+    let dir = temp("clients");
+    let svc = Service::start(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}");
+    // The seeder registers and is staked.
+    let k = key(10);
+    let wif = dir.join("seeder.wif");
+    std::fs::write(&wif, k.to_wif()).unwrap();
+    let out = bin()
+        .args(["register", "--wif-file"])
+        .arg(&wif)
+        .args(["--tracker", &base])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let passkey_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args([
+            "--server",
+            &base,
+            "stake",
+            "--credit",
+            &k.address().to_string(),
+            "--amount",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // A bundle of block 413567 announcing to our tracker (anonymous URL inside the torrent).
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("413567.bin"),
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out_dir = dir.join("bundles");
+    let out = bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", src.display()),
+            "--out",
+        ])
+        .arg(&out_dir)
+        .args([
+            "--first",
+            "413567",
+            "--last",
+            "413567",
+            "--piece-size",
+            "65536",
+            "--tracker",
+            &format!("{base}/announce"),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let torrent = bundle["torrent"].as_str().unwrap().to_string();
+
+    // libtorrent seeds with the passkey URL.
+    let lt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
+    let mut seeder = Command::new("/usr/bin/python3")
+        .arg(&lt)
+        .args(["seed", &torrent])
+        .arg(&out_dir)
+        .arg(&passkey_url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3-libtorrent; installed by tests/run_tests.sh");
+    let mut line = String::new();
+    let mut seeder_out = BufReader::new(seeder.stdout.take().unwrap());
+    seeder_out.read_line(&mut line).unwrap();
+    let seeding: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        seeding["seeding"], true,
+        "libtorrent verified our data and seeds"
+    );
+    // Wait until the tracker lists the registered seeder.
+    let ih_hex = bundle["infohash_v1"].as_str().unwrap();
+    let ih: Vec<u8> = torrent_core::hex::decode(ih_hex).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = bdecode(&get(&format!("{base}/scrape?info_hash={}", pct(&ih))));
+        let complete = s
+            .get("files")
+            .and_then(|f| f.as_dict().and_then(|d| d.get(&ih).cloned()))
+            .and_then(|f| f.get("complete").and_then(|c| c.as_int()));
+        if complete == Some(1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "libtorrent never announced as a seeder"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // aria2 leeches anonymously through the tracker and gets the bytes.
+    let leech = dir.join("leech");
+    std::fs::create_dir_all(&leech).unwrap();
+    let status = Command::new("aria2c")
+        .args([
+            "--dir",
+            leech.to_str().unwrap(),
+            "--seed-time=0",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--bt-stop-timeout=90",
+            "--summary-interval=0",
+            "--console-log-level=warn",
+            "--listen-port=6990-6999",
+            &torrent,
+        ])
+        .status()
+        .expect("aria2 is installed by tests/run_tests.sh");
+    assert!(status.success(), "aria2c failed");
+    for f in bundle["files"].as_array().unwrap() {
+        let rel = f.as_str().unwrap();
+        let name = bundle["name"].as_str().unwrap();
+        let ours = std::fs::read(out_dir.join(name).join(rel)).unwrap();
+        let theirs =
+            std::fs::read(leech.join(name).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        assert!(ours == theirs, "{rel} differs after the download");
+    }
+    let _ = Command::new("kill").arg(seeder.id().to_string()).status();
+    let mut rest = String::new();
+    let _ = seeder_out.read_line(&mut rest);
+    let _ = seeder.wait();
+    let uploaded: Value = serde_json::from_str(&rest).unwrap_or(Value::Null);
+    assert!(
+        uploaded["uploaded"].as_u64().unwrap_or(0) > 1_000_000,
+        "libtorrent uploaded the bundle: {rest}"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
