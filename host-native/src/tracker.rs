@@ -22,7 +22,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
-use tokio::net::UdpSocket;
 use torrent_core::Network;
 use torrent_core::metainfo::InfoHashV1;
 use torrent_core::time::UnixMillis;
@@ -62,32 +61,52 @@ pub struct TrackerSettings {
     pub swarm: SwarmConfig,
 }
 
-/// Counters for `/metrics`.
+const PROTOCOLS: [&str; 2] = ["http", "udp"];
+const OUTCOMES: [&str; 5] = [
+    "ok",
+    "refused",
+    "malformed",
+    "rate_limited",
+    "bad_connection_id",
+];
+const REJECT_REASONS: [&str; 8] = [
+    "json",
+    "address",
+    "network",
+    "nonce",
+    "expired",
+    "signature",
+    "replay",
+    "other",
+];
+
+/// Counters for `/metrics`: plain atomics, so counting costs no lock on the hot path.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    announces: Mutex<HashMap<(&'static str, &'static str), u64>>,
-    scrapes: Mutex<HashMap<&'static str, u64>>,
+    announces: [[AtomicU64; OUTCOMES.len()]; PROTOCOLS.len()],
+    scrapes: [AtomicU64; PROTOCOLS.len()],
     registrations_ok: AtomicU64,
-    registrations_rejected: Mutex<HashMap<&'static str, u64>>,
+    registrations_rejected: [AtomicU64; REJECT_REASONS.len()],
+}
+
+fn slot(list: &[&str], name: &str) -> usize {
+    list.iter()
+        .position(|n| *n == name)
+        .unwrap_or(list.len() - 1)
 }
 
 impl Metrics {
     fn announce(&self, proto: &'static str, outcome: &'static str) {
-        if let Ok(mut m) = self.announces.lock() {
-            *m.entry((proto, outcome)).or_default() += 1;
-        }
+        self.announces[slot(&PROTOCOLS, proto)][slot(&OUTCOMES, outcome)]
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     fn scrape(&self, proto: &'static str) {
-        if let Ok(mut m) = self.scrapes.lock() {
-            *m.entry(proto).or_default() += 1;
-        }
+        self.scrapes[slot(&PROTOCOLS, proto)].fetch_add(1, Ordering::Relaxed);
     }
 
     fn rejected(&self, reason: &'static str) {
-        if let Ok(mut m) = self.registrations_rejected.lock() {
-            *m.entry(reason).or_default() += 1;
-        }
+        self.registrations_rejected[slot(&REJECT_REASONS, reason)].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -311,10 +330,9 @@ impl Tracker {
             "# HELP torrent_tracker_announces_total Announces handled, by protocol and outcome."
         );
         let _ = writeln!(out, "# TYPE torrent_tracker_announces_total counter");
-        if let Ok(m) = self.metrics.announces.lock() {
-            let mut rows: Vec<_> = m.iter().collect();
-            rows.sort();
-            for ((proto, outcome), n) in rows {
+        for (p, proto) in PROTOCOLS.iter().enumerate() {
+            for (o, outcome) in OUTCOMES.iter().enumerate() {
+                let n = self.metrics.announces[p][o].load(Ordering::Relaxed);
                 let _ = writeln!(
                     out,
                     "torrent_tracker_announces_total{{protocol=\"{proto}\",outcome=\"{outcome}\"}} {n}"
@@ -326,15 +344,12 @@ impl Tracker {
             "# HELP torrent_tracker_scrapes_total Scrapes handled, by protocol."
         );
         let _ = writeln!(out, "# TYPE torrent_tracker_scrapes_total counter");
-        if let Ok(m) = self.metrics.scrapes.lock() {
-            let mut rows: Vec<_> = m.iter().collect();
-            rows.sort();
-            for (proto, n) in rows {
-                let _ = writeln!(
-                    out,
-                    "torrent_tracker_scrapes_total{{protocol=\"{proto}\"}} {n}"
-                );
-            }
+        for (p, proto) in PROTOCOLS.iter().enumerate() {
+            let n = self.metrics.scrapes[p].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "torrent_tracker_scrapes_total{{protocol=\"{proto}\"}} {n}"
+            );
         }
         let (peers, seeders, swarms) = self
             .swarms
@@ -370,15 +385,12 @@ impl Tracker {
             out,
             "# TYPE torrent_tracker_registrations_rejected_total counter"
         );
-        if let Ok(m) = self.metrics.registrations_rejected.lock() {
-            let mut rows: Vec<_> = m.iter().collect();
-            rows.sort();
-            for (reason, n) in rows {
-                let _ = writeln!(
-                    out,
-                    "torrent_tracker_registrations_rejected_total{{reason=\"{reason}\"}} {n}"
-                );
-            }
+        for (i, reason) in REJECT_REASONS.iter().enumerate() {
+            let n = self.metrics.registrations_rejected[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "torrent_tracker_registrations_rejected_total{{reason=\"{reason}\"}} {n}"
+            );
         }
     }
 }
@@ -541,27 +553,34 @@ pub fn router(t: Arc<Tracker>) -> Router {
         .with_state(t)
 }
 
-/// Serves BEP 15 on `socket` until `shutdown` resolves.
-pub async fn run_udp(
-    t: Arc<Tracker>,
-    socket: UdpSocket,
-    shutdown: impl std::future::Future<Output = ()>,
+/// Serves BEP 15 on `socket` from the calling thread until `stop` is set. Blocking receives
+/// on a plain thread cost far less per datagram than an async task; the swarm lock is held
+/// only for the announce itself.
+pub fn run_udp_blocking(
+    t: &Tracker,
+    socket: &std::net::UdpSocket,
+    stop: &std::sync::atomic::AtomicBool,
 ) {
-    let mut buf = vec![0u8; 2048];
-    tokio::pin!(shutdown);
-    loop {
-        let (n, src) = tokio::select! {
-            () = &mut shutdown => break,
-            r = socket.recv_from(&mut buf) => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::debug!("udp recv: {e}");
-                    continue;
-                }
-            },
+    let mut buf = [0u8; 2048];
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(200)));
+    while !stop.load(Ordering::Relaxed) {
+        let (n, src) = match socket.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!("udp recv: {e}");
+                continue;
+            }
         };
-        if let Some(reply) = handle_udp(&t, &buf[..n], src) {
-            let _ = socket.send_to(&reply, src).await;
+        if let Some(reply) = handle_udp(t, &buf[..n], src) {
+            let _ = socket.send_to(&reply, src);
         }
     }
 }

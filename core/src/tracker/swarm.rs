@@ -6,12 +6,15 @@
 //! early is harmless). Randomness for peer selection comes in as a `seed` per call.
 //!
 //! Caps: a swarm holds at most `max_peers_per_swarm` peers and all swarms together
-//! `max_peers_total`; a new peer beyond either cap replaces the stalest one (the peer whose
-//! last announce is oldest), in its swarm or, for the total cap, anywhere.
+//! `max_peers_total`; a new peer beyond either cap replaces a stale one: the stalest of a
+//! sample of [`EVICTION_SAMPLE`] peers (as Redis approximates LRU), which keeps every
+//! announce O(1) instead of maintaining a global age order. Expiry of silent peers is exact.
 
 use alloc::collections::BTreeMap;
+
 use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
+use hashbrown::HashMap;
 
 use crate::metainfo::InfoHashV1;
 use crate::time::UnixMillis;
@@ -120,33 +123,96 @@ struct Peer {
     account: Option<u64>,
 }
 
+/// Peers sampled to pick an eviction victim when a cap is reached.
+pub const EVICTION_SAMPLE: usize = 16;
+
+/// One swarm. Seeders and leechers live in separate lists, so a seeder's reply (leechers
+/// only) never walks the seeders. Invariant: `index[p.id] = (p.left == 0, position of p in
+/// its list)` for every peer.
 #[derive(Debug, Default, Clone)]
 struct Swarm {
-    peers: Vec<Peer>,
-    index: BTreeMap<[u8; 20], usize>,
-    seeders: u32,
+    seeds: Vec<Peer>,
+    leeches: Vec<Peer>,
+    index: HashMap<[u8; 20], (bool, usize)>,
     completed: u32,
 }
 
 impl Swarm {
-    fn remove_at(&mut self, i: usize) -> Peer {
-        let p = self.peers.swap_remove(i);
-        self.index.remove(&p.id);
-        if let Some(moved) = self.peers.get(i) {
-            self.index.insert(moved.id, i);
-        }
-        if p.left == 0 {
-            self.seeders -= 1;
-        }
-        p
+    fn len(&self) -> usize {
+        self.seeds.len() + self.leeches.len()
     }
 
-    fn stalest(&self) -> Option<(usize, UnixMillis)> {
-        self.peers
+    fn get(&self, id: &[u8; 20]) -> Option<&Peer> {
+        let &(seed, i) = self.index.get(id)?;
+        if seed {
+            self.seeds.get(i)
+        } else {
+            self.leeches.get(i)
+        }
+    }
+
+    fn remove(&mut self, id: &[u8; 20]) -> Option<Peer> {
+        let (seed, i) = self.index.remove(id)?;
+        let list = if seed {
+            &mut self.seeds
+        } else {
+            &mut self.leeches
+        };
+        let p = list.swap_remove(i);
+        if let Some(moved) = list.get(i) {
+            self.index.insert(moved.id, (seed, i));
+        }
+        Some(p)
+    }
+
+    fn insert(&mut self, p: Peer) {
+        let seed = p.left == 0;
+        let list = if seed {
+            &mut self.seeds
+        } else {
+            &mut self.leeches
+        };
+        self.index.insert(p.id, (seed, list.len()));
+        list.push(p);
+    }
+
+    /// Returns the stalest of a sample of peers (all of them in a small swarm).
+    fn stale_sample(&self, seed: u64) -> Option<([u8; 20], UnixMillis)> {
+        let n = self.len();
+        if n == 0 {
+            return None;
+        }
+        let at = |k: usize| {
+            if k < self.seeds.len() {
+                &self.seeds[k]
+            } else {
+                &self.leeches[k - self.seeds.len()]
+            }
+        };
+        let mut x = seed | 1;
+        (0..EVICTION_SAMPLE.min(n))
+            .map(|j| {
+                if n <= EVICTION_SAMPLE {
+                    at(j)
+                } else {
+                    // xorshift64: positions spread over the whole swarm.
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    at((x % n as u64) as usize)
+                }
+            })
+            .min_by_key(|p| p.last_seen)
+            .map(|p| (p.id, p.last_seen))
+    }
+
+    /// Returns the oldest `last_seen` (exact; walks the swarm).
+    fn oldest(&self) -> Option<UnixMillis> {
+        self.seeds
             .iter()
-            .enumerate()
-            .min_by_key(|(_, p)| p.last_seen)
-            .map(|(i, p)| (i, p.last_seen))
+            .chain(&self.leeches)
+            .map(|p| p.last_seen)
+            .min()
     }
 }
 
@@ -180,7 +246,7 @@ impl Swarms {
 
     /// Returns the number of seeders over all swarms.
     pub fn seeder_count(&self) -> usize {
-        self.swarms.values().map(|s| s.seeders as usize).sum()
+        self.swarms.values().map(|s| s.seeds.len()).sum()
     }
 
     /// Handles an announce; returns the reply.
@@ -191,51 +257,39 @@ impl Swarms {
             .min(self.config.max_numwant) as usize;
         if a.event == Event::Stopped {
             if let Some(s) = self.swarms.get_mut(&a.info_hash)
-                && let Some(&i) = s.index.get(&a.peer_id)
+                && s.remove(&a.peer_id).is_some()
             {
-                s.remove_at(i);
                 self.total -= 1;
             }
             return self.reply(&a.info_hash, &a.peer_id, a.left == 0, 0, seed);
         }
-        let is_new = self
+        let previous = self
             .swarms
-            .get(&a.info_hash)
-            .is_none_or(|s| !s.index.contains_key(&a.peer_id));
-        if is_new {
-            self.make_room(&a.info_hash);
+            .get_mut(&a.info_hash)
+            .and_then(|s| s.remove(&a.peer_id));
+        match previous {
+            Some(old) => {
+                self.total -= 1;
+                // A leecher that became a seeder without saying `completed` still did.
+                if old.left != 0
+                    && a.left == 0
+                    && a.event != Event::Completed
+                    && let Some(s) = self.swarms.get_mut(&a.info_hash)
+                {
+                    s.completed = s.completed.saturating_add(1);
+                }
+            }
+            None => self.make_room(&a.info_hash, seed),
         }
         let s = self.swarms.entry(a.info_hash).or_default();
-        let peer = Peer {
+        s.insert(Peer {
             id: a.peer_id,
             addr: a.addr,
             left: a.left,
             last_seen: now,
             account: a.account,
-        };
-        match s.index.get(&a.peer_id) {
-            Some(&i) => {
-                let old = s.peers[i];
-                if old.left == 0 && a.left != 0 {
-                    s.seeders -= 1;
-                } else if old.left != 0 && a.left == 0 {
-                    s.seeders += 1;
-                    // A leecher that became a seeder without saying `completed` still did.
-                    if a.event != Event::Completed {
-                        s.completed = s.completed.saturating_add(1);
-                    }
-                }
-                s.peers[i] = peer;
-            }
-            None => {
-                s.index.insert(a.peer_id, s.peers.len());
-                s.peers.push(peer);
-                if a.left == 0 {
-                    s.seeders += 1;
-                }
-                self.total += 1;
-            }
-        }
+        });
+        self.total += 1;
         if a.event == Event::Completed {
             s.completed = s.completed.saturating_add(1);
         }
@@ -251,20 +305,27 @@ impl Swarms {
         seed: u64,
     ) -> AnnounceReply {
         let stats = self.scrape(ih);
-        let mut peers = Vec::new();
+        let mut peers = Vec::with_capacity(numwant.min(64));
         if let Some(s) = self.swarms.get(ih) {
-            let n = s.peers.len();
-            if n > 0 && numwant > 0 {
-                // A random window over the peer list: uniform enough, O(numwant).
+            // Leechers first (both kinds of client want them), then seeders for leechers;
+            // each list from a random offset: uniform enough, O(numwant).
+            let mut lists: Vec<&[Peer]> = alloc::vec![&s.leeches];
+            if !i_am_seeder {
+                lists.push(&s.seeds);
+            }
+            for list in lists {
+                let n = list.len();
+                if n == 0 {
+                    continue;
+                }
                 let start = (seed % n as u64) as usize;
                 for k in 0..n {
-                    let p = &s.peers[(start + k) % n];
-                    if &p.id == me || (i_am_seeder && p.left == 0) {
-                        continue;
-                    }
-                    peers.push(p.addr);
-                    if peers.len() == numwant {
+                    if peers.len() >= numwant {
                         break;
+                    }
+                    let p = &list[(start + k) % n];
+                    if &p.id != me {
+                        peers.push(p.addr);
                     }
                 }
             }
@@ -279,24 +340,24 @@ impl Swarms {
     }
 
     /// Evicts the stalest peers so that one more fits under both caps.
-    fn make_room(&mut self, ih: &InfoHashV1) {
+    fn make_room(&mut self, ih: &InfoHashV1, seed: u64) {
         if let Some(s) = self.swarms.get_mut(ih)
-            && s.peers.len() >= self.config.max_peers_per_swarm
-            && let Some((i, _)) = s.stalest()
+            && s.len() >= self.config.max_peers_per_swarm
+            && let Some((id, _)) = s.stale_sample(seed)
         {
-            s.remove_at(i);
+            s.remove(&id);
             self.total -= 1;
         }
         if self.total >= self.config.max_peers_total {
             let victim = self
                 .swarms
                 .iter()
-                .filter_map(|(h, s)| s.stalest().map(|(i, t)| (t, *h, i)))
+                .filter_map(|(h, s)| s.stale_sample(seed).map(|(id, t)| (t, *h, id)))
                 .min_by_key(|(t, _, _)| *t);
-            if let Some((_, h, i)) = victim
+            if let Some((_, h, id)) = victim
                 && let Some(s) = self.swarms.get_mut(&h)
             {
-                s.remove_at(i);
+                s.remove(&id);
                 self.total -= 1;
             }
         }
@@ -307,9 +368,9 @@ impl Swarms {
         self.swarms
             .get(ih)
             .map_or_else(ScrapeStats::default, |s| ScrapeStats {
-                complete: s.seeders,
+                complete: s.seeds.len() as u32,
                 downloaded: s.completed,
-                incomplete: s.peers.len() as u32 - s.seeders,
+                incomplete: s.leeches.len() as u32,
             })
     }
 
@@ -318,17 +379,18 @@ impl Swarms {
         let mut v: Vec<u64> = self
             .swarms
             .get(ih)
-            .map(|s| {
-                s.peers
-                    .iter()
-                    .filter(|p| p.left == 0)
-                    .filter_map(|p| p.account)
-                    .collect()
-            })
+            .map(|s| s.seeds.iter().filter_map(|p| p.account).collect())
             .unwrap_or_default();
         v.sort_unstable();
         v.dedup();
         v
+    }
+
+    /// Returns whether the swarm has the peer (for tests and diagnostics).
+    pub fn has_peer(&self, ih: &InfoHashV1, peer_id: &[u8; 20]) -> bool {
+        self.swarms
+            .get(ih)
+            .is_some_and(|s| s.get(peer_id).is_some())
     }
 
     /// Drops peers not heard from within the timeout; returns how many.
@@ -339,19 +401,20 @@ impl Swarms {
         );
         let mut removed = 0;
         for s in self.swarms.values_mut() {
-            let mut i = 0;
-            while i < s.peers.len() {
-                if s.peers[i].last_seen < cutoff {
-                    s.remove_at(i);
-                    removed += 1;
-                } else {
-                    i += 1;
-                }
+            let stale: Vec<[u8; 20]> = s
+                .seeds
+                .iter()
+                .chain(&s.leeches)
+                .filter(|p| p.last_seen < cutoff)
+                .map(|p| p.id)
+                .collect();
+            for id in stale {
+                s.remove(&id);
+                removed += 1;
             }
         }
         // Keep swarms with a completed count (scrape history); drop empty, never-completed ones.
-        self.swarms
-            .retain(|_, s| !s.peers.is_empty() || s.completed > 0);
+        self.swarms.retain(|_, s| s.len() > 0 || s.completed > 0);
         self.total -= removed;
         removed
     }
@@ -360,7 +423,7 @@ impl Swarms {
     pub fn poll_timeout(&self) -> Option<UnixMillis> {
         self.swarms
             .values()
-            .filter_map(|s| s.stalest().map(|(_, t)| t))
+            .filter_map(Swarm::oldest)
             .min()
             .map(|t| {
                 UnixMillis(t.0.saturating_add(self.config.peer_timeout_s.saturating_mul(1000)))
