@@ -210,3 +210,52 @@ proptest! {
         let _ = torrent_core::metainfo::Metainfo::parse(&data, &Default::default());
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any sequence of announces keeps the swarm's books straight: counts add up, caps hold,
+    /// nobody is told about itself, seeders are not sent seeders, and expiry empties it.
+    #[test]
+    fn swarm_bookkeeping_holds_under_any_announce_sequence(
+        ops in prop::collection::vec((0u8..40, 0u8..3, any::<bool>(), 0u8..4, 0u64..200), 1..400),
+    ) {
+        use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+        use torrent_core::metainfo::InfoHashV1;
+        use torrent_core::time::UnixMillis;
+        use torrent_core::tracker::swarm::{Announce, Event, SwarmConfig, Swarms};
+        let cfg = SwarmConfig { max_peers_per_swarm: 25, max_peers_total: 60, max_numwant: 30, ..SwarmConfig::default() };
+        let mut s = Swarms::new(cfg);
+        let mut t = 1_000u64;
+        for (peer, swarm, seeder, ev, dt) in ops {
+            t += dt;
+            let a = Announce {
+                info_hash: InfoHashV1([swarm; 20]),
+                peer_id: [peer; 20],
+                addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, swarm, peer)), 1000 + u16::from(peer)),
+                event: [Event::Started, Event::None, Event::Completed, Event::Stopped][ev as usize],
+                left: if seeder { 0 } else { 100 },
+                uploaded: 0,
+                downloaded: 0,
+                numwant: Some(1000),
+                account: seeder.then_some(u64::from(peer)),
+            };
+            let r = s.announce(UnixMillis::from_secs(t), &a, t.wrapping_mul(2_654_435_761));
+            prop_assert!(r.peers.len() <= 30);
+            prop_assert!(!r.peers.contains(&a.addr), "told about itself");
+            let total: u32 = (0..3u8).map(|h| { let st = s.scrape(&InfoHashV1([h; 20])); st.complete + st.incomplete }).sum();
+            prop_assert_eq!(total as usize, s.peer_count());
+            prop_assert!(s.peer_count() <= 60);
+            for h in 0..3u8 {
+                let st = s.scrape(&InfoHashV1([h; 20]));
+                prop_assert!(st.complete + st.incomplete <= 25);
+            }
+            if seeder && a.event != Event::Stopped {
+                let st = s.scrape(&a.info_hash);
+                prop_assert!(r.peers.len() <= st.incomplete as usize, "a seeder got seeders");
+            }
+        }
+        s.expire(UnixMillis::from_secs(t + 100_000));
+        prop_assert_eq!(s.peer_count(), 0);
+    }
+}

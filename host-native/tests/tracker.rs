@@ -34,12 +34,16 @@ struct Service {
 
 impl Service {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "rate_limit_per_ip = 0\n")
+    }
+
+    fn start_with(dir: &Path, extra: &str) -> Self {
         let config = dir.join("config.toml");
         if !config.exists() {
             std::fs::write(
                 &config,
                 format!(
-                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\n",
+                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\nauth_token = \"operator-secret\"\n{extra}",
                     dir.join("data").display()
                 ),
             )
@@ -731,6 +735,53 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
         uploaded["uploaded"].as_u64().unwrap_or(0) > 1_000_000,
         "libtorrent uploaded the bundle: {rest}"
     );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
+    let dir = temp("rate");
+    let svc = Service::start_with(&dir, "rate_limit_per_ip = 5\n");
+    let t = svc.tracker();
+    let base = format!("http://{t}/announce");
+    let ih = [3u8; 20];
+    let mut limited = 0;
+    for i in 0..40u32 {
+        let mut peer = *b"-TR3000-000000000000";
+        peer[8..].copy_from_slice(format!("{i:012}").as_bytes());
+        let r = get(&announce_url(&base, &ih, &peer, 6000, 10, ""));
+        if failure(&r).is_some_and(|f| f.contains("rate limited")) {
+            limited += 1;
+        }
+    }
+    assert!(
+        limited >= 30,
+        "only {limited} of 40 rapid announces were limited"
+    );
+    let text = String::from_utf8(get(&format!(
+        "http://{}/metrics",
+        svc.ready["http"].as_str().unwrap()
+    )))
+    .unwrap();
+    assert_eq!(
+        metric(
+            &text,
+            "torrent_tracker_announces_total{protocol=\"http\",outcome=\"rate_limited\"}"
+        ),
+        Some(f64::from(limited))
+    );
+    // After a second the budget refills.
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = get(&announce_url(
+        &base,
+        &ih,
+        b"-TR3000-999999999999",
+        6000,
+        10,
+        "",
+    ));
+    assert_eq!(failure(&r), None);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
