@@ -234,7 +234,8 @@ pub struct LedgerArgs {
 pub enum LedgerAction {
     /// Balances per seeder.
     Balances,
-    /// Stakes; `stake credit` in ledger stake mode.
+    /// Stakes: lists every seeder's stake and activity; `--credit ADDRESS --amount SAT`
+    /// credits a stake (ledger stake mode).
     Stake {
         /// Seeder address to credit (ledger stake mode).
         #[arg(long)]

@@ -93,8 +93,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                     credit: Some(address),
                     amount: Some(amount),
                 } => register::credit_stake(&server, &token, &address, amount, args.json),
+                cli::LedgerAction::Stake {
+                    credit: None,
+                    amount: None,
+                } => register::list_seeders(&server, &token, args.json),
                 cli::LedgerAction::Stake { .. } => {
-                    bail!("ledger stake needs --credit ADDRESS and --amount SATOSHIS")
+                    bail!("ledger stake --credit needs both an ADDRESS and --amount SATOSHIS")
                 }
                 _ => bail!("this ledger action is not built yet"),
             }

@@ -132,3 +132,53 @@ pub fn credit_stake(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Runs `ledger stake` without `--credit`: every seeder with its stake and activity.
+///
+/// # Errors
+/// An unreachable service or a refused call.
+pub fn list_seeders(server: &str, token: &str, json: bool) -> Result<ExitCode> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let url = format!("{}/admin/seeders", base_url(server));
+    let mut resp = agent
+        .get(&url)
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let reply: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
+    if status != 200 {
+        bail!(
+            "listing seeders refused ({status}): {}",
+            reply["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    if json {
+        crate::outln!("{reply}");
+    } else {
+        crate::outln!(
+            "{:<36} {:>12} {:>9} {:>12} revoked",
+            "address",
+            "stake (sat)",
+            "announces",
+            "last seen"
+        );
+        for a in reply.as_array().into_iter().flatten() {
+            crate::outln!(
+                "{:<36} {:>12} {:>9} {:>12} {}",
+                a["address"].as_str().unwrap_or_default(),
+                a["stake"],
+                a["announces"],
+                a["last_announce"],
+                a["revoked"]
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

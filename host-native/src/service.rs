@@ -166,6 +166,9 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     udp_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = tracker.flush_activity() {
+        tracing::warn!("saving seeder activity at shutdown: {e:#}");
+    }
     for h in udp_threads {
         let _ = h.join();
     }

@@ -28,6 +28,26 @@ pub struct Account {
     pub stake: u64,
     /// Revoked by the operator.
     pub revoked: bool,
+    /// Announces made with the passkey.
+    #[serde(default)]
+    pub announces: u64,
+    /// Unix seconds of the last announce.
+    #[serde(default)]
+    pub last_announce: u64,
+    /// Bytes the seeder's client claimed to upload (reported, not verified).
+    #[serde(default)]
+    pub uploaded_claimed: u64,
+}
+
+/// Seeder activity accumulated in memory between database flushes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeederActivity {
+    /// Announces since the last flush.
+    pub announces: u64,
+    /// Unix seconds of the latest announce.
+    pub last_announce: u64,
+    /// Highest `uploaded` reported since the last flush (clients report session totals).
+    pub uploaded: u64,
 }
 
 /// Outcome of recording a registration.
@@ -136,6 +156,9 @@ impl Store {
                     registered_at: now,
                     stake: 0,
                     revoked: false,
+                    announces: 0,
+                    last_announce: 0,
+                    uploaded_claimed: 0,
                 },
             };
             accounts.insert(address, serde_json::to_vec(&account)?.as_slice())?;
@@ -164,6 +187,32 @@ impl Store {
         }
         w.commit()?;
         Ok(account)
+    }
+
+    /// Adds accumulated activity (keyed by account address) in one transaction.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn record_activity(&self, activity: &[(String, SeederActivity)]) -> Result<()> {
+        if activity.is_empty() {
+            return Ok(());
+        }
+        let w = self.db.begin_write()?;
+        {
+            let mut accounts = w.open_table(ACCOUNTS)?;
+            for (address, act) in activity {
+                let mut a: Account = match accounts.get(address.as_str())? {
+                    Some(v) => serde_json::from_slice(v.value())?,
+                    None => continue,
+                };
+                a.announces = a.announces.saturating_add(act.announces);
+                a.last_announce = a.last_announce.max(act.last_announce);
+                a.uploaded_claimed = a.uploaded_claimed.max(act.uploaded);
+                accounts.insert(address.as_str(), serde_json::to_vec(&a)?.as_slice())?;
+            }
+        }
+        w.commit()?;
+        Ok(())
     }
 
     /// Marks an account revoked (its passkey stops working).

@@ -116,6 +116,7 @@ pub struct Tracker {
     swarms: Mutex<Swarms>,
     store: Arc<Store>,
     passkeys: RwLock<HashMap<String, Account>>,
+    activity: Mutex<HashMap<String, crate::store::SeederActivity>>,
     udp_secret: [u8; 32],
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     seed: AtomicU64,
@@ -164,6 +165,7 @@ impl Tracker {
             settings,
             store,
             passkeys: RwLock::new(passkeys),
+            activity: Mutex::new(HashMap::new()),
             udp_secret: secret,
             limiter,
             seed: AtomicU64::new(u64::from(secret[0]) << 8 | u64::from(secret[1])),
@@ -207,6 +209,14 @@ impl Tracker {
         passkey: Option<&str>,
     ) -> Result<torrent_core::tracker::swarm::AnnounceReply, String> {
         a.account = self.authorize(passkey)?;
+        if let (Some(k), Some(_)) = (passkey, a.account)
+            && let Ok(mut act) = self.activity.lock()
+        {
+            let e = act.entry(k.to_string()).or_default();
+            e.announces += 1;
+            e.last_announce = now().as_secs();
+            e.uploaded = e.uploaded.max(a.uploaded);
+        }
         let seed = self.next_seed();
         let mut swarms = self
             .swarms
@@ -237,6 +247,48 @@ impl Tracker {
     /// Drops stale peers; called periodically.
     pub fn expire(&self) -> usize {
         self.swarms.lock().map(|mut s| s.expire(now())).unwrap_or(0)
+    }
+
+    /// Writes accumulated seeder activity to the database (periodically and at shutdown).
+    ///
+    /// # Errors
+    /// Database errors; the activity is kept for the next attempt.
+    pub fn flush_activity(&self) -> anyhow::Result<()> {
+        let taken: HashMap<String, crate::store::SeederActivity> = match self.activity.lock() {
+            Ok(mut a) => std::mem::take(&mut *a),
+            Err(_) => return Ok(()),
+        };
+        let by_address: Vec<(String, crate::store::SeederActivity)> = {
+            let keys = self
+                .passkeys
+                .read()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?;
+            taken
+                .iter()
+                .filter_map(|(k, v)| keys.get(k).map(|acc| (acc.address.clone(), *v)))
+                .collect()
+        };
+        if let Err(e) = self.store.record_activity(&by_address) {
+            if let Ok(mut a) = self.activity.lock() {
+                for (k, v) in taken {
+                    let e2 = a.entry(k).or_default();
+                    e2.announces += v.announces;
+                    e2.last_announce = e2.last_announce.max(v.last_announce);
+                    e2.uploaded = e2.uploaded.max(v.uploaded);
+                }
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Returns every account with its stake and activity (operator view).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn accounts(&self) -> anyhow::Result<Vec<Account>> {
+        self.flush_activity()?;
+        self.store.accounts()
     }
 
     fn refresh_account(&self, a: &Account) {
@@ -533,6 +585,28 @@ fn admin(
     }
 }
 
+async fn admin_seeders(State(t): State<Arc<Tracker>>, headers: HeaderMap) -> Response {
+    if !authorized(&t, &headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({"error": "missing or wrong bearer token"})),
+        )
+            .into_response();
+    }
+    match t.accounts() {
+        Ok(a) => (
+            StatusCode::OK,
+            axum::Json(serde_json::to_value(&a).unwrap_or_default()),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({"error": format!("{e:#}")})),
+        )
+            .into_response(),
+    }
+}
+
 async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
     let mut out = String::new();
     t.render_metrics(&mut out);
@@ -549,6 +623,7 @@ pub fn router(t: Arc<Tracker>) -> Router {
         .route("/register", post(http_register))
         .route("/admin/stake", post(admin_stake))
         .route("/admin/revoke", post(admin_revoke))
+        .route("/admin/seeders", get(admin_seeders))
         .route("/metrics", get(metrics))
         .with_state(t)
 }
@@ -660,6 +735,9 @@ pub async fn run_expiry(t: Arc<Tracker>, shutdown: impl std::future::Future<Outp
                 let n = t.expire();
                 if n > 0 {
                     tracing::debug!(expired = n, "dropped stale peers");
+                }
+                if let Err(e) = t.flush_activity() {
+                    tracing::warn!("saving seeder activity: {e:#}");
                 }
             }
         }
