@@ -190,6 +190,10 @@ pub struct RegisterArgs {
     /// Tracker base URL, e.g. http://127.0.0.1:6969.
     #[arg(long)]
     pub tracker: String,
+    /// A BEEF (hex or binary file) of a mined transaction paying the operator's stake
+    /// address: submitted after registering, for trackers with `stake_mode = "spv"`.
+    #[arg(long)]
+    pub stake_beef: Option<PathBuf>,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,

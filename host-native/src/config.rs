@@ -78,6 +78,15 @@ pub struct Config {
     pub registration_window_s: u64,
     /// How stakes are proven: `ledger` (operator credits them) or `spv`.
     pub stake_mode: StakeMode,
+    /// The operator's stake address (P2PKH); `spv` stakes must pay it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stake_address: Option<String>,
+    /// Headers the service trusts for SPV (80-byte headers back to back, checked for linkage
+    /// and proof of work on load), starting at `headers_start_height`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers_file: Option<PathBuf>,
+    /// Height of the first header in `headers_file`.
+    pub headers_start_height: u64,
     /// Tracker requests per second per IP; 0 disables the limit.
     pub rate_limit_per_ip: u32,
     /// Announce interval handed to clients, seconds.
@@ -124,6 +133,9 @@ impl Default for Config {
             public_host: None,
             registration_window_s: 300,
             stake_mode: StakeMode::Ledger,
+            stake_address: None,
+            headers_file: None,
+            headers_start_height: 0,
             rate_limit_per_ip: 200,
             announce_interval_s: 1800,
             max_peers_per_swarm: 50_000,
@@ -211,7 +223,16 @@ fn known_keys() -> Vec<String> {
         .map(|t| t.keys().cloned().collect())
         .unwrap_or_default();
     // Optional keys are skipped when unset, so name them explicitly.
-    keys.extend(["aged_threshold_blocks", "block_source", "public_host"].map(String::from));
+    keys.extend(
+        [
+            "aged_threshold_blocks",
+            "block_source",
+            "public_host",
+            "stake_address",
+            "headers_file",
+        ]
+        .map(String::from),
+    );
     keys
 }
 

@@ -91,6 +91,28 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
             reply["error"].as_str().unwrap_or("no reason given")
         );
     }
+    let mut reply = reply;
+    if let Some(path) = &args.stake_beef {
+        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let hex = match std::str::from_utf8(&raw) {
+            Ok(t) if torrent_core::hex::decode(t.trim()).is_ok() => t.trim().to_string(),
+            _ => torrent_core::hex::encode(&raw),
+        };
+        let passkey = reply["passkey"].as_str().unwrap_or_default().to_string();
+        let (status, staked) = post_json(
+            &format!("{}/stake?passkey={passkey}", base_url(&args.tracker)),
+            &serde_json::json!({"beef": hex}),
+            None,
+        )?;
+        if status != 200 {
+            bail!(
+                "registered, but the stake was refused ({status}): {}",
+                staked["error"].as_str().unwrap_or("no reason given")
+            );
+        }
+        reply["stake"] = staked["stake"].clone();
+        reply["stake_txid"] = staked["txid"].clone();
+    }
     if args.json {
         crate::outln!("{reply}");
     } else {

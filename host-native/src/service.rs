@@ -15,7 +15,7 @@ use torrent_core::tracker::swarm::SwarmConfig;
 
 use crate::config::{Config, StakeMode};
 use crate::store::Store;
-use crate::tracker::{Tracker, TrackerSettings, router, run_expiry, run_udp_blocking};
+use crate::tracker::{SpvStake, Tracker, TrackerSettings, router, run_expiry, run_udp_blocking};
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -38,14 +38,49 @@ async fn shutdown_signal() {
     }
 }
 
+/// Loads the stake address and the trusted headers for `stake_mode = "spv"`.
+fn load_spv(config: &Config) -> Result<SpvStake> {
+    let address = config
+        .stake_address
+        .as_deref()
+        .context("stake_mode = \"spv\" needs stake_address")?;
+    let address = torrent_core::bsv::keys::Address::parse(address)
+        .map_err(|e| anyhow::anyhow!("stake_address: {e}"))?;
+    let path = config
+        .headers_file
+        .as_deref()
+        .context("stake_mode = \"spv\" needs headers_file (80-byte headers back to back)")?;
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    if bytes.is_empty() || bytes.len() % 80 != 0 {
+        bail!(
+            "{}: {} bytes is not a whole number of 80-byte headers",
+            path.display(),
+            bytes.len()
+        );
+    }
+    let headers: Vec<torrent_core::Header> = bytes
+        .chunks_exact(80)
+        .map(|c| torrent_core::Header::decode(c).map_err(|e| anyhow::anyhow!("{e}")))
+        .collect::<Result<_>>()?;
+    let summary = torrent_core::bsv::header::check_chain(&headers, config.network, None)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    tracing::info!(headers = headers.len(), tip = %summary.tip, "trusted headers loaded for SPV stakes");
+    Ok(SpvStake {
+        address,
+        first_height: config.headers_start_height,
+        headers,
+    })
+}
+
 /// Runs the service until a shutdown signal.
 ///
 /// # Errors
 /// Bad configuration, ports that cannot be bound, or a database that cannot be opened.
 pub async fn run(config: Config) -> Result<()> {
-    if config.stake_mode == StakeMode::Spv {
-        bail!("stake_mode = \"spv\" is not available in this build; use \"ledger\"");
-    }
+    let spv = match config.stake_mode {
+        StakeMode::Ledger => None,
+        StakeMode::Spv => Some(load_spv(&config)?),
+    };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
     let store = Arc::new(Store::open(&config.data_dir.join("torrent_service.redb"))?);
@@ -81,6 +116,7 @@ pub async fn run(config: Config) -> Result<()> {
             max_peers_total: config.max_peers_total,
             ..SwarmConfig::default()
         },
+        spv,
     };
     let tracker = Arc::new(Tracker::new(settings, store)?);
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 const PASSKEYS: TableDefinition<'_, &str, &str> = TableDefinition::new("passkeys");
 const NONCES: TableDefinition<'_, &str, u64> = TableDefinition::new("registration_nonces");
+const STAKE_TXIDS: TableDefinition<'_, &str, &str> = TableDefinition::new("stake_txids");
 
 /// A registered seeder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +82,7 @@ impl Store {
             w.open_table(ACCOUNTS)?;
             w.open_table(PASSKEYS)?;
             w.open_table(NONCES)?;
+            w.open_table(STAKE_TXIDS)?;
         }
         w.commit()?;
         Ok(Self { db })
@@ -213,6 +215,38 @@ impl Store {
         }
         w.commit()?;
         Ok(())
+    }
+
+    /// Credits an SPV-proven stake payment once per transaction; `Ok(None)` when the txid was
+    /// already credited (to anyone).
+    ///
+    /// # Errors
+    /// Unknown address, overflow, or database errors.
+    pub fn credit_stake_once(
+        &self,
+        address: &str,
+        txid: &str,
+        amount: u64,
+    ) -> Result<Option<Account>> {
+        let w = self.db.begin_write()?;
+        let account;
+        {
+            let mut used = w.open_table(STAKE_TXIDS)?;
+            if used.get(txid)?.is_some() {
+                return Ok(None);
+            }
+            used.insert(txid, address)?;
+            let mut accounts = w.open_table(ACCOUNTS)?;
+            let mut a: Account = match accounts.get(address)? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => anyhow::bail!("no registered seeder with address {address}"),
+            };
+            a.stake = a.stake.checked_add(amount).context("stake overflows")?;
+            accounts.insert(address, serde_json::to_vec(&a)?.as_slice())?;
+            account = a;
+        }
+        w.commit()?;
+        Ok(Some(account))
     }
 
     /// Marks an account revoked (its passkey stops working).

@@ -59,6 +59,26 @@ pub struct TrackerSettings {
     pub auth_token: String,
     /// Swarm limits and intervals.
     pub swarm: SwarmConfig,
+    /// `spv` stake mode: the stake address and the trusted headers by height.
+    pub spv: Option<SpvStake>,
+}
+
+/// What SPV stake verification needs.
+#[derive(Debug, Clone)]
+pub struct SpvStake {
+    /// The operator's stake address.
+    pub address: torrent_core::bsv::keys::Address,
+    /// Trusted headers: first height and the headers from there.
+    pub first_height: u64,
+    /// The headers.
+    pub headers: Vec<torrent_core::Header>,
+}
+
+impl SpvStake {
+    fn merkle_root_at(&self, height: u64) -> Option<torrent_core::MerkleRoot> {
+        let i = usize::try_from(height.checked_sub(self.first_height)?).ok()?;
+        self.headers.get(i).map(|h| h.merkle_root)
+    }
 }
 
 const PROTOCOLS: [&str; 2] = ["http", "udp"];
@@ -585,6 +605,77 @@ fn admin(
     }
 }
 
+#[derive(Deserialize)]
+struct StakeSubmission {
+    beef: String,
+}
+
+#[derive(Deserialize)]
+struct PasskeyQuery {
+    passkey: String,
+}
+
+/// `POST /stake?passkey=K` with `{"beef": hex}`: a seeder proves its stake payment by SPV.
+async fn submit_stake(
+    State(t): State<Arc<Tracker>>,
+    axum::extract::Query(q): axum::extract::Query<PasskeyQuery>,
+    body: Bytes,
+) -> Response {
+    let err = |status: StatusCode, msg: String| {
+        (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
+    };
+    let Some(spv) = &t.settings.spv else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "this tracker credits stakes by hand (stake_mode = \"ledger\")".into(),
+        );
+    };
+    let account = t
+        .passkeys
+        .read()
+        .ok()
+        .and_then(|k| k.get(&q.passkey).cloned());
+    let Some(account) = account else {
+        return err(StatusCode::UNAUTHORIZED, "unknown passkey".into());
+    };
+    let sub: StakeSubmission = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+    };
+    let Ok(bytes) = torrent_core::hex::decode(sub.beef.trim()) else {
+        return err(StatusCode::BAD_REQUEST, "beef is not hex".into());
+    };
+    let beef = match torrent_core::bsv::beef::Beef::decode(&bytes) {
+        Ok(b) => b,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("invalid BEEF: {e}")),
+    };
+    let (txid, paid) = match beef.verify_payment(&spv.address, |h| spv.merkle_root_at(h)) {
+        Ok(x) => x,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("stake not proven: {e}")),
+    };
+    if paid == 0 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!("transaction {txid} pays nothing to {}", spv.address),
+        );
+    }
+    match t
+        .store
+        .credit_stake_once(&account.address, &txid.to_string(), paid)
+    {
+        Ok(Some(a)) => {
+            t.refresh_account(&a);
+            tracing::info!(address = %a.address, %txid, paid, "stake proven by SPV");
+            (StatusCode::OK, axum::Json(serde_json::json!({"address": a.address, "stake": a.stake, "txid": txid.to_string(), "credited": paid}))).into_response()
+        }
+        Ok(None) => err(
+            StatusCode::CONFLICT,
+            format!("transaction {txid} was already credited"),
+        ),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
 async fn admin_seeders(State(t): State<Arc<Tracker>>, headers: HeaderMap) -> Response {
     if !authorized(&t, &headers) {
         return (
@@ -621,6 +712,7 @@ pub fn router(t: Arc<Tracker>) -> Router {
         .route("/scrape", get(http_scrape))
         .route("/{passkey}/scrape", get(http_scrape))
         .route("/register", post(http_register))
+        .route("/stake", post(submit_stake))
         .route("/admin/stake", post(admin_stake))
         .route("/admin/revoke", post(admin_revoke))
         .route("/admin/seeders", get(admin_seeders))

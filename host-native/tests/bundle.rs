@@ -590,6 +590,7 @@ fn killed_runs_restart_to_the_identical_torrent() {
             block_size: Some(12 << 20),
             seed: 11,
             start_time: 1_500_000_000,
+            payout: None,
         },
         &chain,
         OutputFormat::Both,

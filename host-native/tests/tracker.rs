@@ -785,3 +785,183 @@ fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// @bsv/sdk builds a BEEF of `raw_tx` with `bump` (tests/interop/beef.mjs).
+fn sdk_beef(raw_tx: &[u8], bump: &[u8]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/beef.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
+    write!(
+        child.stdin.take().unwrap(),
+        "{}",
+        json!({"raw_tx": torrent_core::hex::encode(raw_tx), "bump": torrent_core::hex::encode(bump)})
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
+    use torrent_core::bsv::block::{Block, BlockLimits};
+    use torrent_core::bsv::merkle::MerkleTree;
+    use torrent_core::proof::bump::Bump;
+    use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
+
+    let dir = temp("spv");
+    let operator = PrivateKey::from_bytes(&sha256d(b"operator"), Network::Testnet).unwrap();
+    let stake_address = operator.address();
+    // A regtest chain whose second transaction in every block pays the stake address.
+    let chain = dir.join("chain");
+    let blocks = write_chain(
+        &ChainSpec {
+            blocks: 3,
+            txs_per_block: 8,
+            block_size: None,
+            seed: 5,
+            start_time: 1_700_000_000,
+            payout: Some((stake_address.hash, 150_000)),
+        },
+        &chain,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let headers: Vec<u8> = blocks
+        .iter()
+        .flat_map(|b| torrent_core::hex::decode(&b.header).unwrap())
+        .collect();
+    std::fs::write(dir.join("headers.bin"), headers).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\nrate_limit_per_ip = 0\nnetwork = \"regtest\"\nstake_mode = \"spv\"\nstake_address = \"{stake_address}\"\nheaders_file = \"{}\"\n",
+            dir.join("data").display(),
+            dir.join("headers.bin").display()
+        ),
+    )
+    .unwrap();
+    let svc = Service::start(&dir);
+    let base = format!("http://{}", svc.tracker());
+
+    // The stake transaction (block 1, tx 1) with its BUMP, wrapped in a BEEF by @bsv/sdk.
+    let raw_block = std::fs::read(blocks[1].raw.as_ref().unwrap()).unwrap();
+    let block = Block::decode(&raw_block, &BlockLimits::default()).unwrap();
+    let tree = MerkleTree::from_txids(&block.txids()).unwrap();
+    let stake_tx = block.txs[1].encode();
+    let bump = Bump::build(&tree, 1, &[1]).unwrap().encode();
+    let beefs = sdk_beef(&stake_tx, &bump);
+    // Our parser reads both of the SDK's forms.
+    for form in ["beef", "atomic"] {
+        let b = torrent_core::bsv::beef::Beef::decode(
+            &torrent_core::hex::decode(beefs[form].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(b.subject_tx().unwrap().txid, block.txs[1].txid(), "{form}");
+    }
+    let beef_file = dir.join("stake.beef");
+    std::fs::write(&beef_file, beefs["beef"].as_str().unwrap()).unwrap();
+
+    // The seeder registers and proves its stake in one command.
+    let seeder = PrivateKey::from_bytes(&sha256d(b"seeder"), Network::Testnet).unwrap();
+    let wif = dir.join("seeder.wif");
+    std::fs::write(&wif, seeder.to_wif()).unwrap();
+    let out = bin()
+        .args(["register", "--wif-file"])
+        .arg(&wif)
+        .args(["--tracker", &base, "--stake-beef"])
+        .arg(&beef_file)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reg: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reg["stake"], 150_000);
+    assert_eq!(reg["stake_txid"], block.txs[1].txid().to_string());
+    let url = reg["announce_url"].as_str().unwrap();
+    let r = get(&announce_url(
+        url,
+        &[1; 20],
+        b"-lt0D80-cccccccccccc",
+        6881,
+        0,
+        "",
+    ));
+    assert_eq!(failure(&r), None, "a staked seeder may seed");
+
+    let passkey = reg["passkey"].as_str().unwrap();
+    let stake_url = format!("{base}/stake?passkey={passkey}");
+    // The same payment twice: refused.
+    let (status, reply) = post(&stake_url, &json!({"beef": beefs["atomic"]}));
+    assert_eq!(status, 409, "{reply}");
+    // A transaction that pays nothing to the stake address (tx 2 of block 2).
+    let raw2 = std::fs::read(blocks[2].raw.as_ref().unwrap()).unwrap();
+    let b2 = Block::decode(&raw2, &BlockLimits::default()).unwrap();
+    let t2 = MerkleTree::from_txids(&b2.txids()).unwrap();
+    let nothing = sdk_beef(
+        &b2.txs[2].encode(),
+        &Bump::build(&t2, 2, &[2]).unwrap().encode(),
+    );
+    let (status, reply) = post(&stake_url, &json!({"beef": nothing["beef"]}));
+    assert_eq!(status, 400);
+    assert!(
+        reply["error"].as_str().unwrap().contains("pays nothing"),
+        "{reply}"
+    );
+    // The payment of block 2 with a path claiming another height: no such header.
+    let wrong_height = sdk_beef(
+        &b2.txs[1].encode(),
+        &Bump::build(&t2, 7, &[1]).unwrap().encode(),
+    );
+    let (status, reply) = post(&stake_url, &json!({"beef": wrong_height["beef"]}));
+    assert_eq!(status, 400);
+    assert!(
+        reply["error"].as_str().unwrap().contains("no header"),
+        "{reply}"
+    );
+    // A path for block 2 presented as block 1: the root does not match.
+    let moved = sdk_beef(
+        &b2.txs[1].encode(),
+        &Bump::build(&t2, 1, &[1]).unwrap().encode(),
+    );
+    let (status, reply) = post(&stake_url, &json!({"beef": moved["beef"]}));
+    assert_eq!(status, 400);
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("merkle root differs"),
+        "{reply}"
+    );
+    // Garbage and unknown passkeys.
+    assert_eq!(post(&stake_url, &json!({"beef": "0100beef00"})).0, 400);
+    assert_eq!(
+        post(
+            &format!("{base}/stake?passkey=nope"),
+            &json!({"beef": beefs["beef"]})
+        )
+        .0,
+        401
+    );
+    // Block 2's payment is a second, distinct stake: credited on top.
+    let second = sdk_beef(
+        &b2.txs[1].encode(),
+        &Bump::build(&t2, 2, &[1]).unwrap().encode(),
+    );
+    let (status, reply) = post(&stake_url, &json!({"beef": second["beef"]}));
+    assert_eq!(
+        (status, reply["stake"].as_u64()),
+        (200, Some(300_000)),
+        "{reply}"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

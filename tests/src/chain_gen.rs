@@ -54,6 +54,9 @@ pub struct ChainSpec {
     pub seed: u64,
     /// Time of block 0; each block is 600 s later.
     pub start_time: u32,
+    /// An extra P2PKH output `(pubkey hash, satoshis)` in the second transaction of every
+    /// block (34 bytes more per block), so tests get mined payments to a known address.
+    pub payout: Option<([u8; 20], u64)>,
 }
 
 /// One generated block.
@@ -167,6 +170,7 @@ fn write_tx(
     height: u64,
     prev: Option<Txid>,
     pad_to: Option<u64>,
+    payout: Option<([u8; 20], u64)>,
 ) -> Result<(Txid, u64)> {
     let mut engine = Sha256dEngine::new();
     let mut head = Vec::with_capacity(256);
@@ -220,11 +224,18 @@ fn write_tx(
         .and_then(|want| want.checked_sub(P2PKH_TX_SIZE))
         .filter(|extra| *extra > 0)
         .and_then(op_return_layout);
-    head.push(if padding.is_some() { 3 } else { 2 });
+    head.push(2 + u8::from(padding.is_some()) + u8::from(payout.is_some()));
     for value in [50_000u64, 12_345] {
         head.extend_from_slice(&value.to_le_bytes());
         head.push(25);
         head.extend_from_slice(&p2pkh_script(rng));
+    }
+    if let Some((hash, value)) = payout {
+        head.extend_from_slice(&value.to_le_bytes());
+        head.push(25);
+        head.extend_from_slice(&[0x76, 0xa9, 0x14]);
+        head.extend_from_slice(&hash);
+        head.extend_from_slice(&[0x88, 0xac]);
     }
     let mut size = head.len() as u64 + 4;
     engine.update(&head);
@@ -345,7 +356,8 @@ pub fn write_chain(
             } else {
                 Some(prev_tx.or(prev_coinbase).unwrap_or_default())
             };
-            let (txid, len) = write_tx(&mut sinks, &mut rng, height, prev, pad_to)?;
+            let payout = if i == 1 { spec.payout } else { None };
+            let (txid, len) = write_tx(&mut sinks, &mut rng, height, prev, pad_to, payout)?;
             if i == 0 {
                 prev_coinbase = Some(txid);
             } else {

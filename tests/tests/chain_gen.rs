@@ -22,6 +22,7 @@ fn generated_chain_is_valid_sized_and_deterministic() {
         block_size: Some(200_000),
         seed: 7,
         start_time: 1_600_000_000,
+        payout: None,
     };
     let dir = temp("a");
     let blocks = write_chain(&spec, &dir, OutputFormat::Both).unwrap();
@@ -107,6 +108,7 @@ fn unpadded_and_single_tx_blocks() {
             block_size: None,
             seed: 1,
             start_time: 0,
+            payout: None,
         },
         &dir,
         OutputFormat::Raw,
@@ -136,6 +138,7 @@ fn transactions_larger_than_any_chunk_stream_through_the_decoder() {
             block_size: Some(24 << 20),
             seed: 3,
             start_time: 0,
+            payout: None,
         },
         &dir,
         OutputFormat::Raw,

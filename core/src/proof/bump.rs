@@ -214,6 +214,16 @@ impl Bump {
     /// [`BumpError`].
     pub fn decode(bytes: &[u8]) -> Result<Self, BumpError> {
         let mut r = Reader::new(bytes);
+        let bump = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(bump)
+    }
+
+    /// Reads one BUMP from a reader (inside a BEEF, where more data follows).
+    ///
+    /// # Errors
+    /// [`BumpError`].
+    pub fn read(r: &mut Reader<'_>) -> Result<Self, BumpError> {
         let block_height = r.compact_size()?;
         let tree_height = r.u8()?;
         if tree_height == 0 || tree_height > MAX_TREE_HEIGHT {
@@ -238,7 +248,6 @@ impl Bump {
             }
             levels.push(leaves);
         }
-        r.finish()?;
         Self::from_levels(block_height, levels)
     }
 

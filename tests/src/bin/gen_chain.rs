@@ -35,6 +35,9 @@ struct Args {
     /// Unix time of block 0; later blocks are 600 s apart.
     #[arg(long, default_value_t = 1_231_006_505)]
     start_time: u32,
+    /// Pay `ADDRESS:SATOSHIS` (P2PKH) in the second transaction of every block.
+    #[arg(long, value_parser = parse_pay)]
+    pay: Option<([u8; 20], u64)>,
     /// Which files to write.
     #[arg(long, value_enum, default_value = "both")]
     format: OutputFormat,
@@ -58,6 +61,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
         })
 }
 
+fn parse_pay(s: &str) -> Result<([u8; 20], u64), String> {
+    let (addr, sats) = s.split_once(':').ok_or("expected ADDRESS:SATOSHIS")?;
+    let a = torrent_core::bsv::keys::Address::parse(addr).map_err(|e| e.to_string())?;
+    let v = sats.parse::<u64>().map_err(|e| e.to_string())?;
+    Ok((a.hash, v))
+}
+
 fn main() {
     let args = Args::parse();
     if let Err(e) = run(&args) {
@@ -74,6 +84,7 @@ fn run(args: &Args) -> Result<()> {
         block_size: args.block_size,
         seed: args.seed,
         start_time: args.start_time,
+        payout: args.pay,
     };
     let blocks = write_chain(&spec, &args.out, args.format)?;
     if args.json {
