@@ -70,7 +70,7 @@ step wasm-guest-imports cargo run --locked -q -p torrent_tests --bin wasm-import
 
 fuzz_targets() {
     cargo build --locked --release --manifest-path fuzz/Cargo.toml || return 1
-    for t in block tx bump tsc metainfo; do
+    for t in block tx bump tsc metainfo tracker; do
         cargo run --locked -q --release --manifest-path fuzz/Cargo.toml --bin "$t" -- "fuzz/seeds/$t" || return 1
     done
 }
