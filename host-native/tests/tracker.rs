@@ -259,6 +259,45 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         "&event=started",
     ));
     assert_eq!(failure(&r), None);
+    // Over UDP the passkey rides in BEP 41 URL data.
+    let udp_with = |url_data: &str| -> (u32, Vec<u8>) {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        sock.connect(&t).unwrap();
+        let mut c = 0x0417_2710_1980u64.to_be_bytes().to_vec();
+        c.extend_from_slice(&0u32.to_be_bytes());
+        c.extend_from_slice(&1u32.to_be_bytes());
+        sock.send(&c).unwrap();
+        let mut buf = [0u8; 1024];
+        sock.recv(&mut buf).unwrap();
+        let mut a = buf[8..16].to_vec();
+        a.extend_from_slice(&1u32.to_be_bytes());
+        a.extend_from_slice(&2u32.to_be_bytes());
+        a.extend_from_slice(&ih);
+        a.extend_from_slice(b"-lt0D80-udpseeder001");
+        a.extend_from_slice(&[0u8; 24]);
+        a.extend_from_slice(&2u32.to_be_bytes());
+        a.extend_from_slice(&[0; 8]);
+        a.extend_from_slice(&(-1i32).to_be_bytes());
+        a.extend_from_slice(&6882u16.to_be_bytes());
+        for chunk in url_data.as_bytes().chunks(255) {
+            a.push(2);
+            a.push(chunk.len() as u8);
+            a.extend_from_slice(chunk);
+        }
+        a.push(0);
+        sock.send(&a).unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        (
+            u32::from_be_bytes(buf[..4].try_into().unwrap()),
+            buf[8..n].to_vec(),
+        )
+    };
+    let (action, _) = udp_with(&format!("/announce?passkey={passkey}"));
+    assert_eq!(action, 1, "a staked passkey announces over UDP");
+    let (action, msg) = udp_with("/announce?passkey=ffffffffffffffffffffffffffffffff");
+    assert_eq!(action, 3);
+    assert!(String::from_utf8_lossy(&msg).contains("unknown passkey"));
     // The path form is accepted too; an unknown passkey is refused.
     let r = get(&announce_url(
         &format!("http://{t}/{passkey}/announce"),
@@ -388,7 +427,11 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         .unwrap()
             >= 2.0
     );
-    assert_eq!(metric(&text, "torrent_tracker_seeders "), Some(1.0));
+    assert_eq!(
+        metric(&text, "torrent_tracker_seeders "),
+        Some(2.0),
+        "HTTP and UDP seeder"
+    );
 
     // Registrations and stakes survive a restart: the same passkey still seeds.
     svc.stop();
