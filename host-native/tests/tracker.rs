@@ -152,8 +152,14 @@ fn announce_url(
     extra: &str,
 ) -> String {
     let sep = if base.contains('?') { '&' } else { '?' };
+    // Default byte counters unless the caller sets its own.
+    let counters = if extra.contains("uploaded=") {
+        ""
+    } else {
+        "&uploaded=0&downloaded=0"
+    };
     format!(
-        "{base}{sep}info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left={left}{extra}",
+        "{base}{sep}info_hash={}&peer_id={}&port={port}{counters}&left={left}{extra}",
         pct(ih),
         pct(peer)
     )
@@ -433,7 +439,8 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         "HTTP and UDP seeder"
     );
 
-    // Registrations and stakes survive a restart: the same passkey still seeds.
+    // Registrations, stakes and seeder activity survive a restart: the same passkey still
+    // seeds, and the announce count kept growing.
     svc.stop();
     let svc = Service::start(&dir);
     let url2 = url.replace(&t, &svc.tracker());
@@ -443,9 +450,38 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         b"-qB4500-aaaaaaaaaaaa",
         6881,
         0,
-        "",
+        "&uploaded=5000",
     ));
     assert_eq!(failure(&r), None, "passkey lost across restart");
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args([
+            "--server",
+            &format!("http://{}", svc.tracker()),
+            "--json",
+            "stake",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seeders: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let me = seeders
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == k.address().to_string())
+        .unwrap();
+    assert_eq!(me["stake"], 100_000);
+    assert_eq!(
+        me["announces"], 4,
+        "3 before the restart (HTTP twice, UDP once; flushed at shutdown) and 1 after"
+    );
+    assert_eq!(me["uploaded_claimed"], 5000);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
