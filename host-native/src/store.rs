@@ -170,11 +170,12 @@ impl Store {
         Ok(Registered::Ok(account))
     }
 
-    /// Adds `amount` to the stake of `address` (ledger stake mode); returns the account.
-    ///
-    /// # Errors
-    /// Unknown address, overflow, or database errors.
-    pub fn credit_stake(&self, address: &str, amount: u64) -> Result<Account> {
+    /// Applies `change` to the account of `address` in one transaction; returns the result.
+    fn modify(
+        &self,
+        address: &str,
+        change: impl FnOnce(&mut Account) -> Result<()>,
+    ) -> Result<Account> {
         let w = self.db.begin_write()?;
         let account;
         {
@@ -183,12 +184,23 @@ impl Store {
                 Some(v) => serde_json::from_slice(v.value())?,
                 None => anyhow::bail!("no registered seeder with address {address}"),
             };
-            a.stake = a.stake.checked_add(amount).context("stake overflows")?;
+            change(&mut a)?;
             accounts.insert(address, serde_json::to_vec(&a)?.as_slice())?;
             account = a;
         }
         w.commit()?;
         Ok(account)
+    }
+
+    /// Adds `amount` to the stake of `address` (ledger stake mode); returns the account.
+    ///
+    /// # Errors
+    /// Unknown address, overflow, or database errors.
+    pub fn credit_stake(&self, address: &str, amount: u64) -> Result<Account> {
+        self.modify(address, |a| {
+            a.stake = a.stake.checked_add(amount).context("stake overflows")?;
+            Ok(())
+        })
     }
 
     /// Adds accumulated activity (keyed by account address) in one transaction.
@@ -254,19 +266,9 @@ impl Store {
     /// # Errors
     /// Unknown address or database errors.
     pub fn revoke(&self, address: &str) -> Result<Account> {
-        let w = self.db.begin_write()?;
-        let account;
-        {
-            let mut accounts = w.open_table(ACCOUNTS)?;
-            let mut a: Account = match accounts.get(address)? {
-                Some(v) => serde_json::from_slice(v.value())?,
-                None => anyhow::bail!("no registered seeder with address {address}"),
-            };
+        self.modify(address, |a| {
             a.revoked = true;
-            accounts.insert(address, serde_json::to_vec(&a)?.as_slice())?;
-            account = a;
-        }
-        w.commit()?;
-        Ok(account)
+            Ok(())
+        })
     }
 }
