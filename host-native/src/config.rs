@@ -53,7 +53,8 @@ pub struct Config {
     pub auth_token: String,
     /// Network of the blocks.
     pub network: Network,
-    /// Where the database, torrents and bundle data live.
+    /// Where the database, torrents and bundle data live (bundles under `bundles/`, served
+    /// by the web seed at `http://<http_port>/webseed/`).
     pub data_dir: PathBuf,
     /// Block source: `dir:PATH`, `blk:PATH`, `rest:URL`, `galaxy`, or a bare path.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@ pub mod source;
 pub mod store;
 pub mod tracker;
 pub mod verify;
+pub mod webseed;
 
 use std::io::Write;
 use std::process::ExitCode;

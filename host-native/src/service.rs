@@ -126,8 +126,18 @@ pub async fn run(config: Config) -> Result<()> {
 
     let tracker_app =
         router(Arc::clone(&tracker)).into_make_service_with_connect_info::<SocketAddr>();
+    let bundles = config.data_dir.join("bundles");
+    std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
     let metrics_app = {
         let t = Arc::clone(&tracker);
+        let webseed = axum::Router::new()
+            .route(
+                "/webseed/{*path}",
+                get(crate::webseed::serve).head(crate::webseed::serve),
+            )
+            .with_state(crate::webseed::WebSeed {
+                root: bundles.clone(),
+            });
         axum::Router::new()
             .route(
                 "/metrics",
@@ -146,6 +156,7 @@ pub async fn run(config: Config) -> Result<()> {
                     }
                 }),
             )
+            .merge(webseed)
             .into_make_service()
     };
 
@@ -155,10 +166,12 @@ pub async fn run(config: Config) -> Result<()> {
         "http": http_addr.to_string(),
         "announce_url": format!("http://{public_host}/announce"),
         "data_dir": config.data_dir.display().to_string(),
+        "bundles": bundles.display().to_string(),
+        "webseed_url": format!("http://{http_addr}/webseed/"),
     });
     crate::outln!("{ready}");
     tracing::info!(tracker = %tracker_addr, "tracker listening (HTTP and UDP): announce at http://{public_host}/announce, register at http://{public_host}/register");
-    tracing::info!(http = %http_addr, "metrics at http://{http_addr}/metrics");
+    tracing::info!(http = %http_addr, "metrics at http://{http_addr}/metrics, web seed at http://{http_addr}/webseed/ (bundles in {})", bundles.display());
 
     let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut udp_threads = Vec::new();

@@ -1044,3 +1044,138 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
+    let dir = temp("webseed");
+    let svc = Service::start(&dir);
+    let bundles = PathBuf::from(svc.ready["bundles"].as_str().unwrap());
+    let webseed = svc.ready["webseed_url"].as_str().unwrap().to_string();
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let raw = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
+    )
+    .unwrap();
+    std::fs::write(src.join("413567.bin"), &raw).unwrap();
+    let out = bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", src.display()),
+            "--out",
+        ])
+        .arg(&bundles)
+        .args([
+            "--first",
+            "413567",
+            "--last",
+            "413567",
+            "--piece-size",
+            "65536",
+            "--web-seed",
+            &webseed,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = bundle["name"].as_str().unwrap();
+    let block_rel = bundle["files"][0].as_str().unwrap();
+    let url = format!("{webseed}{name}/{block_rel}");
+
+    // Whole file, a range, a suffix range, an unsatisfiable range, HEAD.
+    let mut r = agent().get(&url).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.body_mut()
+            .with_config()
+            .limit(10 << 20)
+            .read_to_vec()
+            .unwrap(),
+        raw
+    );
+    let mut r = agent()
+        .get(&url)
+        .header("range", "bytes=100-199")
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(
+        r.headers().get("content-range").unwrap(),
+        &format!("bytes 100-199/{}", raw.len())
+    );
+    assert_eq!(r.body_mut().read_to_vec().unwrap(), &raw[100..200]);
+    let mut r = agent()
+        .get(&url)
+        .header("range", "bytes=-10")
+        .call()
+        .unwrap();
+    assert_eq!(r.body_mut().read_to_vec().unwrap(), &raw[raw.len() - 10..]);
+    let r = agent()
+        .get(&url)
+        .header("range", &format!("bytes={}-{}", raw.len(), raw.len() + 5))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 416);
+    assert_eq!(
+        r.headers().get("content-range").unwrap(),
+        &format!("bytes */{}", raw.len())
+    );
+    let r = agent().head(&url).call().unwrap();
+    assert_eq!(
+        r.headers().get("content-length").unwrap(),
+        &raw.len().to_string()
+    );
+    // Pad files are zeros; nothing outside the bundle store is reachable.
+    let mut r = agent()
+        .get(&format!("{webseed}{name}/.pad/100"))
+        .call()
+        .unwrap();
+    assert_eq!(r.body_mut().read_to_vec().unwrap(), vec![0u8; 100]);
+    for bad in ["../config.toml", "%2e%2e/config.toml", "nope/blocks/x.bin"] {
+        let s = agent()
+            .get(&format!("{webseed}{bad}"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(s == 400 || s == 404, "{bad}: {s}");
+    }
+
+    // aria2 downloads the whole bundle from the web seed alone (no tracker, no peers).
+    let leech = dir.join("leech");
+    std::fs::create_dir_all(&leech).unwrap();
+    let status = Command::new("aria2c")
+        .args([
+            "--dir",
+            leech.to_str().unwrap(),
+            "--seed-time=0",
+            "--enable-dht=false",
+            "--enable-dht6=false",
+            "--bt-enable-lpd=false",
+            "--enable-peer-exchange=false",
+            "--summary-interval=0",
+            "--console-log-level=warn",
+            "--bt-stop-timeout=60",
+            bundle["torrent"].as_str().unwrap(),
+        ])
+        .status()
+        .expect("aria2 is installed by tests/run_tests.sh");
+    assert!(status.success());
+    for f in bundle["files"].as_array().unwrap() {
+        let rel = f.as_str().unwrap();
+        assert!(
+            std::fs::read(leech.join(name).join(rel)).unwrap()
+                == std::fs::read(bundles.join(name).join(rel)).unwrap(),
+            "{rel} differs"
+        );
+    }
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
