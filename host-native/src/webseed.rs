@@ -21,9 +21,16 @@ pub struct WebSeed {
     pub root: PathBuf,
 }
 
+/// A Range header that no byte of the file satisfies (answered with 416).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// Parses one `bytes=a-b`, `bytes=a-` or `bytes=-n` range against `size`.
-/// `Ok(None)`: no (usable) Range header, serve everything; `Err(())`: unsatisfiable.
-pub fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+/// `Ok(None)`: no (usable) Range header, serve everything.
+///
+/// # Errors
+/// [`Unsatisfiable`].
+pub fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(v) = value else { return Ok(None) };
     let Some(spec) = v.trim().strip_prefix("bytes=") else {
         return Ok(None);
@@ -32,23 +39,23 @@ pub fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>,
     if spec.contains(',') {
         return Ok(None);
     }
-    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = spec.split_once('-').ok_or(Unsatisfiable)?;
     let (start, end) = match (a.trim(), b.trim()) {
         ("", n) => {
-            let n: u64 = n.parse().map_err(|_| ())?;
+            let n: u64 = n.parse().map_err(|_| Unsatisfiable)?;
             if n == 0 || size == 0 {
-                return Err(());
+                return Err(Unsatisfiable);
             }
             (size.saturating_sub(n), size - 1)
         }
-        (s, "") => (s.parse().map_err(|_| ())?, size.saturating_sub(1)),
+        (s, "") => (s.parse().map_err(|_| Unsatisfiable)?, size.saturating_sub(1)),
         (s, e) => {
-            let (s, e): (u64, u64) = (s.parse().map_err(|_| ())?, e.parse().map_err(|_| ())?);
+            let (s, e): (u64, u64) = (s.parse().map_err(|_| Unsatisfiable)?, e.parse().map_err(|_| Unsatisfiable)?);
             (s, e.min(size.saturating_sub(1)))
         }
     };
     if start >= size || start > end {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some((start, end)))
 }
@@ -97,7 +104,7 @@ pub async fn serve(
     let (status, start, len) = match parse_range(range, size) {
         Ok(None) => (StatusCode::OK, 0, size),
         Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        Err(()) => {
+        Err(Unsatisfiable) => {
             let mut r =
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable").into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
@@ -153,9 +160,9 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-"), 10), Ok(Some((5, 9))));
         assert_eq!(parse_range(Some("bytes=-4"), 10), Ok(Some((6, 9))));
         assert_eq!(parse_range(Some("bytes=8-100"), 10), Ok(Some((8, 9))));
-        assert_eq!(parse_range(Some("bytes=10-11"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(()));
-        assert_eq!(parse_range(Some("bytes=x-2"), 10), Err(()));
+        assert_eq!(parse_range(Some("bytes=10-11"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=x-2"), 10), Err(Unsatisfiable));
         assert_eq!(parse_range(Some("items=0-1"), 10), Ok(None));
         assert!(resolve(Path::new("/r"), "../etc/passwd").is_none());
         assert!(resolve(Path::new("/r"), "/etc/passwd").is_none());
