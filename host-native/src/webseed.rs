@@ -48,9 +48,15 @@ pub fn parse_range(value: Option<&str>, size: u64) -> Result<Option<(u64, u64)>,
             }
             (size.saturating_sub(n), size - 1)
         }
-        (s, "") => (s.parse().map_err(|_| Unsatisfiable)?, size.saturating_sub(1)),
+        (s, "") => (
+            s.parse().map_err(|_| Unsatisfiable)?,
+            size.saturating_sub(1),
+        ),
         (s, e) => {
-            let (s, e): (u64, u64) = (s.parse().map_err(|_| Unsatisfiable)?, e.parse().map_err(|_| Unsatisfiable)?);
+            let (s, e): (u64, u64) = (
+                s.parse().map_err(|_| Unsatisfiable)?,
+                e.parse().map_err(|_| Unsatisfiable)?,
+            );
             (s, e.min(size.saturating_sub(1)))
         }
     };
