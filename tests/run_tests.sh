@@ -60,7 +60,7 @@ step npm npm ci --prefix tests/interop --no-audit --no-fund
 # --- checks --------------------------------------------------------------------------------
 step fmt cargo fmt --all --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
-step test cargo test --locked --workspace
+step test timeout 2700 cargo test --locked --workspace
 step test-core-no-std cargo test --locked -p torrent_core --no-default-features --lib
 step wasm-core cargo build --locked -p torrent_core --target wasm32-unknown-unknown --no-default-features
 step wasm-guest cargo build --locked -p torrent_wasm_guest --target wasm32-unknown-unknown --release

@@ -48,6 +48,7 @@ pub mod bundle;
 pub mod encode;
 pub mod hex;
 pub mod metainfo;
+pub mod peer;
 pub mod proof;
 pub mod time;
 pub mod tracker;

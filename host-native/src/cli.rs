@@ -38,6 +38,29 @@ pub enum Command {
     Ledger(LedgerArgs),
     /// Print the effective configuration (file + environment overrides) as TOML.
     Config(RunArgs),
+    /// Audit a seeder: fetch random whole pieces over the peer wire and check their hashes;
+    /// exit 0 only if it passes.
+    Audit(AuditArgs),
+}
+
+/// Arguments of `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The torrent to audit.
+    #[arg(long)]
+    pub torrent: PathBuf,
+    /// The seeder, host:port.
+    #[arg(long)]
+    pub peer: std::net::SocketAddr,
+    /// How many random pieces to fetch.
+    #[arg(long, default_value_t = 4)]
+    pub pieces: u32,
+    /// Seconds before giving up.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl Command {
@@ -53,6 +76,7 @@ impl Command {
             Command::Seed(_) => "seed",
             Command::Ledger(_) => "ledger",
             Command::Config(_) => "config",
+            Command::Audit(_) => "audit",
         }
     }
 }

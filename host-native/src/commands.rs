@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use torrent_core::bundle::TorrentFormat;
 
 use crate::bundle::{BundleOptions, complete_ranges, write_bundle};
-use crate::cli::{BundleArgs, FormatArg, InspectArgs};
+use crate::cli::{AuditArgs, BundleArgs, FormatArg, InspectArgs};
 use crate::config::Config;
 use crate::source::{BlockSource, SourceSpec};
 
@@ -164,5 +164,47 @@ pub fn inspect(args: &InspectArgs) -> Result<ExitCode> {
     Ok(match &view.verify {
         Some(r) if !r.ok() => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
+    })
+}
+
+/// Runs `audit`: exit 0 when the seeder served every sampled piece correctly.
+///
+/// # Errors
+/// An unreadable or malformed torrent.
+pub fn audit(args: &AuditArgs) -> Result<ExitCode> {
+    let (m, _) = crate::inspect::inspect(&args.torrent)?;
+    if m.pieces.is_empty() {
+        bail!("{} has no v1 pieces to audit", args.torrent.display());
+    }
+    let mut seed = [0u8; 8];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let picks =
+        crate::audit::pick_pieces(m.pieces.len() as u32, args.pieces, u64::from_le_bytes(seed));
+    let report = crate::audit::audit_peer(
+        args.peer,
+        &m,
+        &picks,
+        std::time::Duration::from_secs(args.timeout),
+    );
+    if args.json {
+        crate::outln!("{}", serde_json::to_string(&report)?);
+    } else if report.passed {
+        crate::outln!(
+            "passed: {} pieces ({} bytes) from {} in {} ms",
+            report.pieces_ok,
+            report.bytes,
+            report.peer,
+            report.millis
+        );
+    } else {
+        crate::outln!(
+            "failed: {}",
+            report.failure.as_deref().unwrap_or("incomplete")
+        );
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }

@@ -8,6 +8,7 @@
 //! This build carries the command-line surface of DESIGN §12 and the configuration; `bundle`,
 //! `inspect`, `verify` and `config` work, the others report that they are not built yet.
 
+pub mod audit;
 pub mod bundle;
 pub mod cli;
 pub mod commands;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Register(args) => register::run(&args),
+        Command::Audit(args) => commands::audit(&args),
         Command::Ledger(args) => {
             let config = config::Config::load(args.config.as_deref())?;
             let server = args

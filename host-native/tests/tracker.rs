@@ -25,6 +25,16 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
+/// Kills the child when the test ends, pass or fail, so that no client outlives a test.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `torrent_service run`, stopped with SIGTERM on drop.
 struct Service {
     child: Child,
@@ -741,16 +751,18 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
 
     // libtorrent seeds with the passkey URL.
     let lt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
-    let mut seeder = Command::new("/usr/bin/python3")
-        .arg(&lt)
-        .args(["seed", &torrent])
-        .arg(&out_dir)
-        .arg(&passkey_url)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3-libtorrent; installed by tests/run_tests.sh");
+    let mut seeder = KillOnDrop(
+        Command::new("/usr/bin/python3")
+            .arg(&lt)
+            .args(["seed", &torrent])
+            .arg(&out_dir)
+            .arg(&passkey_url)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3-libtorrent; installed by tests/run_tests.sh"),
+    );
     let mut line = String::new();
-    let mut seeder_out = BufReader::new(seeder.stdout.take().unwrap());
+    let mut seeder_out = BufReader::new(seeder.0.stdout.take().unwrap());
     seeder_out.read_line(&mut line).unwrap();
     let seeding: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(
@@ -805,10 +817,10 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
             std::fs::read(leech.join(name).join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert!(ours == theirs, "{rel} differs after the download");
     }
-    let _ = Command::new("kill").arg(seeder.id().to_string()).status();
+    let _ = Command::new("kill").arg(seeder.0.id().to_string()).status();
     let mut rest = String::new();
     let _ = seeder_out.read_line(&mut rest);
-    let _ = seeder.wait();
+    let _ = seeder.0.wait();
     let uploaded: Value = serde_json::from_str(&rest).unwrap_or(Value::Null);
     assert!(
         uploaded["uploaded"].as_u64().unwrap_or(0) > 1_000_000,

@@ -113,7 +113,9 @@ def seed(path, save_path, tracker_url):
     print(json.dumps({"port": ses.listen_port(), "seeding": h.status().is_seeding}), flush=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    while not stop:
+    # A seeder orphaned by a failed test must not keep a CI pipeline open forever.
+    give_up = time.time() + 600
+    while not stop and time.time() < give_up:
         time.sleep(0.2)
     s = h.status()
     print(json.dumps({"uploaded": s.all_time_upload}), flush=True)

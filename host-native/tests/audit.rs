@@ -1,0 +1,204 @@
+//! Audits over the real peer wire: a libtorrent seeder passes; peers that serve wrong
+//! bytes, another torrent or nothing fail, with a reason and exit code 1.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use torrent_core::peer::wire::{HANDSHAKE_LEN, Handshake, Message, MessageDecoder};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ts_audit_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Kills the child when the test ends, pass or fail.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn audit(torrent: &str, peer: &str) -> (Option<i32>, Value) {
+    let out = bin()
+        .args([
+            "audit",
+            "--torrent",
+            torrent,
+            "--peer",
+            peer,
+            "--pieces",
+            "6",
+            "--timeout",
+            "30",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+    )
+}
+
+/// A peer that handshakes for `info_hash`, then behaves as `mode` says.
+fn fake_peer(info_hash: [u8; 20], mode: &'static str) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let mut hs = [0u8; HANDSHAKE_LEN];
+        if s.read_exact(&mut hs).is_err() {
+            return;
+        }
+        let ih = if mode == "other-torrent" {
+            [0xee; 20]
+        } else {
+            info_hash
+        };
+        let _ = s.write_all(
+            &Handshake {
+                reserved: [0; 8],
+                info_hash: ih,
+                peer_id: [b'F'; 20],
+            }
+            .encode(),
+        );
+        if mode == "have-none" {
+            let _ = s.write_all(&Message::HaveNone.encode());
+            return;
+        }
+        let _ = s.write_all(&Message::HaveAll.encode());
+        let _ = s.write_all(&Message::Unchoke.encode());
+        let mut dec = MessageDecoder::new(1 << 20);
+        let mut buf = [0u8; 4096];
+        loop {
+            let Ok(n) = s.read(&mut buf) else { return };
+            if n == 0 {
+                return;
+            }
+            dec.push(&buf[..n]);
+            while let Ok(Some(m)) = dec.next_message() {
+                if let Message::Request {
+                    index,
+                    begin,
+                    length,
+                } = m
+                {
+                    // Right length, wrong bytes.
+                    let reply = Message::Piece {
+                        index,
+                        begin,
+                        block: vec![0x5a; length as usize],
+                    };
+                    if s.write_all(&reply.encode()).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn libtorrent_passes_and_bad_peers_fail() {
+    let dir = temp("run");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
+        src.join("413567.bin"),
+    )
+    .unwrap();
+    let out_dir = dir.join("bundles");
+    let out = bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", src.display()),
+            "--out",
+        ])
+        .arg(&out_dir)
+        .args([
+            "--first",
+            "413567",
+            "--last",
+            "413567",
+            "--piece-size",
+            "65536",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let torrent = bundle["torrent"].as_str().unwrap().to_string();
+    let ih: [u8; 20] =
+        torrent_core::hex::decode_array(bundle["infohash_v1"].as_str().unwrap()).unwrap();
+
+    // libtorrent seeds the bundle (its tracker is unreachable on purpose: we dial it).
+    let lt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
+    let mut seeder = KillOnDrop(
+        Command::new("/usr/bin/python3")
+            .arg(&lt)
+            .args(["seed", &torrent])
+            .arg(&out_dir)
+            .arg("http://127.0.0.1:9/announce")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3-libtorrent is installed by tests/run_tests.sh"),
+    );
+    let mut line = String::new();
+    BufReader::new(seeder.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(ready["seeding"], true);
+    let peer = format!("127.0.0.1:{}", ready["port"]);
+    let (code, report) = audit(&torrent, &peer);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["pieces_ok"], 6);
+    let piece = bundle["piece_length"].as_u64().unwrap();
+    assert!(report["bytes"].as_u64().unwrap() >= 5 * piece, "{report}");
+    drop(seeder);
+
+    for (mode, needle) in [
+        ("wrong-bytes", "does not match its hash"),
+        ("other-torrent", "another torrent"),
+        ("have-none", "has none"),
+    ] {
+        let (code, report) = audit(&torrent, &fake_peer(ih, mode));
+        assert_eq!(code, Some(1), "{mode}: {report}");
+        assert_eq!(report["passed"], false);
+        assert!(
+            report["failure"].as_str().unwrap().contains(needle),
+            "{mode}: {report}"
+        );
+    }
+    // Nobody listening: a failure, not a hang or a panic.
+    let (code, report) = audit(&torrent, "127.0.0.1:9");
+    assert_eq!(code, Some(1));
+    assert!(
+        report["failure"].as_str().unwrap().contains("connect"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
