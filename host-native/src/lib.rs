@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod inspect;
 pub mod register;
+pub mod registry;
 pub mod service;
 pub mod source;
 pub mod store;

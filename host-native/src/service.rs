@@ -138,6 +138,14 @@ pub async fn run(config: Config) -> Result<()> {
             .with_state(crate::webseed::WebSeed {
                 root: bundles.clone(),
             });
+        let registry = axum::Router::new()
+            .route("/v1/bundles", get(crate::registry::list))
+            .route("/v1/bundles/{file}", get(crate::registry::torrent))
+            .with_state(crate::registry::Registry {
+                root: bundles.clone(),
+                tracker: Arc::clone(&tracker),
+                public_http: http_addr.to_string(),
+            });
         axum::Router::new()
             .route(
                 "/metrics",
@@ -157,6 +165,7 @@ pub async fn run(config: Config) -> Result<()> {
                 }),
             )
             .merge(webseed)
+            .merge(registry)
             .into_make_service()
     };
 

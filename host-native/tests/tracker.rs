@@ -1101,6 +1101,48 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     let block_rel = bundle["files"][0].as_str().unwrap();
     let url = format!("{webseed}{name}/{block_rel}");
 
+    // The registry lists the bundle and serves its torrent.
+    let http = svc.ready["http"].as_str().unwrap();
+    let list: Value = serde_json::from_slice(&get(&format!("http://{http}/v1/bundles"))).unwrap();
+    let entry = &list.as_array().unwrap()[0];
+    assert_eq!(entry["name"], bundle["name"]);
+    assert_eq!(
+        (entry["first"].as_u64(), entry["last"].as_u64()),
+        (Some(413_567), Some(413_567))
+    );
+    assert_eq!(entry["infohash_v1"], bundle["infohash_v1"]);
+    assert_eq!(entry["seeders"], 0);
+    assert!(
+        entry["magnet"].as_str().unwrap().contains("&ws="),
+        "{entry}"
+    );
+    let served = get(entry["torrent_url"].as_str().unwrap());
+    assert_eq!(
+        served,
+        std::fs::read(bundle["torrent"].as_str().unwrap()).unwrap()
+    );
+    assert_eq!(
+        agent()
+            .get(&format!("http://{http}/v1/bundles/nothex.torrent"))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
+    assert_eq!(
+        agent()
+            .get(&format!(
+                "http://{http}/v1/bundles/{}.torrent",
+                "0".repeat(40)
+            ))
+            .call()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+
     // Whole file, a range, a suffix range, an unsatisfiable range, HEAD.
     let mut r = agent().get(&url).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
