@@ -1,33 +1,22 @@
 //! Audits over the real peer wire: a libtorrent seeder passes; peers that serve wrong
 //! bytes, another torrent or nothing fail, with a reason and exit code 1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use torrent_core::peer::wire::{HANDSHAKE_LEN, Handshake, Message, MessageDecoder};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
-}
+mod common;
+
+use common::bin;
 
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ts_audit_{name}_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Kills the child when the test ends, pass or fail.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn audit(torrent: &str, peer: &str) -> (Option<i32>, Value) {
@@ -115,61 +104,14 @@ fn fake_peer(info_hash: [u8; 20], mode: &'static str) -> String {
 #[test]
 fn libtorrent_passes_and_bad_peers_fail() {
     let dir = temp("run");
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
-        src.join("413567.bin"),
-    )
-    .unwrap();
     let out_dir = dir.join("bundles");
-    let out = bin()
-        .args([
-            "bundle",
-            "--source",
-            &format!("dir:{}", src.display()),
-            "--out",
-        ])
-        .arg(&out_dir)
-        .args([
-            "--first",
-            "413567",
-            "--last",
-            "413567",
-            "--piece-size",
-            "65536",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bundle = common::bundle_413567(&dir, &out_dir, &[]);
     let torrent = bundle["torrent"].as_str().unwrap().to_string();
     let ih: [u8; 20] =
         torrent_core::hex::decode_array(bundle["infohash_v1"].as_str().unwrap()).unwrap();
 
     // libtorrent seeds the bundle (its tracker is unreachable on purpose: we dial it).
-    let lt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
-    let mut seeder = KillOnDrop(
-        Command::new("/usr/bin/python3")
-            .arg(&lt)
-            .args(["seed", &torrent])
-            .arg(&out_dir)
-            .arg("http://127.0.0.1:9/announce")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3-libtorrent is installed by tests/run_tests.sh"),
-    );
-    let mut line = String::new();
-    BufReader::new(seeder.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap();
+    let (seeder, _out, ready) = common::lt_seed(&torrent, &out_dir, "http://127.0.0.1:9/announce");
     assert_eq!(ready["seeding"], true);
     let peer = format!("127.0.0.1:{}", ready["port"]);
     let (code, report) = audit(&torrent, &peer);

@@ -14,25 +14,15 @@ use torrent_core::bsv::hash::sha256d;
 use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::tracker::register;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
-}
+mod common;
+
+use common::bin;
 
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ts_tracker_{name}_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Kills the child when the test ends, pass or fail, so that no client outlives a test.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A running `torrent_service run`, stopped with SIGTERM on drop.
@@ -709,62 +699,12 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
         .unwrap();
     assert!(out.status.success());
     // A bundle of block 413567 announcing to our tracker (anonymous URL inside the torrent).
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(
-        src.join("413567.bin"),
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
     let out_dir = dir.join("bundles");
-    let out = bin()
-        .args([
-            "bundle",
-            "--source",
-            &format!("dir:{}", src.display()),
-            "--out",
-        ])
-        .arg(&out_dir)
-        .args([
-            "--first",
-            "413567",
-            "--last",
-            "413567",
-            "--piece-size",
-            "65536",
-            "--tracker",
-            &format!("{base}/announce"),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bundle = common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);
     let torrent = bundle["torrent"].as_str().unwrap().to_string();
 
     // libtorrent seeds with the passkey URL.
-    let lt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
-    let mut seeder = KillOnDrop(
-        Command::new("/usr/bin/python3")
-            .arg(&lt)
-            .args(["seed", &torrent])
-            .arg(&out_dir)
-            .arg(&passkey_url)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3-libtorrent; installed by tests/run_tests.sh"),
-    );
-    let mut line = String::new();
-    let mut seeder_out = BufReader::new(seeder.0.stdout.take().unwrap());
-    seeder_out.read_line(&mut line).unwrap();
-    let seeding: Value = serde_json::from_str(&line).unwrap();
+    let (seeder, mut seeder_out, seeding) = common::lt_seed(&torrent, &out_dir, &passkey_url);
     assert_eq!(
         seeding["seeding"], true,
         "libtorrent verified our data and seeds"
@@ -820,7 +760,7 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     let _ = Command::new("kill").arg(seeder.0.id().to_string()).status();
     let mut rest = String::new();
     let _ = seeder_out.read_line(&mut rest);
-    let _ = seeder.0.wait();
+    drop(seeder);
     let uploaded: Value = serde_json::from_str(&rest).unwrap_or(Value::Null);
     assert!(
         uploaded["uploaded"].as_u64().unwrap_or(0) > 1_000_000,
@@ -1063,40 +1003,11 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     let svc = Service::start(&dir);
     let bundles = PathBuf::from(svc.ready["bundles"].as_str().unwrap());
     let webseed = svc.ready["webseed_url"].as_str().unwrap().to_string();
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
     let raw = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
     )
     .unwrap();
-    std::fs::write(src.join("413567.bin"), &raw).unwrap();
-    let out = bin()
-        .args([
-            "bundle",
-            "--source",
-            &format!("dir:{}", src.display()),
-            "--out",
-        ])
-        .arg(&bundles)
-        .args([
-            "--first",
-            "413567",
-            "--last",
-            "413567",
-            "--piece-size",
-            "65536",
-            "--web-seed",
-            &webseed,
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bundle: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bundle = common::bundle_413567(&dir, &bundles, &["--web-seed", &webseed]);
     let name = bundle["name"].as_str().unwrap();
     let block_rel = bundle["files"][0].as_str().unwrap();
     let url = format!("{webseed}{name}/{block_rel}");
