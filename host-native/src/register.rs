@@ -34,16 +34,22 @@ fn base_url(url: &str) -> String {
     format!("http://{}", rest.split('/').next().unwrap_or_default())
 }
 
+/// An HTTP client that returns error statuses as responses (the service explains them in
+/// JSON) and gives up after 30 s.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
 fn post_json(
     url: &str,
     body: &serde_json::Value,
     token: Option<&str>,
 ) -> Result<(u16, serde_json::Value)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = agent();
     let mut req = agent.post(url).header("content-type", "application/json");
     if let Some(t) = token {
         req = req.header("authorization", &format!("Bearer {t}"));
@@ -160,11 +166,7 @@ pub fn credit_stake(
 /// # Errors
 /// An unreachable service or a refused call.
 pub fn list_seeders(server: &str, token: &str, json: bool) -> Result<ExitCode> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = agent();
     let url = format!("{}/admin/seeders", base_url(server));
     let mut resp = agent
         .get(&url)

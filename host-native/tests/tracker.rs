@@ -937,41 +937,21 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let raw2 = std::fs::read(blocks[2].raw.as_ref().unwrap()).unwrap();
     let b2 = Block::decode(&raw2, &BlockLimits::default()).unwrap();
     let t2 = MerkleTree::from_txids(&b2.txids()).unwrap();
-    let nothing = sdk_beef(
-        &b2.txs[2].encode(),
-        &Bump::build(&t2, 2, &[2]).unwrap().encode(),
-    );
-    let (status, reply) = post(&stake_url, &json!({"beef": nothing["beef"]}));
-    assert_eq!(status, 400);
-    assert!(
-        reply["error"].as_str().unwrap().contains("pays nothing"),
-        "{reply}"
-    );
+    // Each refusal: a BEEF of (transaction, index) of block 2 with a path claiming `height`.
+    let refused = |tx: usize, height: u64, needle: &str| {
+        let beef = sdk_beef(
+            &b2.txs[tx].encode(),
+            &Bump::build(&t2, height, &[tx as u64]).unwrap().encode(),
+        );
+        let (status, reply) = post(&stake_url, &json!({"beef": beef["beef"]}));
+        assert_eq!(status, 400, "{reply}");
+        assert!(reply["error"].as_str().unwrap().contains(needle), "{reply}");
+    };
+    refused(2, 2, "pays nothing");
     // The payment of block 2 with a path claiming another height: no such header.
-    let wrong_height = sdk_beef(
-        &b2.txs[1].encode(),
-        &Bump::build(&t2, 7, &[1]).unwrap().encode(),
-    );
-    let (status, reply) = post(&stake_url, &json!({"beef": wrong_height["beef"]}));
-    assert_eq!(status, 400);
-    assert!(
-        reply["error"].as_str().unwrap().contains("no header"),
-        "{reply}"
-    );
+    refused(1, 7, "no header");
     // A path for block 2 presented as block 1: the root does not match.
-    let moved = sdk_beef(
-        &b2.txs[1].encode(),
-        &Bump::build(&t2, 1, &[1]).unwrap().encode(),
-    );
-    let (status, reply) = post(&stake_url, &json!({"beef": moved["beef"]}));
-    assert_eq!(status, 400);
-    assert!(
-        reply["error"]
-            .as_str()
-            .unwrap()
-            .contains("merkle root differs"),
-        "{reply}"
-    );
+    refused(1, 1, "merkle root differs");
     // Garbage and unknown passkeys.
     assert_eq!(post(&stake_url, &json!({"beef": "0100beef00"})).0, 400);
     assert_eq!(
