@@ -35,19 +35,27 @@ def info(path):
     }
 
 
-def check(path, save_path):
-    ses = lt.session({
+def add_local(path, save_path, extra):
+    """A loopback-only session (no DHT, LSD, UPnP, NAT-PMP) with the torrent added."""
+    settings = {
         "listen_interfaces": "127.0.0.1:0",
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
         "alert_mask": 0,
-    })
+    }
+    settings.update(extra)
+    ses = lt.session(settings)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(path)
     atp.save_path = save_path
-    h = ses.add_torrent(atp)
+    return ses, ses.add_torrent(atp)
+
+
+def check(path, save_path):
+    ses, h = add_local(path, save_path, {})
+    atp_ti = h.torrent_file()
     deadline = time.time() + 120
     checking = (lt.torrent_status.checking_files, lt.torrent_status.checking_resume_data)
     while True:
@@ -65,7 +73,7 @@ def check(path, save_path):
         "state": str(s.state),
         "progress": s.progress,
         "pieces_have": sum(1 for p in s.pieces if p),
-        "num_pieces": atp.ti.num_pieces(),
+        "num_pieces": atp_ti.num_pieces(),
         "is_seeding": s.is_seeding,
     }
 
@@ -88,23 +96,13 @@ def seed(path, save_path, tracker_url):
     """
     import signal
 
-    ses = lt.session({
-        "listen_interfaces": "127.0.0.1:0",
-        "enable_dht": False,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
+    ses, h = add_local(path, save_path, {
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
         "allow_multiple_connections_per_ip": True,
         "max_failcount": 100,
         "announce_to_all_trackers": True,
-        "alert_mask": 0,
     })
-    atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(path)
-    atp.save_path = save_path
-    h = ses.add_torrent(atp)
     h.replace_trackers([lt.announce_entry(tracker_url)])
     deadline = time.time() + 60
     while not h.status().is_seeding and time.time() < deadline:
