@@ -50,6 +50,7 @@ pub mod hex;
 pub mod metainfo;
 pub mod peer;
 pub mod proof;
+pub mod prune;
 pub mod time;
 pub mod tracker;
 

@@ -127,6 +127,8 @@ fn run(
     let ih = m.infohash_v1.ok_or("torrent has no v1 info-hash")?;
     let deadline = Instant::now() + timeout;
     let stream = TcpStream::connect_timeout(&peer, timeout).map_err(|e| format!("connect: {e}"))?;
+    // Small messages (handshake, interested, requests) must not wait for delayed ACKs.
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;

@@ -96,6 +96,33 @@ pub struct Config {
     pub max_peers_per_swarm: usize,
     /// Peers kept over all swarms before the stalest is evicted.
     pub max_peers_total: usize,
+    /// `host:port` of the HTTP server as others reach it (web seed URLs in bundles, torrent
+    /// URLs of the registry); default `127.0.0.1:<http_port>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_http: Option<String>,
+    /// Seconds between aging scans (one also runs at start).
+    pub aging_scan_interval_s: u64,
+    /// Seconds between audit rounds of the seeders of our bundles.
+    pub audit_interval_s: u64,
+    /// A passing audit counts toward the prune gate for this long, seconds.
+    pub audit_max_age_s: u64,
+    /// Whole pieces fetched and checked per audit.
+    pub audit_pieces: u32,
+    /// Delete aged blocks from the block source once the prune gate opens.
+    pub prune: bool,
+    /// Run the BitTorrent session (seed bundles, fetch in seeder mode).
+    pub bittorrent: bool,
+    /// Enable the DHT in the BitTorrent session.
+    pub dht: bool,
+    /// Port announced to trackers when it differs from `peer_port` (NAT).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub announce_port: Option<u16>,
+    /// Seeder mode: the registry to fetch bundle torrents from (`http://host:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed_registry: Option<String>,
+    /// Seeder mode: the announce URL with the seeder's passkey.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed_announce: Option<String>,
 }
 
 /// How seeder stakes are established.
@@ -141,6 +168,17 @@ impl Default for Config {
             announce_interval_s: 1800,
             max_peers_per_swarm: 50_000,
             max_peers_total: 2_000_000,
+            public_http: None,
+            aging_scan_interval_s: 3600,
+            audit_interval_s: 600,
+            audit_max_age_s: 86_400,
+            audit_pieces: 4,
+            prune: true,
+            bittorrent: true,
+            dht: false,
+            announce_port: None,
+            seed_registry: None,
+            seed_announce: None,
         }
     }
 }
@@ -211,6 +249,15 @@ impl Config {
         if self.bundle_blocks == 0 {
             bail!("bundle_blocks must be at least 1");
         }
+        if self.min_seeders == 0 {
+            bail!("min_seeders must be at least 1: a prune gate that needs no seeder is no gate");
+        }
+        if self.audit_pieces == 0 {
+            bail!("audit_pieces must be at least 1");
+        }
+        if self.audit_interval_s == 0 || self.aging_scan_interval_s == 0 {
+            bail!("audit_interval_s and aging_scan_interval_s must be at least 1");
+        }
         if self.aged_threshold_months == 0 && self.aged_threshold_blocks.is_none() {
             bail!("aged_threshold_months must be at least 1 (or set aged_threshold_blocks)");
         }
@@ -231,6 +278,10 @@ fn known_keys() -> Vec<String> {
             "public_host",
             "stake_address",
             "headers_file",
+            "public_http",
+            "announce_port",
+            "seed_registry",
+            "seed_announce",
         ]
         .map(String::from),
     );

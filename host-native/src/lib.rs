@@ -14,9 +14,12 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod inspect;
+pub mod offload;
 pub mod register;
 pub mod registry;
+pub mod seeder;
 pub mod service;
+pub mod session;
 pub mod source;
 pub mod store;
 pub mod tracker;
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Register(args) => register::run(&args),
         Command::Audit(args) => commands::audit(&args),
+        Command::Seed(args) => seeder::run(&args),
         Command::Ledger(args) => {
             let config = config::Config::load(args.config.as_deref())?;
             let server = args

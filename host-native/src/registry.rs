@@ -23,6 +23,8 @@ pub struct Registry {
     pub tracker: Arc<Tracker>,
     /// `host:port` of the HTTP server, for torrent URLs.
     pub public_http: String,
+    /// Offload records (stages).
+    pub store: Arc<crate::store::Store>,
 }
 
 /// One entry of `GET /v1/bundles` (DESIGN §12 shape).
@@ -45,6 +47,12 @@ pub struct BundleEntry {
     pub torrent_url: String,
     /// Registered, staked seeders announcing it complete right now.
     pub seeders: usize,
+    /// Offload stage (`written` … `seeding`, `pruning`, `pruned`), when the service made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// Accounts whose audited copies opened the prune gate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gate_accounts: Vec<u64>,
 }
 
 fn bsv_range(info: &Value) -> Option<(u64, u64)> {
@@ -91,6 +99,7 @@ pub async fn list(State(r): State<Registry>) -> Response {
             let ih = m.infohash_v1?;
             let announce: Vec<&str> = m.announce.iter().map(String::as_str).collect();
             let seeds: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
+            let rec = r.store.bundle(&m.name).ok().flatten();
             Some(BundleEntry {
                 name: m.name.clone(),
                 first,
@@ -100,6 +109,8 @@ pub async fn list(State(r): State<Registry>) -> Response {
                 magnet: m.magnet(&announce, &seeds),
                 torrent_url: format!("http://{}/v1/bundles/{ih}.torrent", r.public_http),
                 seeders: r.tracker.authenticated_seeders(&ih),
+                stage: rec.as_ref().map(|r| r.stage.clone()),
+                gate_accounts: rec.map(|r| r.gate_accounts).unwrap_or_default(),
             })
         })
         .collect();

@@ -13,11 +13,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use torrent_core::tracker::swarm::SwarmConfig;
 
+use crate::bundle::BundleOptions;
 use crate::config::{Config, StakeMode};
+use crate::offload::Pipeline;
+use crate::session::{BitTorrent, EngineOptions, Rqbit};
 use crate::store::Store;
 use crate::tracker::{SpvStake, Tracker, TrackerSettings, router, run_expiry, run_udp_blocking};
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -118,7 +121,7 @@ pub async fn run(config: Config) -> Result<()> {
         },
         spv,
     };
-    let tracker = Arc::new(Tracker::new(settings, store)?);
+    let tracker = Arc::new(Tracker::new(settings, Arc::clone(&store))?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
@@ -128,6 +131,10 @@ pub async fn run(config: Config) -> Result<()> {
         router(Arc::clone(&tracker)).into_make_service_with_connect_info::<SocketAddr>();
     let bundles = config.data_dir.join("bundles");
     std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
+    let public_http = config
+        .public_http
+        .clone()
+        .unwrap_or_else(|| format!("127.0.0.1:{}", http_addr.port()));
     let metrics_app = {
         let t = Arc::clone(&tracker);
         let webseed = axum::Router::new()
@@ -144,7 +151,8 @@ pub async fn run(config: Config) -> Result<()> {
             .with_state(crate::registry::Registry {
                 root: bundles.clone(),
                 tracker: Arc::clone(&tracker),
-                public_http: http_addr.to_string(),
+                public_http: public_http.clone(),
+                store: Arc::clone(&store),
             });
         axum::Router::new()
             .route(
@@ -169,7 +177,47 @@ pub async fn run(config: Config) -> Result<()> {
             .into_make_service()
     };
 
+    let engine: Option<Arc<dyn BitTorrent>> = if config.bittorrent {
+        let port = match config.peer_port {
+            0 => std::net::TcpListener::bind((host, 0))?.local_addr()?.port(),
+            p => p,
+        };
+        let listen: SocketAddr = format!("{host}:{port}")
+            .parse()
+            .with_context(|| format!("listen_host {host:?} is not an IP address"))?;
+        let e = Rqbit::start(
+            &bundles,
+            &EngineOptions {
+                listen,
+                announce_port: config.announce_port.unwrap_or(port),
+                dht: config.dht,
+            },
+        )
+        .await?;
+        Some(Arc::new(e))
+    } else {
+        None
+    };
+    let pipeline = match config.block_source.as_deref() {
+        Some(src) => Some(Arc::new(Pipeline {
+            spec: src.parse().context("block_source")?,
+            config: config.clone(),
+            store: Arc::clone(&store),
+            bundles: bundles.clone(),
+            opts: BundleOptions {
+                network: config.network,
+                max_piece: config.piece_size,
+                format: config.torrent_format,
+                announce: vec![format!("http://{public_host}/announce")],
+                web_seeds: vec![format!("http://{public_http}/webseed/")],
+            },
+        })),
+        None => None,
+    };
+
     let ready = serde_json::json!({
+        "peer": engine.as_ref().and_then(|e| e.listen_addr()).map(|a| a.to_string()),
+        "block_source": config.block_source,
         "tracker": tracker_addr.to_string(),
         "udp": tracker_addr.to_string(),
         "http": http_addr.to_string(),
@@ -201,6 +249,18 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_expiry(Arc::clone(&tracker), stopped(stop_rx.clone())));
+    if let Some(p) = &pipeline {
+        tasks.spawn(crate::offload::offload_loop(
+            Arc::clone(p),
+            engine.clone(),
+            stop_rx.clone(),
+        ));
+        tasks.spawn(crate::offload::gate_loop(
+            Arc::clone(p),
+            Arc::clone(&tracker),
+            stop_rx.clone(),
+        ));
+    }
     let s1 = stopped(stop_rx.clone());
     tasks.spawn(async move {
         if let Err(e) = axum::serve(tcp, tracker_app)

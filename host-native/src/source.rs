@@ -362,6 +362,32 @@ impl BlockSource {
         Ok(())
     }
 
+    /// Removes the block at `height` from the source, where the source allows it: a `dir`
+    /// source deletes the block's file (already gone counts as done, so a resumed prune is
+    /// idempotent); a `blk` source never rewrites shared blk files, so it returns `false`
+    /// and the caller records the height as pruned instead.
+    ///
+    /// # Errors
+    /// An I/O error other than "not found".
+    pub fn remove_block(&self, height: u64) -> Result<bool> {
+        let Some(loc) = self.blocks.get(&height) else {
+            return Ok(self.describe.starts_with("dir:"));
+        };
+        if !self.describe.starts_with("dir:") || loc.offset != 0 {
+            return Ok(false);
+        }
+        match std::fs::remove_file(&loc.path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e).with_context(|| format!("deleting {}", loc.path.display())),
+        }
+    }
+
+    /// Forgets heights (pruned from a `blk` source), so that nothing reads them again.
+    pub fn hide(&mut self, heights: &std::collections::BTreeSet<u64>) {
+        self.blocks.retain(|h, _| !heights.contains(h));
+    }
+
     /// Returns a short description for messages.
     pub fn describe(&self) -> &str {
         &self.describe

@@ -13,6 +13,58 @@ const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("account
 const PASSKEYS: TableDefinition<'_, &str, &str> = TableDefinition::new("passkeys");
 const NONCES: TableDefinition<'_, &str, u64> = TableDefinition::new("registration_nonces");
 const STAKE_TXIDS: TableDefinition<'_, &str, &str> = TableDefinition::new("stake_txids");
+const BUNDLES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bundles");
+const AUDITS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("audits");
+const PRUNED: TableDefinition<'_, u64, u64> = TableDefinition::new("pruned_heights");
+const TXIDS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
+
+/// A bundle in the offload pipeline (`torrent_core::prune::Stage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRecord {
+    /// Torrent name (also the key).
+    pub name: String,
+    /// First height.
+    pub first: u64,
+    /// Last height.
+    pub last: u64,
+    /// Stage name.
+    pub stage: String,
+    /// v1 info-hash, hex, once written.
+    #[serde(default)]
+    pub infohash_v1: Option<String>,
+    /// Unix seconds of the last stage change.
+    pub updated: u64,
+    /// Accounts that opened the gate (recorded with the `pruning` stage).
+    #[serde(default)]
+    pub gate_accounts: Vec<u64>,
+    /// Unix seconds the gate opened.
+    #[serde(default)]
+    pub gate_opened: Option<u64>,
+}
+
+impl BundleRecord {
+    /// The stage as the core's enum (unknown names read as `planned`, the safe end).
+    pub fn stage(&self) -> torrent_core::prune::Stage {
+        torrent_core::prune::Stage::parse(&self.stage)
+            .unwrap_or(torrent_core::prune::Stage::Planned)
+    }
+}
+
+/// Audit history of one seeder for one bundle.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Unix millis of the latest pass.
+    pub last_pass: Option<u64>,
+    /// Unix millis of the latest failure.
+    pub last_fail: Option<u64>,
+    /// Passes so far.
+    pub passes: u64,
+    /// Failures so far.
+    pub fails: u64,
+    /// Why the latest failure failed.
+    #[serde(default)]
+    pub last_failure: Option<String>,
+}
 
 /// A registered seeder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +135,10 @@ impl Store {
             w.open_table(PASSKEYS)?;
             w.open_table(NONCES)?;
             w.open_table(STAKE_TXIDS)?;
+            w.open_table(BUNDLES)?;
+            w.open_table(AUDITS)?;
+            w.open_table(PRUNED)?;
+            w.open_table(TXIDS)?;
         }
         w.commit()?;
         Ok(Self { db })
@@ -270,5 +326,163 @@ impl Store {
             a.revoked = true;
             Ok(())
         })
+    }
+
+    /// Every bundle record, by name.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn bundles(&self) -> Result<Vec<BundleRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BUNDLES)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            let (_, v) = row?;
+            out.push(serde_json::from_slice(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The record of bundle `name`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn bundle(&self, name: &str) -> Result<Option<BundleRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(BUNDLES)?;
+        Ok(match t.get(name)? {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Writes a bundle record (committed, so durable, on return).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn put_bundle(&self, rec: &BundleRecord) -> Result<()> {
+        let w = self.db.begin_write()?;
+        {
+            let mut t = w.open_table(BUNDLES)?;
+            t.insert(rec.name.as_str(), serde_json::to_vec(rec)?.as_slice())?;
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Indexes a block's txids and sets the bundle's record in the same transaction, so the
+    /// `indexed` stage is never recorded without its index (and an index is never half there
+    /// with the stage saying otherwise: a crash just redoes it).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn index_txids(
+        &self,
+        txids: &mut dyn Iterator<Item = Result<(u64, u32, [u8; 32])>>,
+        rec: &BundleRecord,
+    ) -> Result<u64> {
+        let w = self.db.begin_write()?;
+        let mut n = 0u64;
+        {
+            let mut t = w.open_table(TXIDS)?;
+            for item in txids {
+                let (height, i, txid) = item?;
+                t.insert(txid.as_slice(), (height, i))?;
+                n += 1;
+            }
+            let mut b = w.open_table(BUNDLES)?;
+            b.insert(rec.name.as_str(), serde_json::to_vec(rec)?.as_slice())?;
+        }
+        w.commit()?;
+        Ok(n)
+    }
+
+    /// Height and index of a txid (internal byte order), if indexed.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn txid_location(&self, txid: &[u8; 32]) -> Result<Option<(u64, u32)>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(TXIDS)?;
+        Ok(t.get(txid.as_slice())?.map(|v| v.value()))
+    }
+
+    /// Records an audit outcome for (`infohash`, `account`).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn record_audit(
+        &self,
+        infohash: &str,
+        account: u64,
+        passed: bool,
+        at_millis: u64,
+        failure: Option<String>,
+    ) -> Result<AuditRecord> {
+        let key = format!("{infohash}:{account}");
+        let w = self.db.begin_write()?;
+        let rec;
+        {
+            let mut t = w.open_table(AUDITS)?;
+            let mut a: AuditRecord = match t.get(key.as_str())? {
+                Some(v) => serde_json::from_slice(v.value())?,
+                None => AuditRecord::default(),
+            };
+            if passed {
+                a.last_pass = Some(at_millis);
+                a.passes += 1;
+            } else {
+                a.last_fail = Some(at_millis);
+                a.fails += 1;
+                a.last_failure = failure;
+            }
+            t.insert(key.as_str(), serde_json::to_vec(&a)?.as_slice())?;
+            rec = a;
+        }
+        w.commit()?;
+        Ok(rec)
+    }
+
+    /// The audit history of (`infohash`, `account`).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn audit(&self, infohash: &str, account: u64) -> Result<Option<AuditRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(AUDITS)?;
+        Ok(match t.get(format!("{infohash}:{account}").as_str())? {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Records heights as pruned (a `blk` source cannot delete them from shared files).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn mark_pruned(&self, heights: impl IntoIterator<Item = u64>, at: u64) -> Result<()> {
+        let w = self.db.begin_write()?;
+        {
+            let mut t = w.open_table(PRUNED)?;
+            for h in heights {
+                t.insert(h, at)?;
+            }
+        }
+        w.commit()?;
+        Ok(())
+    }
+
+    /// Every height recorded as pruned.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn pruned_heights(&self) -> Result<std::collections::BTreeSet<u64>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(PRUNED)?;
+        let mut out = std::collections::BTreeSet::new();
+        for row in t.iter()? {
+            out.insert(row?.0.value());
+        }
+        Ok(out)
     }
 }

@@ -264,6 +264,14 @@ impl Tracker {
             .unwrap_or(0)
     }
 
+    /// The registered seeders holding the torrent now, with their announced addresses.
+    pub fn authenticated_seed_peers(&self, ih: &InfoHashV1) -> Vec<(u64, SocketAddr)> {
+        self.swarms
+            .lock()
+            .map(|s| s.authenticated_seed_peers(ih))
+            .unwrap_or_default()
+    }
+
     /// Drops stale peers; called periodically.
     pub fn expire(&self) -> usize {
         self.swarms.lock().map(|mut s| s.expire(now())).unwrap_or(0)

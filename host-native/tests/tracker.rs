@@ -2,10 +2,10 @@
 //! stakes, persistence, HTTP and UDP announce/scrape, bad input, metrics, and real clients
 //! (a libtorrent seeder with a passkey and an aria2 leecher without one).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -16,85 +16,13 @@ use torrent_core::tracker::register;
 
 mod common;
 
-use common::bin;
+use common::{Service, bin};
 
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("ts_tracker_{name}_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// A running `torrent_service run`, stopped with SIGTERM on drop.
-struct Service {
-    child: Child,
-    ready: Value,
-    config: PathBuf,
-}
-
-impl Service {
-    fn start(dir: &Path) -> Self {
-        Self::start_with(dir, "rate_limit_per_ip = 0\n")
-    }
-
-    fn start_with(dir: &Path, extra: &str) -> Self {
-        let config = dir.join("config.toml");
-        if !config.exists() {
-            std::fs::write(
-                &config,
-                format!(
-                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\nauth_token = \"operator-secret\"\n{extra}",
-                    dir.join("data").display()
-                ),
-            )
-            .unwrap();
-        }
-        let mut child = bin()
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("readiness line {line:?}: {e}"));
-        Self {
-            child,
-            ready,
-            config,
-        }
-    }
-
-    fn tracker(&self) -> String {
-        self.ready["tracker"].as_str().unwrap().to_string()
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "service exited with {status}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("service did not stop on SIGTERM");
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn agent() -> ureq::Agent {

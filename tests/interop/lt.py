@@ -88,35 +88,49 @@ def create(src, out, fmt="v1", piece=0):
         f.write(lt.bencode(ct.generate()))
 
 
-def seed(path, save_path, tracker_url):
-    """Seeds FILE from SAVE_PATH, announcing only to TRACKER_URL, until killed.
+def seed(paths, save_path, tracker_url):
+    """Seeds FILE[,FILE...] from SAVE_PATH in one session, announcing only to TRACKER_URL,
+    until killed.
 
     Loopback settings from DESIGN 14: TCP only (no uTP), several connections per IP, and a
     high failure count so a tracker that is briefly unreachable is retried.
     """
     import signal
 
-    ses, h = add_local(path, save_path, {
+    paths = paths.split(",")
+    ses, h = add_local(paths[0], save_path, {
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
         "allow_multiple_connections_per_ip": True,
         "max_failcount": 100,
         "announce_to_all_trackers": True,
+        # Queued (auto-managed, inactive) torrents refuse peers; a seeder of many bundles
+        # keeps them all active.
+        "active_seeds": 100000,
+        "active_limit": 100000,
     })
-    h.replace_trackers([lt.announce_entry(tracker_url)])
+    handles = [h]
+    for p in paths[1:]:
+        atp = lt.add_torrent_params()
+        atp.ti = lt.torrent_info(p)
+        atp.save_path = save_path
+        handles.append(ses.add_torrent(atp))
+    for h in handles:
+        h.replace_trackers([lt.announce_entry(tracker_url)])
     deadline = time.time() + 60
-    while not h.status().is_seeding and time.time() < deadline:
+    while not all(h.status().is_seeding for h in handles) and time.time() < deadline:
         time.sleep(0.1)
-    h.force_reannounce()
-    print(json.dumps({"port": ses.listen_port(), "seeding": h.status().is_seeding}), flush=True)
+    for h in handles:
+        h.force_reannounce()
+    seeding = all(h.status().is_seeding for h in handles)
+    print(json.dumps({"port": ses.listen_port(), "seeding": seeding}), flush=True)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     # A seeder orphaned by a failed test must not keep a CI pipeline open forever.
     give_up = time.time() + 600
     while not stop and time.time() < give_up:
         time.sleep(0.2)
-    s = h.status()
-    print(json.dumps({"uploaded": s.all_time_upload}), flush=True)
+    print(json.dumps({"uploaded": sum(h.status().all_time_upload for h in handles)}), flush=True)
 
 
 def main():

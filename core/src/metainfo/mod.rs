@@ -357,6 +357,41 @@ impl Metainfo {
         })
     }
 
+    /// Re-encodes the torrent with `announce` as its only tracker (a seeder's passkey URL),
+    /// keeping the raw `info` bytes — so both info-hashes — the piece layers and the web
+    /// seeds. Other top-level keys (comments, dates) are dropped.
+    pub fn with_announce(&self, announce: &str) -> Vec<u8> {
+        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
+            out.extend_from_slice(alloc::format!("{}:", b.len()).as_bytes());
+            out.extend_from_slice(b);
+        }
+        let mut out = Vec::with_capacity(self.info_raw.len() + 256);
+        out.push(b'd');
+        bytes(&mut out, b"announce");
+        bytes(&mut out, announce.as_bytes());
+        bytes(&mut out, b"info");
+        out.extend_from_slice(&self.info_raw);
+        if !self.piece_layers.is_empty() {
+            bytes(&mut out, b"piece layers");
+            out.push(b'd');
+            for (k, v) in &self.piece_layers {
+                bytes(&mut out, k);
+                bytes(&mut out, v);
+            }
+            out.push(b'e');
+        }
+        if !self.url_list.is_empty() {
+            bytes(&mut out, b"url-list");
+            out.push(b'l');
+            for u in &self.url_list {
+                bytes(&mut out, u.as_bytes());
+            }
+            out.push(b'e');
+        }
+        out.push(b'e');
+        out
+    }
+
     /// Returns the total length of all files, pad files included.
     pub fn total_length(&self) -> u64 {
         self.files.iter().map(|f| f.length).sum()

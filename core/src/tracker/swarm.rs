@@ -386,6 +386,23 @@ impl Swarms {
         v
     }
 
+    /// Returns the registered seeders holding the whole torrent with the address each one
+    /// announced from (the audit targets), ordered by account.
+    pub fn authenticated_seed_peers(&self, ih: &InfoHashV1) -> Vec<(u64, SocketAddr)> {
+        let mut v: Vec<(u64, SocketAddr)> = self
+            .swarms
+            .get(ih)
+            .map(|s| {
+                s.seeds
+                    .iter()
+                    .filter_map(|p| p.account.map(|a| (a, p.addr)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort_unstable();
+        v
+    }
+
     /// Returns whether the swarm has the peer (for tests and diagnostics).
     pub fn has_peer(&self, ih: &InfoHashV1, peer_id: &[u8; 20]) -> bool {
         self.swarms

@@ -5,6 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -82,4 +83,122 @@ pub(crate) fn lt_seed(
     out.read_line(&mut line).unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
     (seeder, out, ready)
+}
+
+/// A running `torrent_service run`, stopped with SIGTERM on drop.
+pub(crate) struct Service {
+    pub(crate) child: Child,
+    pub(crate) ready: Value,
+    pub(crate) config: PathBuf,
+}
+
+impl Service {
+    pub(crate) fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "rate_limit_per_ip = 0\n")
+    }
+
+    pub(crate) fn start_with(dir: &Path, extra: &str) -> Self {
+        let config = dir.join("config.toml");
+        if !config.exists() {
+            std::fs::write(
+                &config,
+                format!(
+                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nauth_token = \"operator-secret\"\n{extra}",
+                    dir.join("data").display()
+                ),
+            )
+            .unwrap();
+        }
+        let mut child = bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("readiness line {line:?}: {e}"));
+        Self {
+            child,
+            ready,
+            config,
+        }
+    }
+
+    pub(crate) fn tracker(&self) -> String {
+        self.ready["tracker"].as_str().unwrap().to_string()
+    }
+
+    pub(crate) fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "service exited with {status}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("service did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Registers seeder key `i` with the running service (our `register` command) and credits
+/// its stake (`ledger stake --credit`); returns the announce URL with its passkey.
+pub(crate) fn register_staked(svc: &Service, dir: &Path, i: u32) -> String {
+    use torrent_core::bsv::hash::sha256d;
+    let k = torrent_core::bsv::keys::PrivateKey::from_bytes(
+        &sha256d(&i.to_le_bytes()),
+        torrent_core::Network::Mainnet,
+    )
+    .unwrap();
+    let base = format!("http://{}", svc.tracker());
+    let wif = dir.join(format!("seeder-{i}.wif"));
+    std::fs::write(&wif, k.to_wif()).unwrap();
+    let out = bin()
+        .args(["register", "--wif-file"])
+        .arg(&wif)
+        .args(["--tracker", &base])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let passkey_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args([
+            "--server",
+            &base,
+            "stake",
+            "--credit",
+            &k.address().to_string(),
+            "--amount",
+            "100000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    passkey_url
 }

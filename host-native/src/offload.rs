@@ -1,0 +1,508 @@
+//! The aging scan and the offload pipeline (DESIGN §7): aged ranges become bundles, are
+//! indexed, published and seeded, and their blocks leave the block source only through the
+//! prune gate (`torrent_core::prune`).
+//!
+//! Every step is recorded in the database after its work is durable and before the next step
+//! starts; every step can be repeated. So a process killed at any instant restarts, reads the
+//! stage, and redoes at most one step: the bundle writer re-creates byte-identical files
+//! (only complete files ever carry final names), the txid index and its stage commit in one
+//! transaction, and deletes happen only after the gate's decision and evidence are committed.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use torrent_core::bencode::Limits;
+use torrent_core::bundle::{bundle_name, range_of};
+use torrent_core::metainfo::Metainfo;
+use torrent_core::prune::{GateConfig, SeederEvidence, Stage, Verdict, evaluate};
+use torrent_core::time::{UnixMillis, aged_by_months};
+
+use crate::bundle::{BundleOptions, complete_ranges, read_meta, write_bundle};
+use crate::config::Config;
+use crate::source::{BlockSource, SourceSpec};
+use crate::store::{Account, BundleRecord, Store};
+
+/// How "aged" is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeRule {
+    /// Block time at least this many calendar months before now.
+    Months(u32),
+    /// Tip height minus height at least this.
+    Blocks(u64),
+}
+
+impl AgeRule {
+    /// The rule a config asks for (`aged_threshold_blocks` wins when set).
+    pub fn of(config: &Config) -> Self {
+        match config.aged_threshold_blocks {
+            Some(b) => Self::Blocks(b),
+            None => Self::Months(config.aged_threshold_months),
+        }
+    }
+}
+
+/// The pipeline's fixed inputs.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// Where blocks come from.
+    pub spec: SourceSpec,
+    /// Settings (network, bundle size, gate).
+    pub config: Config,
+    /// The database.
+    pub store: Arc<Store>,
+    /// The bundle store (`<name>.torrent` and `<name>/`).
+    pub bundles: PathBuf,
+    /// Bundle settings (announce and web seed URLs included).
+    pub opts: BundleOptions,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Pipeline {
+    /// Opens the block source, hiding heights recorded as pruned.
+    ///
+    /// # Errors
+    /// An unreadable source or database.
+    pub fn open_source(&self) -> Result<BlockSource> {
+        let mut source = BlockSource::open(&self.spec, self.config.network)?;
+        source.hide(&self.store.pruned_heights()?);
+        Ok(source)
+    }
+
+    /// Whether every block of `[first, last]` is aged at `now`.
+    fn aged(&self, source: &BlockSource, first: u64, last: u64, now: UnixMillis) -> Result<bool> {
+        match AgeRule::of(&self.config) {
+            AgeRule::Blocks(n) => {
+                let tip = source.heights().last().unwrap_or(0);
+                Ok(tip.saturating_sub(last) >= n)
+            }
+            AgeRule::Months(m) => {
+                for h in first..=last {
+                    let meta = read_meta(source, h)?;
+                    if !aged_by_months(u64::from(meta.header.time), m, now) {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+
+    /// The aging scan: records every complete, aged range not yet known as `planned`, and
+    /// returns every bundle that still has offload work to do (new and resumed), in height
+    /// order.
+    ///
+    /// # Errors
+    /// Source or database errors.
+    pub fn scan(&self, source: &BlockSource, now: UnixMillis) -> Result<Vec<BundleRecord>> {
+        let known: HashMap<String, BundleRecord> = self
+            .store
+            .bundles()?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
+        let mut planned = 0;
+        for (first, last) in complete_ranges(source, self.config.bundle_blocks) {
+            let name = bundle_name(self.config.network, first, last);
+            if known.contains_key(&name) || !self.aged(source, first, last, now)? {
+                continue;
+            }
+            self.store.put_bundle(&BundleRecord {
+                name,
+                first,
+                last,
+                stage: Stage::Planned.name().into(),
+                infohash_v1: None,
+                updated: unix_now(),
+                gate_accounts: Vec::new(),
+                gate_opened: None,
+            })?;
+            planned += 1;
+        }
+        if planned > 0 {
+            tracing::info!(planned, "aging scan found new aged ranges");
+        }
+        let mut todo: Vec<BundleRecord> = self
+            .store
+            .bundles()?
+            .into_iter()
+            .filter(|r| r.stage() < Stage::Published)
+            .collect();
+        todo.sort_by_key(|r| r.first);
+        Ok(todo)
+    }
+
+    /// Path of a bundle's torrent.
+    pub fn torrent_path(&self, name: &str) -> PathBuf {
+        self.bundles.join(format!("{name}.torrent"))
+    }
+
+    /// Reads and parses a bundle's torrent.
+    ///
+    /// # Errors
+    /// A missing or malformed file.
+    pub fn metainfo(&self, name: &str) -> Result<(Vec<u8>, Metainfo)> {
+        let path = self.torrent_path(name);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let m = Metainfo::parse(&bytes, &Limits::default())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok((bytes, m))
+    }
+
+    /// Moves one bundle through `written`, `indexed` and `published` (blocking work).
+    ///
+    /// # Errors
+    /// A bad block (named), I/O or database errors; the stage reached so far stays recorded.
+    pub fn advance(
+        &self,
+        source: &BlockSource,
+        mut rec: BundleRecord,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<BundleRecord> {
+        loop {
+            match rec.stage() {
+                Stage::Planned => {
+                    let out = write_bundle(
+                        source,
+                        rec.first,
+                        rec.last,
+                        &self.bundles,
+                        &self.opts,
+                        progress,
+                    )
+                    .with_context(|| format!("offloading {}", rec.name))?;
+                    rec.infohash_v1 = Some(out.infohash_v1.clone());
+                    self.set_stage(&mut rec, Stage::Written)?;
+                    tracing::info!(name = %rec.name, infohash_v1 = %out.infohash_v1, "bundle written");
+                }
+                Stage::Written => {
+                    let (_, m) = self.metainfo(&rec.name)?;
+                    rec.infohash_v1 = m.infohash_v1.map(|h| h.to_string());
+                    rec.stage = Stage::Indexed.name().into();
+                    rec.updated = unix_now();
+                    let data = self.bundles.join(&rec.name);
+                    let mut txids = txid_stream(&data, &m)?;
+                    let n = self.store.index_txids(&mut txids, &rec)?;
+                    tracing::info!(name = %rec.name, txids = n, "txid index committed");
+                }
+                Stage::Indexed => {
+                    // The embedded registry serves what the bundle store holds; recording
+                    // the stage is the publication (a Galaxy overlay adapter hooks in here).
+                    self.set_stage(&mut rec, Stage::Published)?;
+                    tracing::info!(name = %rec.name, "bundle published");
+                }
+                _ => return Ok(rec),
+            }
+        }
+    }
+
+    /// Records `stage` for `rec` (durable on return).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn set_stage(&self, rec: &mut BundleRecord, stage: Stage) -> Result<()> {
+        rec.stage = stage.name().into();
+        rec.updated = unix_now();
+        self.store.put_bundle(rec)
+    }
+
+    /// The gate settings of the config.
+    pub fn gate_config(&self) -> GateConfig {
+        GateConfig {
+            min_seeders: self.config.min_seeders,
+            audit_max_age: std::time::Duration::from_secs(self.config.audit_max_age_s),
+            stake_amount: self.config.stake_amount,
+        }
+    }
+
+    /// Gathers the gate's evidence for `rec` from the accounts, the seeders the tracker sees
+    /// complete, and the stored audits.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn evidence(
+        &self,
+        rec: &BundleRecord,
+        accounts: &[Account],
+        complete: &[u64],
+    ) -> Result<Vec<SeederEvidence>> {
+        let Some(ih) = rec.infohash_v1.as_deref() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for a in accounts {
+            let audit = self.store.audit(ih, a.id)?.unwrap_or_default();
+            out.push(SeederEvidence {
+                account: a.id,
+                stake: a.stake,
+                revoked: a.revoked,
+                complete: complete.contains(&a.id),
+                last_pass: audit.last_pass.map(UnixMillis),
+                last_fail: audit.last_fail.map(UnixMillis),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Applies the gate to a bundle at `seeding` (or resumes one at `pruning`): when it
+    /// opens, records the decision and its evidence, removes the blocks from the source, and
+    /// records `pruned`. Returns the verdict.
+    ///
+    /// # Errors
+    /// Source or database errors (the recorded stage stays where it was).
+    pub fn gate_and_prune(
+        &self,
+        rec: &mut BundleRecord,
+        evidence: &[SeederEvidence],
+        now: UnixMillis,
+    ) -> Result<Verdict> {
+        let verdict = evaluate(rec.stage(), evidence, &self.gate_config(), now);
+        let Verdict::Open(accounts) = &verdict else {
+            return Ok(verdict);
+        };
+        if !self.config.prune || rec.stage() >= Stage::Pruned {
+            return Ok(verdict);
+        }
+        if rec.stage() == Stage::Seeding {
+            rec.gate_accounts.clone_from(accounts);
+            rec.gate_opened = Some(now.as_secs());
+            self.set_stage(rec, Stage::Pruning)?;
+            tracing::info!(name = %rec.name, seeders = ?accounts, "prune gate open");
+        }
+        let source = self.open_source()?;
+        let mut recorded = Vec::new();
+        for h in rec.first..=rec.last {
+            if !source.remove_block(h)? {
+                recorded.push(h);
+            }
+        }
+        if !recorded.is_empty() {
+            self.store.mark_pruned(recorded, unix_now())?;
+        }
+        self.set_stage(rec, Stage::Pruned)?;
+        tracing::info!(name = %rec.name, first = rec.first, last = rec.last, "blocks pruned from {}", source.describe());
+        Ok(verdict)
+    }
+
+    /// The bundle a height belongs to, by the configured bundle size.
+    pub fn bundle_of(&self, height: u64) -> String {
+        let (first, last) = range_of(height, self.config.bundle_blocks);
+        bundle_name(self.config.network, first, last)
+    }
+}
+
+/// A txid with the height of its block and its index there.
+pub type Located = (u64, u32, [u8; 32]);
+
+/// Streams `(height, index, txid)` from a bundle's txid files, in torrent order.
+///
+/// # Errors
+/// A txid file that is missing or not a whole number of txids.
+pub fn txid_stream(
+    data: &Path,
+    m: &Metainfo,
+) -> Result<impl Iterator<Item = Result<(u64, u32, [u8; 32])>> + use<>> {
+    let mut files = Vec::new();
+    for f in &m.files {
+        if f.pad || f.path.first().map(String::as_str) != Some("txids") {
+            continue;
+        }
+        let rel: PathBuf = f.path.iter().collect();
+        let name = f.path.last().cloned().unwrap_or_default();
+        let height: u64 = name
+            .split('-')
+            .next()
+            .and_then(|d| d.parse().ok())
+            .with_context(|| format!("txid file name {name:?} does not start with a height"))?;
+        anyhow::ensure!(
+            f.length % 32 == 0,
+            "{}: {} bytes is not a whole number of txids",
+            rel.display(),
+            f.length
+        );
+        files.push((height, data.join(rel), f.length / 32));
+    }
+    let mut out: Vec<Box<dyn Iterator<Item = Result<Located>>>> = Vec::new();
+    for (height, path, count) in files {
+        let file =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut r = BufReader::with_capacity(1 << 16, file);
+        let mut i: u64 = 0;
+        out.push(Box::new(std::iter::from_fn(move || {
+            if i == count {
+                return None;
+            }
+            let mut txid = [0u8; 32];
+            let res = r
+                .read_exact(&mut txid)
+                .with_context(|| format!("{} ended at txid {i} of {count}", path.display()))
+                .and_then(|()| {
+                    u32::try_from(i)
+                        .map(|idx| (height, idx, txid))
+                        .context("more than 2^32 txs in a block")
+                });
+            i += 1;
+            if res.is_err() {
+                i = count;
+            }
+            Some(res)
+        })));
+    }
+    Ok(out.into_iter().flatten())
+}
+
+/// Waits `secs` or until `stop` turns true; returns true when stopping.
+async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>, secs: u64) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(std::time::Duration::from_secs(secs)) => false,
+        _ = stop.wait_for(|v| *v) => true,
+    }
+}
+
+/// The aging scan and offload, at start and every `aging_scan_interval_s`; then every
+/// published bundle is seeded (after a hash check) and recorded as `seeding`.
+pub async fn offload_loop(
+    p: Arc<Pipeline>,
+    engine: Option<Arc<dyn crate::session::BitTorrent>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut seeded = std::collections::HashSet::new();
+    loop {
+        let pb = Arc::clone(&p);
+        let offloaded = tokio::task::spawn_blocking(move || -> Result<usize> {
+            let source = pb.open_source()?;
+            let todo = pb.scan(&source, UnixMillis(crate::tracker::now().0))?;
+            let mut done = 0;
+            for rec in todo {
+                let name = rec.name.clone();
+                match pb.advance(&source, rec, &|_| {}) {
+                    Ok(_) => done += 1,
+                    Err(e) => tracing::error!(bundle = %name, "offload failed: {e:#}"),
+                }
+            }
+            Ok(done)
+        })
+        .await;
+        match offloaded {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("aging scan: {e:#}"),
+            Err(e) => tracing::error!("aging scan task: {e}"),
+        }
+        match p.store.bundles() {
+            Ok(recs) => {
+                for mut rec in recs {
+                    if rec.stage() < Stage::Published || seeded.contains(&rec.name) {
+                        continue;
+                    }
+                    if let Some(engine) = &engine {
+                        let torrent = match p.metainfo(&rec.name) {
+                            Ok((bytes, _)) => bytes,
+                            Err(e) => {
+                                tracing::error!(bundle = %rec.name, "{e:#}");
+                                continue;
+                            }
+                        };
+                        let dir = p.bundles.join(&rec.name);
+                        if let Err(e) = engine
+                            .add(torrent, &dir, crate::session::AddMode::Seed)
+                            .await
+                        {
+                            tracing::error!(bundle = %rec.name, "not seeding: {e:#}");
+                            continue;
+                        }
+                        tracing::info!(bundle = %rec.name, "seeding");
+                    }
+                    seeded.insert(rec.name.clone());
+                    if rec.stage() == Stage::Published
+                        && let Err(e) = p.set_stage(&mut rec, Stage::Seeding)
+                    {
+                        tracing::error!(bundle = %rec.name, "{e:#}");
+                    }
+                }
+            }
+            Err(e) => tracing::error!("reading bundle records: {e:#}"),
+        }
+        if pause(&mut stop, p.config.aging_scan_interval_s).await {
+            return;
+        }
+    }
+}
+
+/// Every `audit_interval_s`: audits the registered seeders the tracker sees holding our
+/// bundles, records the outcomes, and applies the prune gate.
+pub async fn gate_loop(
+    p: Arc<Pipeline>,
+    tracker: Arc<crate::tracker::Tracker>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if pause(&mut stop, p.config.audit_interval_s).await {
+            return;
+        }
+        if let Err(e) = gate_round(&p, &tracker).await {
+            tracing::error!("audit round: {e:#}");
+        }
+    }
+}
+
+/// One audit-and-gate round over every bundle at `seeding` or later.
+///
+/// # Errors
+/// Database errors.
+pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) -> Result<()> {
+    let accounts = p.store.accounts()?;
+    for mut rec in p.store.bundles()? {
+        if rec.stage() < Stage::Seeding {
+            continue;
+        }
+        let Some(ih_hex) = rec.infohash_v1.clone() else {
+            continue;
+        };
+        let (_, m) = p.metainfo(&rec.name)?;
+        let Some(ih) = m.infohash_v1 else {
+            continue;
+        };
+        let peers = tracker.authenticated_seed_peers(&ih);
+        let m = Arc::new(m);
+        for (account, addr) in &peers {
+            let (m2, addr, n) = (Arc::clone(&m), *addr, p.config.audit_pieces);
+            let mut seed = [0u8; 8];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let seed = u64::from_le_bytes(seed);
+            let report = tokio::task::spawn_blocking(move || {
+                let total = u32::try_from(m2.pieces.len()).unwrap_or(u32::MAX);
+                let pieces = crate::audit::pick_pieces(total, n, seed);
+                crate::audit::audit_peer(addr, &m2, &pieces, std::time::Duration::from_secs(30))
+            })
+            .await?;
+            let at = crate::tracker::now().0;
+            p.store
+                .record_audit(&ih_hex, *account, report.passed, at, report.failure.clone())?;
+            if report.passed {
+                tracing::info!(bundle = %rec.name, account, peer = %addr, pieces = ?report.pieces, ms = report.millis, "audit passed");
+            } else {
+                tracing::warn!(bundle = %rec.name, account, peer = %addr, failure = report.failure.as_deref().unwrap_or(""), "audit failed");
+            }
+        }
+        if rec.stage() >= Stage::Pruned {
+            continue;
+        }
+        let complete: Vec<u64> = peers.iter().map(|(a, _)| *a).collect();
+        let evidence = p.evidence(&rec, &accounts, &complete)?;
+        let pb = Arc::clone(p);
+        let verdict = tokio::task::spawn_blocking(move || {
+            let now = UnixMillis(crate::tracker::now().0);
+            pb.gate_and_prune(&mut rec, &evidence, now)
+        })
+        .await??;
+        tracing::debug!(?verdict, "prune gate");
+    }
+    Ok(())
+}
