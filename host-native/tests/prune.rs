@@ -261,6 +261,53 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         ));
     }
 
+    // libtorrent fetches one block's files alone from the swarm (files start on piece
+    // boundaries, so no other file is touched).
+    let name0 = "bsv-mainnet-000000000-000000063";
+    let m = torrent_core::metainfo::Metainfo::parse(&refs[name0], &Default::default()).unwrap();
+    let swarm_only = dir.join("swarm-only.torrent");
+    std::fs::write(&swarm_only, m.reencode(m.announce.as_deref(), &[])).unwrap();
+    let one = dir.join("one-block");
+    let lt: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
+    let o = Command::new("/usr/bin/python3")
+        .arg(&lt)
+        .args(["fetch", swarm_only.to_str().unwrap(), one.to_str().unwrap()])
+        .arg("blocks/000000009-,txids/000000009-")
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["complete"], true, "{r}");
+    let files: Vec<String> = r["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mut on_disk = Vec::new();
+    for sub in ["blocks", "txids"] {
+        for e in std::fs::read_dir(one.join(name0).join(sub)).unwrap() {
+            on_disk.push(format!(
+                "{sub}/{}",
+                e.unwrap().file_name().to_str().unwrap()
+            ));
+        }
+    }
+    on_disk.sort();
+    assert_eq!(on_disk, files, "only the chosen block's files were written");
+    for f in &files {
+        assert!(
+            std::fs::read(one.join(name0).join(f)).unwrap()
+                == std::fs::read(bundles.join(name0).join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    assert!(
+        std::fs::read(one.join(name0).join(&files[0])).unwrap()
+            == std::fs::read(dir.join("ref-src/9.bin")).unwrap(),
+        "the fetched block file is block 9"
+    );
+
     // A restart resumes with nothing left to do and keeps seeding (hash check passes).
     svc.stop();
     let svc = Service::start_with(&dir, "");

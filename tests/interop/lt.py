@@ -133,6 +133,53 @@ def seed(paths, save_path, tracker_url):
     print(json.dumps({"uploaded": sum(h.status().all_time_upload for h in handles)}), flush=True)
 
 
+def fetch(path, save_path, only_prefix=""):
+    """Downloads FILE into SAVE_PATH through its tracker (and web seeds, if it has any),
+    loopback settings as for `seed`. With ONLY_PREFIX (comma-separated prefixes), only
+    files whose path below the torrent name starts with one of them are wanted. Prints {"complete", "seconds", "files"}.
+    """
+    settings = {
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "alert_mask": 0,
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "allow_multiple_connections_per_ip": True,
+        "max_failcount": 100,
+    }
+    ses = lt.session(settings)
+    ti = lt.torrent_info(path)
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = save_path
+    fs = ti.files()
+    wanted = []
+    if only_prefix:
+        prio = []
+        for i in range(fs.num_files()):
+            rel = fs.file_path(i).split("/", 1)[-1]
+            want = any(rel.startswith(p) for p in only_prefix.split(",")) \
+                and not fs.file_flags(i) & fs.flag_pad_file
+            prio.append(4 if want else 0)
+            if want:
+                wanted.append(rel)
+        atp.file_priorities = prio
+    h = ses.add_torrent(atp)
+    start = time.time()
+    deadline = start + 120
+    done = False
+    while time.time() < deadline:
+        s = h.status()
+        if s.state in (lt.torrent_status.seeding, lt.torrent_status.finished) or s.is_finished:
+            done = True
+            break
+        time.sleep(0.05)
+    print(json.dumps({"complete": done, "seconds": time.time() - start, "files": wanted}), flush=True)
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "info":
@@ -141,6 +188,8 @@ def main():
         print(json.dumps(check(sys.argv[2], sys.argv[3])))
     elif cmd == "seed":
         seed(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "fetch":
+        fetch(*sys.argv[2:])
     elif cmd == "create":
         create(*sys.argv[2:])
         print(json.dumps(None))

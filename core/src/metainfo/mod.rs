@@ -361,14 +361,22 @@ impl Metainfo {
     /// keeping the raw `info` bytes — so both info-hashes — the piece layers and the web
     /// seeds. Other top-level keys (comments, dates) are dropped.
     pub fn with_announce(&self, announce: &str) -> Vec<u8> {
+        self.reencode(Some(announce), &self.url_list)
+    }
+
+    /// Re-encodes the torrent with the given tracker (none: a trackerless torrent) and web
+    /// seeds, keeping the raw `info` bytes and the piece layers. Canonical key order.
+    pub fn reencode(&self, announce: Option<&str>, url_list: &[String]) -> Vec<u8> {
         fn bytes(out: &mut Vec<u8>, b: &[u8]) {
             out.extend_from_slice(alloc::format!("{}:", b.len()).as_bytes());
             out.extend_from_slice(b);
         }
         let mut out = Vec::with_capacity(self.info_raw.len() + 256);
         out.push(b'd');
-        bytes(&mut out, b"announce");
-        bytes(&mut out, announce.as_bytes());
+        if let Some(announce) = announce {
+            bytes(&mut out, b"announce");
+            bytes(&mut out, announce.as_bytes());
+        }
         bytes(&mut out, b"info");
         out.extend_from_slice(&self.info_raw);
         if !self.piece_layers.is_empty() {
@@ -380,10 +388,10 @@ impl Metainfo {
             }
             out.push(b'e');
         }
-        if !self.url_list.is_empty() {
+        if !url_list.is_empty() {
             bytes(&mut out, b"url-list");
             out.push(b'l');
-            for u in &self.url_list {
+            for u in url_list {
                 bytes(&mut out, u.as_bytes());
             }
             out.push(b'e');
