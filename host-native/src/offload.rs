@@ -506,3 +506,33 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
     }
     Ok(())
 }
+
+/// Appends the pipeline's Prometheus metrics: bundles per stage (every stage, zeros
+/// included, so that alert rules see the series), audits by result, pruned heights.
+pub fn render_metrics(
+    totals: &(std::collections::BTreeMap<String, u64>, u64, u64, u64),
+    out: &mut String,
+) {
+    use std::fmt::Write;
+    let (stages, passes, fails, pruned) = totals;
+    let _ = writeln!(
+        out,
+        "# HELP torrent_service_bundles Bundles by offload stage.\n# TYPE torrent_service_bundles gauge"
+    );
+    for st in Stage::ALL {
+        let n = stages.get(st.name()).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "torrent_service_bundles{{stage=\"{}\"}} {n}",
+            st.name()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP torrent_service_audits_total Seeder audits by result.\n# TYPE torrent_service_audits_total counter\ntorrent_service_audits_total{{result=\"pass\"}} {passes}\ntorrent_service_audits_total{{result=\"fail\"}} {fails}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP torrent_service_pruned_heights Heights recorded as pruned from a blk source.\n# TYPE torrent_service_pruned_heights gauge\ntorrent_service_pruned_heights {pruned}"
+    );
+}

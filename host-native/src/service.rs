@@ -162,6 +162,9 @@ pub async fn run(config: Config) -> Result<()> {
                     async move {
                         let mut out = String::new();
                         t.render_metrics(&mut out);
+                        if let Ok(totals) = t.store().pipeline_totals() {
+                            crate::offload::render_metrics(&totals, &mut out);
+                        }
                         (
                             [(
                                 axum::http::header::CONTENT_TYPE,

@@ -3,6 +3,7 @@
 //! Every change is committed (and so durable) before the request that caused it is
 //! answered. Values are small JSON documents so that the schema can grow without migrations.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -484,5 +485,27 @@ impl Store {
             out.insert(row?.0.value());
         }
         Ok(out)
+    }
+
+    /// Totals for metrics: (bundles per stage name, audit passes, audit failures, heights
+    /// recorded as pruned).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn pipeline_totals(&self) -> Result<(BTreeMap<String, u64>, u64, u64, u64)> {
+        let r = self.db.begin_read()?;
+        let mut stages = BTreeMap::new();
+        for row in r.open_table(BUNDLES)?.iter()? {
+            let rec: BundleRecord = serde_json::from_slice(row?.1.value())?;
+            *stages.entry(rec.stage).or_insert(0) += 1;
+        }
+        let (mut passes, mut fails) = (0, 0);
+        for row in r.open_table(AUDITS)?.iter()? {
+            let a: AuditRecord = serde_json::from_slice(row?.1.value())?;
+            passes += a.passes;
+            fails += a.fails;
+        }
+        let pruned = r.open_table(PRUNED)?.len()?;
+        Ok((stages, passes, fails, pruned))
     }
 }

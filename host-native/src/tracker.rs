@@ -264,6 +264,11 @@ impl Tracker {
             .unwrap_or(0)
     }
 
+    /// The database behind the tracker.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// The registered seeders holding the torrent now, with their announced addresses.
     pub fn authenticated_seed_peers(&self, ih: &InfoHashV1) -> Vec<(u64, SocketAddr)> {
         self.swarms

@@ -261,6 +261,32 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         ));
     }
 
+    // Prometheus text: every stage is a series, and the audits that opened the gates count.
+    let metrics = String::from_utf8(
+        ureq::get(&format!("http://127.0.0.1:{}/metrics", ports.http))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        metrics.contains("torrent_service_bundles{stage=\"pruned\"} 4\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("torrent_service_bundles{stage=\"planned\"} 0\n"));
+    let passes: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("torrent_service_audits_total{result=\"pass\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        passes >= 8,
+        "two seeders passed audits of four bundles: {passes}"
+    );
+
     // libtorrent fetches one block's files alone from the swarm (files start on piece
     // boundaries, so no other file is touched).
     let name0 = "bsv-mainnet-000000000-000000063";

@@ -180,6 +180,48 @@ def fetch(path, save_path, only_prefix=""):
     print(json.dumps({"complete": done, "seconds": time.time() - start, "files": wanted}), flush=True)
 
 
+def _bdecode(b, i=0):
+    c = b[i:i + 1]
+    if c == b"i":
+        j = b.index(b"e", i)
+        return int(b[i + 1:j]), j + 1
+    if c in (b"l", b"d"):
+        i += 1
+        items = []
+        while b[i:i + 1] != b"e":
+            v, i = _bdecode(b, i)
+            items.append(v)
+        if c == b"l":
+            return items, i + 1
+        return dict(zip(items[::2], items[1::2])), i + 1
+    j = b.index(b":", i)
+    n = int(b[i:j])
+    return b[j + 1:j + 1 + n], j + 1 + n
+
+
+def _bencode(v):
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(_bencode(x) for x in v) + b"e"
+    return b"d" + b"".join(_bencode(k) + _bencode(v[k]) for k in sorted(v)) + b"e"
+
+
+def set_trackers(src, dst, announce=""):
+    """Writes SRC to DST without web seeds and with ANNOUNCE as its only tracker (none if
+    empty). Keys outside `info` do not change the info-hash; `info` is re-encoded
+    canonically, which leaves a canonical dictionary (ours) byte-identical."""
+    t, _ = _bdecode(open(src, "rb").read())
+    t.pop(b"url-list", None)
+    t.pop(b"announce-list", None)
+    t.pop(b"announce", None)
+    if announce:
+        t[b"announce"] = announce.encode()
+    open(dst, "wb").write(_bencode(t))
+
+
 def main():
     cmd = sys.argv[1]
     if cmd == "info":
@@ -188,6 +230,9 @@ def main():
         print(json.dumps(check(sys.argv[2], sys.argv[3])))
     elif cmd == "seed":
         seed(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif cmd == "set-trackers":
+        set_trackers(*sys.argv[2:])
+        print(json.dumps(None))
     elif cmd == "fetch":
         fetch(*sys.argv[2:])
     elif cmd == "create":
