@@ -39,10 +39,10 @@ install_toolchain_parts() {
         || rustup target add wasm32-unknown-unknown
 }
 
-# Debian packages the tests drive: libtorrent (python), Transmission, aria2, BiglyBT (with
-# tmux for its console UI) and mktorrent are independent BitTorrent implementations; libssl-dev
+# Debian packages the tests drive: libtorrent (python), Transmission, aria2, BiglyBT (console UI,
+# driven by tests/interop/biglybt.sh) and mktorrent are independent BitTorrent implementations; libssl-dev
 # and pkg-config build librqbit's TLS (native-tls) for HTTPS trackers.
-APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2 biglybt tmux libssl-dev pkg-config)
+APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2 biglybt libssl-dev pkg-config protobuf-compiler)
 install_apt() {
     local missing=()
     for p in "${APT_PACKAGES[@]}"; do

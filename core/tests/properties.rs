@@ -259,3 +259,44 @@ proptest! {
         prop_assert_eq!(s.peer_count(), 0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// Proofs built from cached upper levels plus one chunk of txids are byte-identical to
+    /// proofs built from the whole tree, for every leaf, every chunk size and tree size.
+    #[test]
+    fn upper_tree_paths_build_the_same_proofs(n in 1usize..3000, k in 0u32..9, seed in any::<u64>()) {
+        let ids = txids(n, seed);
+        let tree = MerkleTree::from_txids(&ids).unwrap();
+        let mut b = merkle::UpperTreeBuilder::new(k);
+        for t in &ids {
+            b.push(*t).unwrap();
+        }
+        let upper = b.finish().unwrap();
+        prop_assert_eq!(upper.root(), tree.root());
+        prop_assert_eq!(upper.tx_count(), n as u64);
+        let header = header_for(&tree);
+        let step = (n / 64).max(1);
+        for i in (0..n).step_by(step).chain([n - 1]) {
+            let (first, len) = upper.chunk_of(i as u64);
+            let chunk = &ids[first as usize..(first + len) as usize];
+            let view = upper.path(i as u64, chunk).unwrap();
+            let want = Bump::build(&tree, 7, &[i as u64]).unwrap();
+            prop_assert_eq!(Bump::build(&view, 7, &[i as u64]).unwrap(), want);
+            let want = TscProof::build(&tree, i as u64, &header, TargetKind::Header, None).unwrap();
+            prop_assert_eq!(
+                TscProof::build(&view, i as u64, &header, TargetKind::Header, None).unwrap(),
+                want
+            );
+            // A damaged chunk is caught, not turned into a proof.
+            let mut bad = chunk.to_vec();
+            let j = (i - first as usize) ^ 1;
+            if j < bad.len() {
+                bad[j] = Txid::from_byte_array([0xab; 32]);
+                prop_assert!(upper.path(i as u64, &bad).is_err());
+            }
+            prop_assert!(upper.path(i as u64, &chunk[..chunk.len() - 1]).is_err());
+        }
+    }
+}

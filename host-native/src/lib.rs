@@ -15,6 +15,7 @@ pub mod commands;
 pub mod config;
 pub mod inspect;
 pub mod offload;
+pub mod proofs;
 pub mod register;
 pub mod registry;
 pub mod seeder;

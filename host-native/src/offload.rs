@@ -188,8 +188,9 @@ impl Pipeline {
                     rec.stage = Stage::Indexed.name().into();
                     rec.updated = unix_now();
                     let data = self.bundles.join(&rec.name);
+                    let headers = header_records(&rec.name, &m)?;
                     let mut txids = txid_stream(&data, &m)?;
-                    let n = self.store.index_txids(&mut txids, &rec)?;
+                    let n = self.store.index_txids(&mut txids, &headers, &rec)?;
                     tracing::info!(name = %rec.name, txids = n, "txid index committed");
                 }
                 Stage::Indexed => {
@@ -298,6 +299,64 @@ impl Pipeline {
     }
 }
 
+/// The header store's records of a bundle's blocks, from its `bsv` metadata and file list.
+///
+/// # Errors
+/// A bundle torrent without the metadata the bundle writer puts there.
+pub fn header_records(name: &str, m: &Metainfo) -> Result<Vec<(u64, crate::store::HeaderRecord)>> {
+    use torrent_core::bencode::Value;
+    let ih = m.infohash_v1.map(|h| h.to_string()).unwrap_or_default();
+    let blocks = m
+        .info
+        .get("bsv")
+        .and_then(|b| b.get("blocks"))
+        .and_then(Value::as_list)
+        .with_context(|| format!("{name}: no bsv.blocks in info"))?;
+    let mut out = Vec::new();
+    for b in blocks {
+        let height = b
+            .get("height")
+            .and_then(Value::as_int)
+            .and_then(|h| u64::try_from(h).ok())
+            .with_context(|| format!("{name}: a bsv block without a height"))?;
+        let header = b
+            .get("header")
+            .and_then(Value::as_bytes)
+            .filter(|h| h.len() == 80)
+            .with_context(|| format!("{name}: block {height} has no 80-byte header"))?
+            .to_vec();
+        let tx_count = b
+            .get("tx_count")
+            .and_then(Value::as_int)
+            .and_then(|n| u64::try_from(n).ok())
+            .with_context(|| format!("{name}: block {height} has no tx_count"))?;
+        let prefix = format!("{height:09}-");
+        let find = |dir: &str| {
+            m.files
+                .iter()
+                .find(|f| {
+                    !f.pad
+                        && f.path.first().map(String::as_str) == Some(dir)
+                        && f.path.last().is_some_and(|n| n.starts_with(&prefix))
+                })
+                .map(|f| f.path.join("/"))
+                .with_context(|| format!("{name}: no {dir} file for block {height}"))
+        };
+        out.push((
+            height,
+            crate::store::HeaderRecord {
+                header,
+                tx_count,
+                bundle: name.to_string(),
+                infohash_v1: ih.clone(),
+                block_file: find("blocks")?,
+                txid_file: find("txids")?,
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// A txid with the height of its block and its index there.
 pub type Located = (u64, u32, [u8; 32]);
 
@@ -402,8 +461,13 @@ pub async fn offload_loop(
                         continue;
                     }
                     if let Some(engine) = &engine {
+                        // Announce where the tracker is now (ports can change between runs;
+                        // URLs live outside `info`, so the info-hash stays).
                         let torrent = match p.metainfo(&rec.name) {
-                            Ok((bytes, _)) => bytes,
+                            Ok((_, m)) => m.reencode(
+                                p.opts.announce.first().map(String::as_str),
+                                &p.opts.web_seeds,
+                            ),
                             Err(e) => {
                                 tracing::error!(bundle = %rec.name, "{e:#}");
                                 continue;

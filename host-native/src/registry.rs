@@ -25,6 +25,8 @@ pub struct Registry {
     pub public_http: String,
     /// Offload records (stages).
     pub store: Arc<crate::store::Store>,
+    /// Current announce and web seed URLs for the bundles the service made.
+    pub urls: Option<(String, String)>,
 }
 
 /// One entry of `GET /v1/bundles` (DESIGN §12 shape).
@@ -134,8 +136,16 @@ pub async fn torrent(State(r): State<Registry>, UrlPath(file): UrlPath<String>) 
         .into_iter()
         .find(|(_, m)| m.infohash_v1.is_some_and(|h| h.to_string() == hex))
     {
-        Some((path, _)) => match std::fs::read(&path) {
+        Some((path, m)) => match std::fs::read(&path) {
             Ok(bytes) => {
+                // Bundles this service made announce where its tracker and web seed are
+                // now (ports may differ from the run that wrote them); the info is untouched.
+                let bytes = match (&r.urls, r.store.bundle(&m.name)) {
+                    (Some((announce, seed)), Ok(Some(_))) => {
+                        m.reencode(Some(announce), std::slice::from_ref(seed))
+                    }
+                    _ => bytes,
+                };
                 ([(header::CONTENT_TYPE, "application/x-bittorrent")], bytes).into_response()
             }
             Err(_) => StatusCode::NOT_FOUND.into_response(),

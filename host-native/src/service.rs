@@ -153,6 +153,10 @@ pub async fn run(config: Config) -> Result<()> {
                 tracker: Arc::clone(&tracker),
                 public_http: public_http.clone(),
                 store: Arc::clone(&store),
+                urls: Some((
+                    format!("http://{public_host}/announce"),
+                    format!("http://{public_http}/webseed/"),
+                )),
             });
         axum::Router::new()
             .route(

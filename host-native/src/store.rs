@@ -18,6 +18,24 @@ const BUNDLES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bundles"
 const AUDITS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("audits");
 const PRUNED: TableDefinition<'_, u64, u64> = TableDefinition::new("pruned_heights");
 const TXIDS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
+const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
+
+/// What the proof service needs of an offloaded block (the header store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderRecord {
+    /// The 80-byte header.
+    pub header: Vec<u8>,
+    /// Transactions in the block.
+    pub tx_count: u64,
+    /// Bundle name.
+    pub bundle: String,
+    /// v1 info-hash of the bundle.
+    pub infohash_v1: String,
+    /// The block file inside the bundle (`blocks/...`).
+    pub block_file: String,
+    /// The txid file inside the bundle (`txids/...`).
+    pub txid_file: String,
+}
 
 /// A bundle in the offload pipeline (`torrent_core::prune::Stage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +158,7 @@ impl Store {
             w.open_table(AUDITS)?;
             w.open_table(PRUNED)?;
             w.open_table(TXIDS)?;
+            w.open_table(HEADERS)?;
         }
         w.commit()?;
         Ok(Self { db })
@@ -380,11 +399,16 @@ impl Store {
     pub fn index_txids(
         &self,
         txids: &mut dyn Iterator<Item = Result<(u64, u32, [u8; 32])>>,
+        headers: &[(u64, HeaderRecord)],
         rec: &BundleRecord,
     ) -> Result<u64> {
         let w = self.db.begin_write()?;
         let mut n = 0u64;
         {
+            let mut h = w.open_table(HEADERS)?;
+            for (height, hr) in headers {
+                h.insert(*height, serde_json::to_vec(hr)?.as_slice())?;
+            }
             let mut t = w.open_table(TXIDS)?;
             for item in txids {
                 let (height, i, txid) = item?;
@@ -406,6 +430,34 @@ impl Store {
         let r = self.db.begin_read()?;
         let t = r.open_table(TXIDS)?;
         Ok(t.get(txid.as_slice())?.map(|v| v.value()))
+    }
+
+    /// The header record of `height`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn header(&self, height: u64) -> Result<Option<HeaderRecord>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(HEADERS)?;
+        Ok(match t.get(height)? {
+            Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// Up to `count` header records from height `from` on (offloaded heights only).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn headers(&self, from: u64, count: u32) -> Result<Vec<(u64, HeaderRecord)>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(HEADERS)?;
+        let mut out = Vec::new();
+        for row in t.range(from..)?.take(count as usize) {
+            let (k, v) = row?;
+            out.push((k.value(), serde_json::from_slice(v.value())?));
+        }
+        Ok(out)
     }
 
     /// Records an audit outcome for (`infohash`, `account`).

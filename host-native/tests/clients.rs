@@ -243,6 +243,27 @@ fn real_clients_download_a_bundle_seeded_by_the_service() {
         t.elapsed().as_secs_f64()
     ));
 
+    // BiglyBT (Java, console UI, throwaway profile; tests/interop/biglybt.sh) finds the
+    // service through the tracker and dials it.
+    let t = Instant::now();
+    let out = dir.join("biglybt");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/biglybt.sh");
+    let o = Command::new("bash")
+        .arg(&script)
+        .arg(&swarm_only)
+        .arg(&out)
+        .arg("180")
+        .output()
+        .expect("bash");
+    assert!(
+        o.status.success(),
+        "BiglyBT: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_same(&svc_bundles, &out, &m, None);
+    matrix.push(format!("BiglyBT {:.2} s", t.elapsed().as_secs_f64()));
+
     // The web seed alone: a trackerless torrent whose only source is the url-list.
     let ws_only = dir.join("webseed-only.torrent");
     std::fs::write(&ws_only, m.reencode(None, &m.url_list)).unwrap();

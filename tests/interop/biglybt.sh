@@ -4,8 +4,8 @@
 #
 #   usage: biglybt.sh TORRENT_FILE OUT_DIR [TIMEOUT_S=180]
 #
-# Exits 0 once BiglyBT reports the torrent as Seeding at 100.0% and has shut
-# down cleanly (so every byte is flushed to OUT_DIR/<torrent name>/...).
+# Exits 0 once BiglyBT reports the torrent complete (100.0%, seeding) and has
+# shut down cleanly (so every byte is flushed to OUT_DIR/<torrent name>/...).
 # Exits non-zero with a message on timeout or error. Byte comparison is the
 # caller's job. BiglyBT (its whole process group) is killed on any exit.
 #
@@ -93,6 +93,7 @@ bstr() { printf '%d:%s' "${#1}" "$1"; }
 # stdin FIFO: fd 3 is opened read-write first so neither side blocks and
 # BiglyBT never sees EOF while we are running.
 mkfifo "$PROFILE/stdin"
+: > "$LOG"   # exists before the first grep below
 exec 3<>"$PROFILE/stdin"
 env -u DISPLAY -u WAYLAND_DISPLAY HOME="$PROFILE" \
   setsid biglybt --ui=console <"$PROFILE/stdin" >>"$LOG" 2>&1 &
@@ -110,8 +111,13 @@ done
 echo "add -o \"$OUT\" \"$TORRENT\"" >&3
 
 # Poll `show torrents`; a line looks like
-#   " 1 [*] 100.0%	<name> (1.01 MB) ETA: ..."   ([*] = Seeding, [E] = Error,
-#   [>] = Downloading; percentage may use ',' under some locales).
+#   " 1 [*] 100.0%	<name> (1.01 MB) ETA: ..."
+# State chars: > downloading, * seeding, : ready, - queued, ! stopped,
+# E error, C checking, A allocating, I initialising.
+# Done = 100.0% (pieces hash-checked; fresh profile, so no stale resume data)
+# in a non-downloading state. A torrent that was already complete on disk
+# (a re-run) sits at [:] or [-] instead of seeding, so accept those too.
+# The percentage may use ',' under some locales.
 status=
 while :; do
   off=$(stat -c %s "$LOG")         # only look at output after this command
@@ -119,7 +125,7 @@ while :; do
   sleep 2
   status=$(tail -c "+$((off + 1))" "$LOG" | grep -aE '^ *1 \[' | tail -n 1 || true)
   case $status in
-    *'[*] 100.0%'* | *'[*] 100,0%'*) break ;;
+    *'['[*:!-]'] 100'[.,]'0%'*) break ;;  # complete and seeding/ready/stopped/queued
     *'[E]'*) fail "BiglyBT reports an error: $status" ;;
   esac
   kill -0 "$BBPID" 2>/dev/null || fail "BiglyBT exited unexpectedly"

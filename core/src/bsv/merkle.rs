@@ -37,6 +37,13 @@ pub enum MerkleError {
     /// More leaves than a 64-level tree can hold.
     #[error("too many leaves for a merkle tree")]
     TooManyLeaves,
+    /// A chunk of txids read for a proof does not hash to the cached tree (wrong length or
+    /// damaged data).
+    #[error("the txids of the chunk starting at {first} do not match the block's merkle tree")]
+    ChunkMismatch {
+        /// Index of the chunk's first leaf.
+        first: u64,
+    },
 }
 
 /// Returns the number of hashing levels above the leaves of a tree of `leaf_count`
@@ -240,6 +247,250 @@ impl MerkleTree {
     pub fn txid(&self, index: u64) -> Option<Txid> {
         self.node(0, index)
             .map(|n| Txid::from_byte_array(n.to_byte_array()))
+    }
+}
+
+/// Read access to the nodes of a merkle tree, whole or partial: what proof builders need.
+pub trait MerkleNodes {
+    /// Number of leaves of the whole tree.
+    fn leaf_count(&self) -> u64;
+    /// The node at `level` and `offset`, if this view holds it.
+    fn node(&self, level: u32, offset: u64) -> Option<MerkleNode>;
+    /// The txid at `index`, if this view holds it.
+    fn txid(&self, index: u64) -> Option<Txid> {
+        self.node(0, index)
+            .map(|n| Txid::from_byte_array(n.to_byte_array()))
+    }
+}
+
+impl MerkleNodes for MerkleTree {
+    fn leaf_count(&self) -> u64 {
+        MerkleTree::leaf_count(self)
+    }
+    fn node(&self, level: u32, offset: u64) -> Option<MerkleNode> {
+        MerkleTree::node(self, level, offset)
+    }
+}
+
+/// Pairs `below` into the next level: a lone last node pairs with itself (Bitcoin's rule),
+/// and two equal nodes in a pair are a mutated tree (CVE-2012-2459).
+fn next_level(
+    below: &[MerkleNode],
+    level: u32,
+    first_offset: u64,
+) -> Result<Vec<MerkleNode>, MerkleError> {
+    let mut next = Vec::with_capacity(below.len().div_ceil(2));
+    for (i, pair) in below.chunks(2).enumerate() {
+        next.push(match pair {
+            [l, r] if l == r => {
+                return Err(MerkleError::Mutated {
+                    level,
+                    offset: first_offset + 2 * i as u64,
+                });
+            }
+            [l, r] => MerkleNode::combine(l, r),
+            [l] | [l, ..] => MerkleNode::combine(l, l),
+            [] => continue,
+        });
+    }
+    Ok(next)
+}
+
+/// The upper levels of a block's merkle tree, from level `k` up: about `2n / 2^k` nodes. With
+/// the `2^k` leaves of one chunk read from the txid file, [`UpperTree::path`] gives every node
+/// a proof of a transaction in that chunk needs — O(1) reads and `2^k` hashes per proof, and
+/// `n / 2^(k-5)` bytes of memory per block (1 MB for a million transactions at `k = 6`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpperTree {
+    tx_count: u64,
+    k: u32,
+    /// `levels[j]` is level `k + j`.
+    levels: Vec<Vec<MerkleNode>>,
+}
+
+/// Builds an [`UpperTree`] from the txids in order (a streaming pass over a txid file).
+#[derive(Debug, Clone)]
+pub struct UpperTreeBuilder {
+    k: u32,
+    count: u64,
+    chunk: Vec<MerkleNode>,
+    level_k: Vec<MerkleNode>,
+}
+
+impl UpperTreeBuilder {
+    /// Starts a tree whose chunks hold `2^k` leaves (`k` at most 16).
+    pub fn new(k: u32) -> Self {
+        let k = k.min(16);
+        Self {
+            k,
+            count: 0,
+            chunk: Vec::with_capacity(1 << k),
+            level_k: Vec::new(),
+        }
+    }
+
+    /// Adds the next txid.
+    ///
+    /// # Errors
+    /// [`MerkleError::Mutated`] inside a completed chunk.
+    pub fn push(&mut self, txid: Txid) -> Result<(), MerkleError> {
+        self.chunk.push(MerkleNode::from(txid));
+        self.count += 1;
+        if self.chunk.len() == 1 << self.k {
+            let first = self.count - self.chunk.len() as u64;
+            let root = chunk_levels(&self.chunk, self.k, first)?
+                .pop()
+                .and_then(|l| l.first().copied())
+                .ok_or(MerkleError::Empty)?;
+            self.level_k.push(root);
+            self.chunk.clear();
+        }
+        Ok(())
+    }
+
+    /// Finishes the tree.
+    ///
+    /// # Errors
+    /// [`MerkleError::Empty`] or [`MerkleError::Mutated`].
+    pub fn finish(mut self) -> Result<UpperTree, MerkleError> {
+        if self.count == 0 {
+            return Err(MerkleError::Empty);
+        }
+        let height = tree_height(self.count);
+        let k = self.k.min(height);
+        let mut level_k = if k < self.k {
+            // The whole tree fits in one (partial) chunk: its level-k nodes are computed
+            // directly from all the leaves.
+            let mut levels = chunk_levels(&self.chunk, k, 0)?;
+            levels.pop().unwrap_or_default()
+        } else {
+            core::mem::take(&mut self.level_k)
+        };
+        if k == self.k && !self.chunk.is_empty() {
+            let first = self.count - self.chunk.len() as u64;
+            let root = chunk_levels(&self.chunk, k, first)?
+                .pop()
+                .and_then(|l| l.first().copied())
+                .ok_or(MerkleError::Empty)?;
+            level_k.push(root);
+        }
+        let mut levels = alloc::vec![level_k];
+        let mut level = k;
+        while let Some(below) = levels.last().filter(|l| l.len() > 1) {
+            let next = next_level(below, level, 0)?;
+            levels.push(next);
+            level += 1;
+        }
+        Ok(UpperTree {
+            tx_count: self.count,
+            k,
+            levels,
+        })
+    }
+}
+
+/// Levels `0..=k` of one chunk whose first leaf is `first`. A chunk is full, or the last one
+/// of the tree, so a lone node at its right edge is also the last of its level in the whole
+/// tree and pairs with itself, up to level `k`.
+fn chunk_levels(
+    leaves: &[MerkleNode],
+    k: u32,
+    first: u64,
+) -> Result<Vec<Vec<MerkleNode>>, MerkleError> {
+    let mut levels = alloc::vec![leaves.to_vec()];
+    for level in 0..k {
+        let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+        let next = next_level(below, level, first >> level)?;
+        levels.push(next);
+    }
+    Ok(levels)
+}
+
+impl UpperTree {
+    /// Number of transactions.
+    pub fn tx_count(&self) -> u64 {
+        self.tx_count
+    }
+
+    /// The merkle root.
+    pub fn root(&self) -> MerkleRoot {
+        self.levels
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or_default()
+            .into()
+    }
+
+    /// The leaves `[first, first + len)` of the chunk holding `index`.
+    pub fn chunk_of(&self, index: u64) -> (u64, u64) {
+        let first = (index >> self.k) << self.k;
+        let len = (1u64 << self.k).min(self.tx_count.saturating_sub(first));
+        (first, len)
+    }
+
+    /// Bytes of memory the upper levels take.
+    pub fn memory(&self) -> usize {
+        self.levels.iter().map(|l| l.len() * 32).sum()
+    }
+
+    /// A view of every node on the path of `index`, given the txids of its chunk (as
+    /// [`UpperTree::chunk_of`] says). The chunk is checked against the cached level-`k`
+    /// node, so a damaged txid file is caught here, not handed out as a proof.
+    ///
+    /// # Errors
+    /// [`MerkleError::Mutated`], or [`MerkleError::ChunkMismatch`] when the chunk does not
+    /// hash to the cached node.
+    pub fn path(&self, index: u64, chunk: &[Txid]) -> Result<PathView<'_>, MerkleError> {
+        let (first, len) = self.chunk_of(index);
+        if index >= self.tx_count || chunk.len() as u64 != len {
+            return Err(MerkleError::ChunkMismatch { first });
+        }
+        let leaves: Vec<MerkleNode> = chunk.iter().map(|t| MerkleNode::from(*t)).collect();
+        let levels = chunk_levels(&leaves, self.k, first)?;
+        let top = levels.last().and_then(|l| l.first().copied());
+        let cached = self
+            .levels
+            .first()
+            .and_then(|l| l.get((first >> self.k) as usize))
+            .copied();
+        if top.is_none() || top != cached {
+            return Err(MerkleError::ChunkMismatch { first });
+        }
+        Ok(PathView {
+            upper: self,
+            first,
+            chunk: levels,
+        })
+    }
+}
+
+/// The nodes one proof needs: a chunk's lower levels and the cached upper levels.
+#[derive(Debug, Clone)]
+pub struct PathView<'a> {
+    upper: &'a UpperTree,
+    first: u64,
+    chunk: Vec<Vec<MerkleNode>>,
+}
+
+impl MerkleNodes for PathView<'_> {
+    fn leaf_count(&self) -> u64 {
+        self.upper.tx_count
+    }
+
+    fn node(&self, level: u32, offset: u64) -> Option<MerkleNode> {
+        if level >= self.upper.k {
+            let j = (level - self.upper.k) as usize;
+            return self
+                .upper
+                .levels
+                .get(j)?
+                .get(usize::try_from(offset).ok()?)
+                .copied();
+        }
+        let base = self.first >> level;
+        let local = usize::try_from(offset.checked_sub(base)?).ok()?;
+        self.chunk.get(level as usize)?.get(local).copied()
     }
 }
 

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 
 use super::{ProofError, check_position};
 use crate::bsv::hash::{MerkleNode, MerkleRoot, Txid};
-use crate::bsv::merkle::{MerkleTree, level_width};
+use crate::bsv::merkle::{MerkleNodes, level_width};
 use crate::encode::{DecodeError, Reader, bounded_capacity, write_compact_size};
 
 /// The largest tree height the format can express meaningfully (offsets are `u64`).
@@ -281,7 +281,7 @@ impl Bump {
     /// # Errors
     /// [`ProofError::IndexOutOfRange`] for an index not in the tree.
     pub fn build(
-        tree: &MerkleTree,
+        tree: &impl MerkleNodes,
         block_height: u64,
         indices: &[u64],
     ) -> Result<Self, ProofError> {

@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use super::{ProofError, check_position};
 use crate::bsv::hash::{BlockHash, MerkleNode, MerkleRoot, Txid};
 use crate::bsv::header::Header;
-use crate::bsv::merkle::{MerkleTree, level_width};
+use crate::bsv::merkle::{MerkleNodes, level_width};
 use crate::bsv::tx::txid_of;
 use crate::encode::{DecodeError, Reader, write_compact_size};
 use crate::hex;
@@ -140,7 +140,7 @@ impl TscProof {
     /// # Errors
     /// [`ProofError::IndexOutOfRange`].
     pub fn build(
-        tree: &MerkleTree,
+        tree: &impl MerkleNodes,
         index: u64,
         header: &Header,
         kind: TargetKind,

@@ -1,0 +1,582 @@
+//! Proofs for the transactions of offloaded blocks (DESIGN §8), shared by gRPC and JSON.
+//!
+//! The txid index (redb) gives a txid's height and position; the header store gives the
+//! block's header, tx count and bundle. The proof itself comes from the block's txid file:
+//! its upper merkle levels are computed once per block (one streaming pass, checked against
+//! the header's merkle root) and cached, and each proof then reads one 2 KiB chunk of
+//! txids (`pread`) and hashes 63 nodes. When the txid file is not local (pruned bundle
+//! data), only that file is fetched from the swarm, checked the same way, and kept.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{OnceCell, Semaphore};
+use torrent_core::bencode::Limits;
+use torrent_core::bsv::merkle::{UpperTree, UpperTreeBuilder};
+use torrent_core::metainfo::Metainfo;
+use torrent_core::proof::bump::Bump;
+use torrent_core::proof::tsc::{TargetKind, TscProof};
+use torrent_core::{Header, Txid};
+
+use crate::session::{AddMode, BitTorrent};
+use crate::store::{HeaderRecord, Store};
+
+/// Leaves per chunk, as a power of two: 64 txids (2 KiB) read and 63 hashes per proof.
+const CHUNK_LOG2: u32 = 6;
+
+/// Why a proof could not be given; each maps to one gRPC status and one HTTP status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofFailure {
+    /// Malformed input.
+    Invalid(String),
+    /// Not in any offloaded block.
+    NotFound(String),
+    /// Too many requests in flight.
+    Busy(String),
+    /// The data is neither local nor obtainable from the swarm right now.
+    Unavailable(String),
+    /// Damaged local data or another internal error.
+    Internal(String),
+}
+
+impl ProofFailure {
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Invalid(m)
+            | Self::NotFound(m)
+            | Self::Busy(m)
+            | Self::Unavailable(m)
+            | Self::Internal(m) => m,
+        }
+    }
+
+    /// HTTP status code.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Invalid(_) => 400,
+            Self::NotFound(_) => 404,
+            Self::Busy(_) => 429,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// Metrics label.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::NotFound(_) => "not_found",
+            Self::Busy(_) => "busy",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "error",
+        }
+    }
+}
+
+/// Which proof formats to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Formats {
+    /// BUMP and TSC.
+    All,
+    /// BUMP only.
+    Bump,
+    /// TSC only.
+    Tsc,
+}
+
+impl Formats {
+    /// Parses `bump`, `tsc`, `json`/`all` (or nothing).
+    ///
+    /// # Errors
+    /// Another word.
+    pub fn parse(s: Option<&str>) -> Result<Self, ProofFailure> {
+        match s.unwrap_or("all") {
+            "all" | "json" | "" => Ok(Self::All),
+            "bump" => Ok(Self::Bump),
+            "tsc" => Ok(Self::Tsc),
+            other => Err(ProofFailure::Invalid(format!(
+                "format {other:?}: use bump, tsc or json"
+            ))),
+        }
+    }
+}
+
+/// A proof with everything a light client needs to check it (DESIGN §12 JSON shape).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProofAnswer {
+    /// Display hex.
+    pub txid: String,
+    /// Block height.
+    pub height: u64,
+    /// Block hash, display hex.
+    pub block_hash: String,
+    /// Transactions in the block.
+    pub tx_count: u64,
+    /// Position of the transaction.
+    pub index: u64,
+    /// The 80-byte header, hex.
+    pub header: String,
+    /// BRC-74 BUMP, hex (empty when not asked for).
+    pub bump: String,
+    /// TSC proof (null when not asked for).
+    pub tsc: serde_json::Value,
+    /// The bundle's v1 info-hash.
+    pub infohash_v1: String,
+    /// Bundle name.
+    pub bundle: String,
+    /// Txid file inside the bundle.
+    pub txid_file: String,
+    /// Microseconds spent.
+    pub elapsed_us: u64,
+    /// `cache`, `local` or `swarm`.
+    pub source: &'static str,
+}
+
+/// Parses a display-hex txid.
+///
+/// # Errors
+/// Anything but 64 hex digits.
+pub fn parse_txid(s: &str) -> Result<Txid, ProofFailure> {
+    let s = s.trim();
+    if s.len() != 64 {
+        return Err(ProofFailure::Invalid(format!(
+            "txid must be 64 hex digits, got {} characters",
+            s.len()
+        )));
+    }
+    s.parse::<Txid>()
+        .map_err(|_| ProofFailure::Invalid(format!("txid {s:?} is not hex")))
+}
+
+/// Latency histogram bucket edges, seconds (500 ms is the speed bonus edge).
+pub const BUCKETS: [f64; 11] = [
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
+/// Methods counted in metrics.
+pub const METHODS: [&str; 5] = ["GetProof", "GetProofs", "StreamProofs", "json", "GetBundle"];
+const OUTCOMES: [&str; 6] = ["ok", "invalid", "not_found", "busy", "unavailable", "error"];
+
+/// Proof metrics (atomics: read by `/metrics`, written on every request).
+#[derive(Debug, Default)]
+pub struct ProofMetrics {
+    requests: [[AtomicU64; 6]; 5],
+    buckets: [AtomicU64; 11],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    swarm_fetches: AtomicU64,
+    swarm_failures: AtomicU64,
+}
+
+impl ProofMetrics {
+    /// Records one request.
+    pub fn record(&self, method: &str, outcome: &str, elapsed: Duration) {
+        let m = METHODS.iter().position(|x| *x == method).unwrap_or(0);
+        let o = OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(5);
+        self.requests[m][o].fetch_add(1, Ordering::Relaxed);
+        let s = elapsed.as_secs_f64();
+        for (i, edge) in BUCKETS.iter().enumerate() {
+            if s <= *edge {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Appends the Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP torrent_proof_requests_total Proof requests by method and outcome.\n# TYPE torrent_proof_requests_total counter"
+        );
+        for (m, method) in METHODS.iter().enumerate() {
+            for (o, outcome) in OUTCOMES.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "torrent_proof_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {}",
+                    self.requests[m][o].load(Ordering::Relaxed)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP torrent_proof_seconds Time to answer one proof.\n# TYPE torrent_proof_seconds histogram"
+        );
+        for (i, edge) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "torrent_proof_seconds_bucket{{le=\"{edge}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "torrent_proof_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "torrent_proof_seconds_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "torrent_proof_seconds_count {count}");
+        for (name, help, v) in [
+            (
+                "torrent_proof_cache_hits_total",
+                "Proofs answered from a cached tree.",
+                &self.cache_hits,
+            ),
+            (
+                "torrent_proof_cache_misses_total",
+                "Proofs that had to build a block's tree.",
+                &self.cache_misses,
+            ),
+            (
+                "torrent_proof_swarm_fetches_total",
+                "Txid files fetched from the swarm.",
+                &self.swarm_fetches,
+            ),
+            (
+                "torrent_proof_swarm_failures_total",
+                "Failed swarm fetches.",
+                &self.swarm_failures,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// A block's cached upper tree and its open txid file.
+#[derive(Debug)]
+struct BlockTree {
+    tree: UpperTree,
+    file: File,
+}
+
+type Slot = Arc<OnceCell<Arc<BlockTree>>>;
+
+/// Cached trees, evicted oldest first beyond `max_bytes`.
+#[derive(Debug, Default)]
+struct TreeCache {
+    slots: HashMap<u64, Slot>,
+    order: VecDeque<u64>,
+}
+
+/// The proof engine.
+pub struct Proofs {
+    store: Arc<Store>,
+    bundles: PathBuf,
+    engine: Option<Arc<dyn BitTorrent>>,
+    cache: Mutex<TreeCache>,
+    max_cached_blocks: usize,
+    fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    permits: Arc<Semaphore>,
+    /// Metrics.
+    pub metrics: ProofMetrics,
+}
+
+impl std::fmt::Debug for Proofs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proofs")
+            .field("bundles", &self.bundles)
+            .finish_non_exhaustive()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ProofFailure {
+    ProofFailure::Internal(e.to_string())
+}
+
+impl Proofs {
+    /// A proof engine over the database and bundle store; `max_concurrency` proofs at once,
+    /// more are refused as busy.
+    pub fn new(
+        store: Arc<Store>,
+        bundles: PathBuf,
+        engine: Option<Arc<dyn BitTorrent>>,
+        max_concurrency: usize,
+        max_cached_blocks: usize,
+    ) -> Self {
+        Self {
+            store,
+            bundles,
+            engine,
+            cache: Mutex::new(TreeCache::default()),
+            max_cached_blocks: max_cached_blocks.max(1),
+            fetch_locks: Mutex::new(HashMap::new()),
+            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            metrics: ProofMetrics::default(),
+        }
+    }
+
+    /// Where a txid is: its height, index and block record.
+    ///
+    /// # Errors
+    /// Malformed or unknown txid.
+    pub fn locate(&self, txid_hex: &str) -> Result<(Txid, u64, u64, HeaderRecord), ProofFailure> {
+        let txid = parse_txid(txid_hex)?;
+        let (height, index) = self
+            .store
+            .txid_location(&txid.to_byte_array())
+            .map_err(internal)?
+            .ok_or_else(|| {
+                ProofFailure::NotFound(format!(
+                    "txid {txid} is not in any block this service has offloaded"
+                ))
+            })?;
+        let rec = self
+            .store
+            .header(height)
+            .map_err(internal)?
+            .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
+        Ok((txid, height, u64::from(index), rec))
+    }
+
+    fn slot(&self, height: u64) -> Slot {
+        let mut c = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = c.slots.get(&height) {
+            return Arc::clone(s);
+        }
+        while c.order.len() >= self.max_cached_blocks {
+            if let Some(old) = c.order.pop_front() {
+                c.slots.remove(&old);
+            }
+        }
+        let s: Slot = Arc::new(OnceCell::new());
+        c.slots.insert(height, Arc::clone(&s));
+        c.order.push_back(height);
+        s
+    }
+
+    /// Builds one proof.
+    ///
+    /// # Errors
+    /// [`ProofFailure`].
+    pub async fn prove(
+        &self,
+        txid_hex: &str,
+        formats: Formats,
+    ) -> Result<ProofAnswer, ProofFailure> {
+        let started = Instant::now();
+        let _permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
+            ProofFailure::Busy("too many proof requests in flight; retry shortly".into())
+        })?;
+        let (txid, height, index, rec) = self.locate(txid_hex)?;
+        let header = Header::decode(&rec.header).map_err(internal)?;
+        let (bt, source) = self.tree(height, &rec, &header).await?;
+        let (first, len) = bt.tree.chunk_of(index);
+        let mut buf = vec![0u8; usize::try_from(len * 32).map_err(internal)?];
+        bt.file
+            .read_exact_at(&mut buf, first * 32)
+            .map_err(|e| internal(format!("reading {}: {e}", rec.txid_file)))?;
+        let chunk: Vec<Txid> = buf
+            .chunks_exact(32)
+            .map(|c| Txid::from_byte_array(c.try_into().unwrap_or([0; 32])))
+            .collect();
+        let view = bt
+            .tree
+            .path(index, &chunk)
+            .map_err(|e| internal(format!("{} in bundle {}: {e}", rec.txid_file, rec.bundle)))?;
+        if view_txid(&chunk, first, index) != Some(txid) {
+            return Err(internal(format!(
+                "the txid index says {txid} is tx {index} of block {height}, the txid file disagrees"
+            )));
+        }
+        let bump = if formats == Formats::Tsc {
+            String::new()
+        } else {
+            let b = Bump::build(&view, height, &[index]).map_err(internal)?;
+            torrent_core::hex::encode(&b.encode())
+        };
+        let tsc = if formats == Formats::Bump {
+            serde_json::Value::Null
+        } else {
+            let t = TscProof::build(&view, index, &header, TargetKind::BlockHash, None)
+                .map_err(internal)?;
+            serde_json::from_str(&t.to_json()).map_err(internal)?
+        };
+        Ok(ProofAnswer {
+            txid: txid.to_string(),
+            height,
+            block_hash: header.block_hash().to_string(),
+            tx_count: rec.tx_count,
+            index,
+            header: torrent_core::hex::encode(&rec.header),
+            bump,
+            tsc,
+            infohash_v1: rec.infohash_v1.clone(),
+            bundle: rec.bundle.clone(),
+            txid_file: rec.txid_file.clone(),
+            elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            source,
+        })
+    }
+
+    /// The cached tree of `height`, building it (and fetching its txid file) once.
+    async fn tree(
+        &self,
+        height: u64,
+        rec: &HeaderRecord,
+        header: &Header,
+    ) -> Result<(Arc<BlockTree>, &'static str), ProofFailure> {
+        let slot = self.slot(height);
+        if let Some(bt) = slot.get() {
+            self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok((Arc::clone(bt), "cache"));
+        }
+        let mut source = "local";
+        let bt = slot
+            .get_or_try_init(|| async {
+                self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
+                let path = self.bundles.join(&rec.bundle).join(&rec.txid_file);
+                if !path.exists() {
+                    self.fetch_txid_file(rec).await?;
+                    source = "swarm";
+                }
+                let (root, count) = (header.merkle_root, rec.tx_count);
+                let built = tokio::task::spawn_blocking(move || build_tree(&path, root, count))
+                    .await
+                    .map_err(internal)??;
+                Ok::<_, ProofFailure>(Arc::new(built))
+            })
+            .await?;
+        Ok((Arc::clone(bt), source))
+    }
+
+    /// Fetches one txid file from the swarm into the bundle store (one fetch per file,
+    /// however many requests wait for it).
+    async fn fetch_txid_file(&self, rec: &HeaderRecord) -> Result<(), ProofFailure> {
+        let key = format!("{}/{}", rec.bundle, rec.txid_file);
+        let lock = {
+            let mut m = self
+                .fetch_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Arc::clone(m.entry(key.clone()).or_default())
+        };
+        let _guard = lock.lock().await;
+        let data = self.bundles.join(&rec.bundle);
+        if data.join(&rec.txid_file).exists() {
+            return Ok(());
+        }
+        let Some(engine) = &self.engine else {
+            return Err(ProofFailure::Unavailable(format!(
+                "{key} is not local and the BitTorrent session is off (bittorrent = false)"
+            )));
+        };
+        let torrent_path = self.bundles.join(format!("{}.torrent", rec.bundle));
+        let bytes = std::fs::read(&torrent_path)
+            .map_err(|e| internal(format!("{}: {e}", torrent_path.display())))?;
+        let m = Metainfo::parse(&bytes, &Limits::default()).map_err(internal)?;
+        let want: Vec<&str> = rec.txid_file.split('/').collect();
+        let idx = m
+            .files
+            .iter()
+            .position(|f| f.path.iter().map(String::as_str).eq(want.iter().copied()))
+            .ok_or_else(|| {
+                internal(format!("{} is not a file of {}", rec.txid_file, rec.bundle))
+            })?;
+        self.metrics.swarm_fetches.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(file = %key, "fetching a txid file from the swarm");
+        let ih = m.infohash_v1.map(|h| h.0).unwrap_or_default();
+        let _ = engine.remove(ih).await;
+        let fetched = async {
+            let ih = engine
+                .add(
+                    bytes,
+                    &data,
+                    AddMode::Fetch {
+                        only_files: Some(vec![idx]),
+                    },
+                )
+                .await?;
+            engine.wait_complete(ih).await
+        };
+        match tokio::time::timeout(Duration::from_secs(120), fetched).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.metrics.swarm_failures.fetch_add(1, Ordering::Relaxed);
+                Err(ProofFailure::Unavailable(format!(
+                    "fetching {key} from the swarm: {e:#}"
+                )))
+            }
+            Err(_) => {
+                self.metrics.swarm_failures.fetch_add(1, Ordering::Relaxed);
+                Err(ProofFailure::Unavailable(format!(
+                    "fetching {key} from the swarm: no seeder delivered it within 120 s"
+                )))
+            }
+        }
+    }
+
+    /// Headers from `from`, at most `count` (2000).
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn headers(&self, from: u64, count: u32) -> Result<Vec<(u64, HeaderRecord)>, ProofFailure> {
+        if count > 2000 {
+            return Err(ProofFailure::Invalid(format!(
+                "count {count}: at most 2000 headers"
+            )));
+        }
+        self.store.headers(from, count).map_err(internal)
+    }
+}
+
+fn view_txid(chunk: &[Txid], first: u64, index: u64) -> Option<Txid> {
+    chunk
+        .get(usize::try_from(index.checked_sub(first)?).ok()?)
+        .copied()
+}
+
+/// Reads a txid file once into an upper tree and checks it against the header.
+fn build_tree(
+    path: &std::path::Path,
+    root: torrent_core::MerkleRoot,
+    tx_count: u64,
+) -> Result<BlockTree, ProofFailure> {
+    use std::io::Read;
+    let file = File::open(path).map_err(|e| internal(format!("{}: {e}", path.display())))?;
+    let len = file.metadata().map_err(internal)?.len();
+    if len != tx_count * 32 {
+        return Err(internal(format!(
+            "{}: {len} bytes, but the block has {tx_count} transactions",
+            path.display()
+        )));
+    }
+    let mut r = std::io::BufReader::with_capacity(1 << 20, &file);
+    let mut b = UpperTreeBuilder::new(CHUNK_LOG2);
+    let mut t = [0u8; 32];
+    for _ in 0..tx_count {
+        r.read_exact(&mut t).map_err(internal)?;
+        b.push(Txid::from_byte_array(t)).map_err(internal)?;
+    }
+    let tree = b.finish().map_err(internal)?;
+    if tree.root() != root {
+        return Err(internal(format!(
+            "{}: the txids do not hash to the header's merkle root",
+            path.display()
+        )));
+    }
+    drop(r);
+    Ok(BlockTree { tree, file })
+}
