@@ -61,7 +61,13 @@ step npm npm ci --prefix tests/interop --no-audit --no-fund
 # --- checks --------------------------------------------------------------------------------
 step fmt cargo fmt --all --check
 step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
-step test timeout 2700 cargo test --locked --workspace
+# The committed gRPC code must be what proto/ generates (protoc from Debian).
+proto_fresh() {
+    (cd proto/gen && cargo run --locked -q --release) &&
+        git diff --exit-code --stat -- host-native/src/proto
+}
+step proto proto_fresh
+step test timeout 2700 cargo test --locked --workspace --no-fail-fast
 step test-core-no-std cargo test --locked -p torrent_core --no-default-features --lib
 step wasm-core cargo build --locked -p torrent_core --target wasm32-unknown-unknown --no-default-features
 step wasm-guest cargo build --locked -p torrent_wasm_guest --target wasm32-unknown-unknown --release

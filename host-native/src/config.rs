@@ -117,12 +117,31 @@ pub struct Config {
     /// Port announced to trackers when it differs from `peer_port` (NAT).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub announce_port: Option<u16>,
+    /// Proof requests served at once; more are refused (RESOURCE_EXHAUSTED / HTTP 429).
+    pub proof_max_concurrency: usize,
+    /// Blocks whose upper merkle levels stay cached (about 1 MB per million transactions).
+    pub proof_cache_blocks: usize,
+    /// How proofs coming back from seeders are checked: `native` (the core, in process),
+    /// `sandbox` (wasmtime) or `galaxy` (Galaxy's Validation service).
+    pub validation: Validation,
     /// Seeder mode: the registry to fetch bundle torrents from (`http://host:port`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed_registry: Option<String>,
     /// Seeder mode: the announce URL with the seeder's passkey.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed_announce: Option<String>,
+}
+
+/// Where proofs from seeders are validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Validation {
+    /// `torrent_core` in this process.
+    Native,
+    /// `torrent_core` compiled to wasm, in wasmtime with fuel and memory caps.
+    Sandbox,
+    /// Galaxy's Validation service.
+    Galaxy,
 }
 
 /// How seeder stakes are established.
@@ -177,6 +196,9 @@ impl Default for Config {
             bittorrent: true,
             dht: false,
             announce_port: None,
+            proof_max_concurrency: 256,
+            proof_cache_blocks: 64,
+            validation: Validation::Native,
             seed_registry: None,
             seed_announce: None,
         }
@@ -248,6 +270,18 @@ impl Config {
         }
         if self.bundle_blocks == 0 {
             bail!("bundle_blocks must be at least 1");
+        }
+        if self.validation != Validation::Native {
+            bail!(
+                "validation = \"{}\" is not available in this build yet (use \"native\")",
+                toml::Value::try_from(self.validation)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            );
+        }
+        if self.proof_max_concurrency == 0 {
+            bail!("proof_max_concurrency must be at least 1");
         }
         if self.min_seeders == 0 {
             bail!("min_seeders must be at least 1: a prune gate that needs no seeder is no gate");

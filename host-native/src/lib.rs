@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod grpc;
 pub mod inspect;
 pub mod offload;
 pub mod proofs;
@@ -29,6 +30,11 @@ pub mod webseed;
 
 use std::io::Write;
 use std::process::ExitCode;
+
+/// Prints one error line to stderr, prefixed like every other error of the binary.
+pub fn print_error_line(msg: &str) {
+    eprintln!("torrent_service: {msg}");
+}
 
 /// Prints a line to stdout; a closed pipe (`torrent_service inspect x | head`) ends the
 /// process quietly instead of panicking like `println!`.
@@ -90,6 +96,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Register(args) => register::run(&args),
         Command::Audit(args) => commands::audit(&args),
         Command::Seed(args) => seeder::run(&args),
+        Command::Proof(args) => grpc::run_cli(&args),
         Command::Ledger(args) => {
             let config = config::Config::load(args.config.as_deref())?;
             let server = args
@@ -120,6 +127,5 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             print_line(text.trim_end());
             Ok(ExitCode::SUCCESS)
         }
-        other => bail!("`{}` is not built yet", other.name()),
     }
 }

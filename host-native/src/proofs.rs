@@ -125,8 +125,11 @@ pub struct ProofAnswer {
     pub header: String,
     /// BRC-74 BUMP, hex (empty when not asked for).
     pub bump: String,
-    /// TSC proof (null when not asked for).
-    pub tsc: serde_json::Value,
+    /// The same BUMP, binary (for gRPC).
+    #[serde(skip)]
+    pub bump_raw: Vec<u8>,
+    /// TSC proof as JSON, written as is (null when not asked for).
+    pub tsc: Option<Box<serde_json::value::RawValue>>,
     /// The bundle's v1 info-hash.
     pub infohash_v1: String,
     /// Bundle name.
@@ -401,18 +404,19 @@ impl Proofs {
                 "the txid index says {txid} is tx {index} of block {height}, the txid file disagrees"
             )));
         }
-        let bump = if formats == Formats::Tsc {
-            String::new()
+        let bump_raw = if formats == Formats::Tsc {
+            Vec::new()
         } else {
-            let b = Bump::build(&view, height, &[index]).map_err(internal)?;
-            torrent_core::hex::encode(&b.encode())
+            Bump::build(&view, height, &[index])
+                .map_err(internal)?
+                .encode()
         };
         let tsc = if formats == Formats::Bump {
-            serde_json::Value::Null
+            None
         } else {
             let t = TscProof::build(&view, index, &header, TargetKind::BlockHash, None)
                 .map_err(internal)?;
-            serde_json::from_str(&t.to_json()).map_err(internal)?
+            Some(serde_json::value::RawValue::from_string(t.to_json()).map_err(internal)?)
         };
         Ok(ProofAnswer {
             txid: txid.to_string(),
@@ -421,7 +425,8 @@ impl Proofs {
             tx_count: rec.tx_count,
             index,
             header: torrent_core::hex::encode(&rec.header),
-            bump,
+            bump: torrent_core::hex::encode(&bump_raw),
+            bump_raw,
             tsc,
             infohash_v1: rec.infohash_v1.clone(),
             bundle: rec.bundle.clone(),
@@ -448,14 +453,33 @@ impl Proofs {
             .get_or_try_init(|| async {
                 self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
                 let path = self.bundles.join(&rec.bundle).join(&rec.txid_file);
-                if !path.exists() {
-                    self.fetch_txid_file(rec).await?;
-                    source = "swarm";
-                }
                 let (root, count) = (header.merkle_root, rec.tx_count);
-                let built = tokio::task::spawn_blocking(move || build_tree(&path, root, count))
-                    .await
-                    .map_err(internal)??;
+                let build = |path: PathBuf| async move {
+                    tokio::task::spawn_blocking(move || build_tree(&path, root, count))
+                        .await
+                        .map_err(internal)?
+                };
+                // A local file is used only if it hashes to the header; a missing or
+                // damaged one (an interrupted download leaves zeros) comes from the swarm.
+                let local = if path.exists() {
+                    match build(path.clone()).await {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), "local txid file unusable ({}); fetching it", e.message());
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
+                let built = match local {
+                    Some(t) => t,
+                    None => {
+                        self.fetch_txid_file(rec).await?;
+                        source = "swarm";
+                        build(path).await?
+                    }
+                };
                 Ok::<_, ProofFailure>(Arc::new(built))
             })
             .await?;
@@ -475,9 +499,6 @@ impl Proofs {
         };
         let _guard = lock.lock().await;
         let data = self.bundles.join(&rec.bundle);
-        if data.join(&rec.txid_file).exists() {
-            return Ok(());
-        }
         let Some(engine) = &self.engine else {
             return Err(ProofFailure::Unavailable(format!(
                 "{key} is not local and the BitTorrent session is off (bittorrent = false)"
@@ -526,6 +547,43 @@ impl Proofs {
                 )))
             }
         }
+    }
+
+    /// The database.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The bundle store.
+    pub fn bundles_dir(&self) -> &std::path::Path {
+        &self.bundles
+    }
+
+    /// Makes every txid file of `bundle` local (fetching from the swarm what is missing) and
+    /// caches its trees; returns (txid files, fetched from the swarm).
+    ///
+    /// # Errors
+    /// Unknown bundle, or a fetch that failed.
+    pub async fn prefetch(&self, bundle: &str) -> Result<(u32, u32), ProofFailure> {
+        let rec = self
+            .store
+            .bundle(bundle)
+            .map_err(internal)?
+            .ok_or_else(|| ProofFailure::NotFound(format!("no bundle named {bundle:?}")))?;
+        let span = u32::try_from(rec.last - rec.first + 1).unwrap_or(u32::MAX);
+        let (mut files, mut fetched) = (0, 0);
+        for (height, hr) in self.store.headers(rec.first, span).map_err(internal)? {
+            if height > rec.last {
+                break;
+            }
+            let header = Header::decode(&hr.header).map_err(internal)?;
+            let (_, source) = self.tree(height, &hr, &header).await?;
+            files += 1;
+            if source == "swarm" {
+                fetched += 1;
+            }
+        }
+        Ok((files, fetched))
     }
 
     /// Headers from `from`, at most `count` (2000).
@@ -579,4 +637,72 @@ fn build_tree(
     }
     drop(r);
     Ok(BlockTree { tree, file })
+}
+
+/// JSON error body with the failure's status.
+fn json_error(f: &ProofFailure) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::from_u16(f.http_status())
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (
+        status,
+        axum::Json(serde_json::json!({"error": f.message()})),
+    )
+        .into_response()
+}
+
+/// `GET /v1/proof/<txid>?format=bump|tsc|json`.
+pub async fn json_proof(
+    axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
+    axum::extract::Path(txid): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let started = Instant::now();
+    let r = match Formats::parse(q.get("format").map(String::as_str)) {
+        Ok(f) => p.prove(&txid, f).await,
+        Err(e) => Err(e),
+    };
+    let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+    p.metrics.record("json", outcome, started.elapsed());
+    match r {
+        Ok(a) => axum::Json(a).into_response(),
+        Err(e) => json_error(&e),
+    }
+}
+
+/// `GET /v1/headers?from=H&count=N` (N at most 2000, default 1).
+pub async fn json_headers(
+    axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let num = |k: &str, default: u64| -> Result<u64, ProofFailure> {
+        q.get(k).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| ProofFailure::Invalid(format!("{k}={v:?} is not a number")))
+        })
+    };
+    let res = num("from", 0).and_then(|from| {
+        let count = u32::try_from(num("count", 1)?)
+            .map_err(|_| ProofFailure::Invalid("count too large".into()))?;
+        p.headers(from, count)
+    });
+    match res {
+        Ok(list) => axum::Json(
+            list.into_iter()
+                .map(|(height, h)| {
+                    serde_json::json!({
+                        "height": height,
+                        "header": torrent_core::hex::encode(&h.header),
+                        "block_hash": Header::decode(&h.header).map(|x| x.block_hash().to_string()).unwrap_or_default(),
+                        "tx_count": h.tx_count,
+                        "bundle": h.bundle,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => json_error(&e),
+    }
 }

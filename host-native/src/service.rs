@@ -135,54 +135,6 @@ pub async fn run(config: Config) -> Result<()> {
         .public_http
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", http_addr.port()));
-    let metrics_app = {
-        let t = Arc::clone(&tracker);
-        let webseed = axum::Router::new()
-            .route(
-                "/webseed/{*path}",
-                get(crate::webseed::serve).head(crate::webseed::serve),
-            )
-            .with_state(crate::webseed::WebSeed {
-                root: bundles.clone(),
-            });
-        let registry = axum::Router::new()
-            .route("/v1/bundles", get(crate::registry::list))
-            .route("/v1/bundles/{file}", get(crate::registry::torrent))
-            .with_state(crate::registry::Registry {
-                root: bundles.clone(),
-                tracker: Arc::clone(&tracker),
-                public_http: public_http.clone(),
-                store: Arc::clone(&store),
-                urls: Some((
-                    format!("http://{public_host}/announce"),
-                    format!("http://{public_http}/webseed/"),
-                )),
-            });
-        axum::Router::new()
-            .route(
-                "/metrics",
-                get(move || {
-                    let t = Arc::clone(&t);
-                    async move {
-                        let mut out = String::new();
-                        t.render_metrics(&mut out);
-                        if let Ok(totals) = t.store().pipeline_totals() {
-                            crate::offload::render_metrics(&totals, &mut out);
-                        }
-                        (
-                            [(
-                                axum::http::header::CONTENT_TYPE,
-                                "text/plain; version=0.0.4",
-                            )],
-                            out,
-                        )
-                    }
-                }),
-            )
-            .merge(webseed)
-            .merge(registry)
-            .into_make_service()
-    };
 
     let engine: Option<Arc<dyn BitTorrent>> = if config.bittorrent {
         let port = match config.peer_port {
@@ -222,7 +174,77 @@ pub async fn run(config: Config) -> Result<()> {
         None => None,
     };
 
+    let proofs = Arc::new(crate::proofs::Proofs::new(
+        Arc::clone(&store),
+        bundles.clone(),
+        engine.clone(),
+        config.proof_max_concurrency,
+        config.proof_cache_blocks,
+    ));
+    let grpc_listener = TcpListener::bind((host, config.proof_rpc_port))
+        .await
+        .with_context(|| format!("binding proof_rpc_port {host}:{}", config.proof_rpc_port))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+
+    let metrics_app = {
+        let t = Arc::clone(&tracker);
+        let p = Arc::clone(&proofs);
+        let webseed = axum::Router::new()
+            .route(
+                "/webseed/{*path}",
+                get(crate::webseed::serve).head(crate::webseed::serve),
+            )
+            .with_state(crate::webseed::WebSeed {
+                root: bundles.clone(),
+            });
+        let proof_api = axum::Router::new()
+            .route("/v1/proof/{txid}", get(crate::proofs::json_proof))
+            .route("/v1/headers", get(crate::proofs::json_headers))
+            .with_state(Arc::clone(&proofs));
+        let registry = axum::Router::new()
+            .route("/v1/bundles", get(crate::registry::list))
+            .route("/v1/bundles/{file}", get(crate::registry::torrent))
+            .with_state(crate::registry::Registry {
+                root: bundles.clone(),
+                tracker: Arc::clone(&tracker),
+                public_http: public_http.clone(),
+                store: Arc::clone(&store),
+                urls: Some((
+                    format!("http://{public_host}/announce"),
+                    format!("http://{public_http}/webseed/"),
+                )),
+            });
+        axum::Router::new()
+            .route(
+                "/metrics",
+                get(move || {
+                    let t = Arc::clone(&t);
+                    let p = Arc::clone(&p);
+                    async move {
+                        let mut out = String::new();
+                        t.render_metrics(&mut out);
+                        p.metrics.render(&mut out);
+                        if let Ok(totals) = t.store().pipeline_totals() {
+                            crate::offload::render_metrics(&totals, &mut out);
+                        }
+                        (
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4",
+                            )],
+                            out,
+                        )
+                    }
+                }),
+            )
+            .merge(webseed)
+            .merge(registry)
+            .merge(proof_api)
+            .into_make_service()
+    };
+
     let ready = serde_json::json!({
+        "grpc": grpc_addr.to_string(),
         "peer": engine.as_ref().and_then(|e| e.listen_addr()).map(|a| a.to_string()),
         "block_source": config.block_source,
         "tracker": tracker_addr.to_string(),
@@ -275,6 +297,13 @@ pub async fn run(config: Config) -> Result<()> {
             .await
         {
             tracing::error!("tracker server: {e}");
+        }
+    });
+    let s3 = stopped(stop_rx.clone());
+    let grpc = crate::grpc::Grpc::new(Arc::clone(&proofs), config.auth_token.clone());
+    tasks.spawn(async move {
+        if let Err(e) = crate::grpc::serve(grpc_listener, grpc, s3).await {
+            tracing::error!("proof server: {e:#}");
         }
     });
     let s2 = stopped(stop_rx.clone());

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use librqbit::{
-    AddTorrent, AddTorrentOptions, ListenerMode, ListenerOptions, Session, SessionOptions,
-    TorrentStatsState, api::TorrentIdOrHash,
+    AddTorrent, AddTorrentOptions, AddTorrentResponse, ListenerMode, ListenerOptions, Session,
+    SessionOptions, TorrentStatsState, api::TorrentIdOrHash,
 };
 
 /// A boxed future, so that the trait stays object-safe.
@@ -146,13 +146,17 @@ impl BitTorrent for Rqbit {
                 only_files,
                 ..AddTorrentOptions::default()
             };
-            let handle = self
+            let handle = match self
                 .session
                 .add_torrent(AddTorrent::from_bytes(torrent), Some(opts))
                 .await
                 .context("adding the torrent to the BitTorrent session")?
-                .into_handle()
-                .context("the session did not keep the torrent")?;
+            {
+                AddTorrentResponse::Added(_, h) => h,
+                // Someone else (a fetch, an earlier seed) owns it: leave it alone.
+                AddTorrentResponse::AlreadyManaged(_, h) => return Ok(h.info_hash().0),
+                AddTorrentResponse::ListOnly(_) => bail!("the session only listed the torrent"),
+            };
             handle
                 .wait_until_initialized()
                 .await

@@ -158,7 +158,7 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
 
 #[test]
 fn unbuilt_commands_fail_clearly_and_config_prints() {
-    let out = bin().args(["proof", "00"]).output().unwrap();
+    let out = bin().args(["ledger", "balances"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/config.toml");

@@ -1,0 +1,390 @@
+//! The gRPC proof server on `proof_rpc_port` (tonic): `torrent.v1.ProofService`,
+//! `grpc.health.v1.Health`, server reflection (v1 and v1alpha), and gRPC-web for browsers
+//! (HTTP/1.1 accepted). Answers come from [`crate::proofs::Proofs`], as the JSON API's do.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+
+use crate::proofs::{Formats, ProofAnswer, ProofFailure, Proofs};
+
+/// Generated from `proto/torrent/v1/proof.proto` by `proto/gen` (committed, so building the
+/// service needs no protoc; `tests/run_tests.sh` fails when it is stale).
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    missing_docs,
+    unreachable_pub,
+    missing_debug_implementations
+)]
+pub mod pb {
+    include!("proto/torrent.v1.rs");
+
+    /// The encoded file descriptor set, for server reflection.
+    pub const DESCRIPTOR: &[u8] = include_bytes!("proto/torrent_v1_descriptor.bin");
+}
+
+use pb::proof_service_server::{ProofService, ProofServiceServer};
+
+impl From<ProofFailure> for Status {
+    fn from(f: ProofFailure) -> Self {
+        match f {
+            ProofFailure::Invalid(m) => Status::invalid_argument(m),
+            ProofFailure::NotFound(m) => Status::not_found(m),
+            ProofFailure::Busy(m) => Status::resource_exhausted(m),
+            ProofFailure::Unavailable(m) => Status::unavailable(m),
+            ProofFailure::Internal(m) => Status::internal(m),
+        }
+    }
+}
+
+fn formats(f: i32) -> Result<Formats, ProofFailure> {
+    match pb::ProofFormat::try_from(f) {
+        Ok(pb::ProofFormat::All) => Ok(Formats::All),
+        Ok(pb::ProofFormat::Bump) => Ok(Formats::Bump),
+        Ok(pb::ProofFormat::Tsc) => Ok(Formats::Tsc),
+        Err(_) => Err(ProofFailure::Invalid(format!("unknown proof format {f}"))),
+    }
+}
+
+fn to_pb(a: ProofAnswer) -> pb::Proof {
+    pb::Proof {
+        txid: a.txid,
+        height: a.height,
+        block_hash: a.block_hash,
+        tx_count: a.tx_count,
+        index: a.index,
+        header: torrent_core::hex::decode(&a.header).unwrap_or_default(),
+        bump: a.bump_raw,
+        tsc_json: a.tsc.map(|t| t.get().to_string()).unwrap_or_default(),
+        infohash_v1: a.infohash_v1,
+        bundle: a.bundle,
+        txid_file: a.txid_file,
+        elapsed_us: a.elapsed_us,
+        source: a.source.into(),
+    }
+}
+
+fn code_of(f: &ProofFailure) -> i32 {
+    Status::from(f.clone()).code() as i32
+}
+
+/// The service implementation.
+#[derive(Debug, Clone)]
+pub struct Grpc {
+    proofs: Arc<Proofs>,
+    auth_token: String,
+    /// Most txids accepted by one `GetProofs`.
+    max_batch: usize,
+}
+
+impl Grpc {
+    /// A server over `proofs`; `auth_token` guards operator calls (empty: refused).
+    pub fn new(proofs: Arc<Proofs>, auth_token: String) -> Self {
+        Self {
+            proofs,
+            auth_token,
+            max_batch: 10_000,
+        }
+    }
+
+    async fn one(&self, method: &str, txid: &str, f: i32) -> Result<pb::Proof, ProofFailure> {
+        let started = Instant::now();
+        let r = match formats(f) {
+            Ok(f) => self.proofs.prove(txid, f).await,
+            Err(e) => Err(e),
+        };
+        let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+        self.proofs
+            .metrics
+            .record(method, outcome, started.elapsed());
+        r.map(to_pb)
+    }
+
+    fn result(txid: &str, r: Result<pb::Proof, ProofFailure>) -> pb::ProofResult {
+        pb::ProofResult {
+            result: Some(match r {
+                Ok(p) => pb::proof_result::Result::Proof(p),
+                Err(e) => pb::proof_result::Result::Error(pb::ProofError {
+                    txid: txid.to_string(),
+                    code: code_of(&e),
+                    message: e.message().to_string(),
+                }),
+            }),
+        }
+    }
+}
+
+type ResultStream = Pin<Box<dyn Stream<Item = Result<pb::ProofResult, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ProofService for Grpc {
+    async fn get_proof(
+        &self,
+        request: Request<pb::GetProofRequest>,
+    ) -> Result<Response<pb::Proof>, Status> {
+        let r = request.into_inner();
+        Ok(Response::new(
+            self.one("GetProof", &r.txid, r.format).await?,
+        ))
+    }
+
+    async fn get_proofs(
+        &self,
+        request: Request<pb::GetProofsRequest>,
+    ) -> Result<Response<pb::GetProofsResponse>, Status> {
+        let r = request.into_inner();
+        if r.txids.len() > self.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "{} txids: at most {} per call (use StreamProofs for more)",
+                r.txids.len(),
+                self.max_batch
+            )));
+        }
+        let mut results = Vec::with_capacity(r.txids.len());
+        for t in &r.txids {
+            results.push(Self::result(t, self.one("GetProofs", t, r.format).await));
+        }
+        Ok(Response::new(pb::GetProofsResponse { results }))
+    }
+
+    type StreamProofsStream = ResultStream;
+
+    async fn stream_proofs(
+        &self,
+        request: Request<tonic::Streaming<pb::GetProofRequest>>,
+    ) -> Result<Response<Self::StreamProofsStream>, Status> {
+        let mut input = request.into_inner();
+        let this = self.clone();
+        let out = async_stream(move |tx| async move {
+            while let Some(item) = input.next().await {
+                let msg = match item {
+                    Ok(req) => Ok(Self::result(
+                        &req.txid,
+                        this.one("StreamProofs", &req.txid, req.format).await,
+                    )),
+                    Err(s) => Err(s),
+                };
+                let stop = msg.is_err();
+                if tx.send(msg).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(out))
+    }
+
+    async fn get_headers(
+        &self,
+        request: Request<pb::GetHeadersRequest>,
+    ) -> Result<Response<pb::GetHeadersResponse>, Status> {
+        let r = request.into_inner();
+        let count = if r.count == 0 { 1 } else { r.count };
+        let headers = self
+            .proofs
+            .headers(r.from, count)?
+            .into_iter()
+            .map(|(height, h)| pb::Header {
+                height,
+                block_hash: torrent_core::Header::decode(&h.header)
+                    .map(|x| x.block_hash().to_string())
+                    .unwrap_or_default(),
+                header: h.header,
+                tx_count: h.tx_count,
+            })
+            .collect();
+        Ok(Response::new(pb::GetHeadersResponse { headers }))
+    }
+
+    async fn get_bundle(
+        &self,
+        request: Request<pb::GetBundleRequest>,
+    ) -> Result<Response<pb::Bundle>, Status> {
+        let started = Instant::now();
+        let r = request.into_inner();
+        let res = self.proofs.bundle_of(&r.txid);
+        let outcome = res.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+        self.proofs
+            .metrics
+            .record("GetBundle", outcome, started.elapsed());
+        Ok(Response::new(res?))
+    }
+
+    async fn prefetch(
+        &self,
+        request: Request<pb::PrefetchRequest>,
+    ) -> Result<Response<pb::PrefetchResponse>, Status> {
+        let authorized = !self.auth_token.is_empty()
+            && request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(|t| t == self.auth_token);
+        if !authorized {
+            return Err(Status::unauthenticated(
+                "Prefetch is an operator call: send authorization: Bearer <auth_token>",
+            ));
+        }
+        let r = request.into_inner();
+        let (files, fetched) = self.proofs.prefetch(&r.bundle).await?;
+        Ok(Response::new(pb::PrefetchResponse {
+            txid_files: files,
+            fetched,
+        }))
+    }
+}
+
+impl Proofs {
+    /// Which bundle and files hold `txid`.
+    ///
+    /// # Errors
+    /// Malformed or unknown txid.
+    pub fn bundle_of(&self, txid: &str) -> Result<pb::Bundle, ProofFailure> {
+        let (_, height, index, hr) = self.locate(txid)?;
+        let rec = self
+            .store()
+            .bundle(&hr.bundle)
+            .map_err(|e| ProofFailure::Internal(e.to_string()))?;
+        let torrent = self.bundles_dir().join(format!("{}.torrent", hr.bundle));
+        let magnet = std::fs::read(&torrent)
+            .ok()
+            .and_then(|b| {
+                torrent_core::metainfo::Metainfo::parse(
+                    &b,
+                    &torrent_core::bencode::Limits::default(),
+                )
+                .ok()
+            })
+            .map(|m| {
+                let a: Vec<&str> = m.announce.iter().map(String::as_str).collect();
+                let w: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
+                m.magnet(&a, &w)
+            })
+            .unwrap_or_default();
+        Ok(pb::Bundle {
+            name: hr.bundle.clone(),
+            first: rec.as_ref().map_or(height, |r| r.first),
+            last: rec.as_ref().map_or(height, |r| r.last),
+            infohash_v1: hr.infohash_v1,
+            magnet,
+            height,
+            index,
+            block_file: hr.block_file,
+            txid_file: hr.txid_file,
+            stage: rec.map(|r| r.stage).unwrap_or_default(),
+        })
+    }
+}
+
+/// A stream fed by a task through a bounded channel (backpressure: the task waits when the
+/// client reads slowly).
+fn async_stream<F, Fut>(f: F) -> ResultStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::ProofResult, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Serves gRPC (and gRPC-web) on `listener` until `shutdown`.
+///
+/// # Errors
+/// Reflection setup or the server failing.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    grpc: Grpc,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<ProofServiceServer<Grpc>>()
+        .await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    // Small replies must not wait for delayed ACKs (Nagle costs 40 ms per proof otherwise).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(ProofServiceServer::new(grpc))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}
+
+/// `torrent_service proof TXID [--server URL] [--format bump|tsc|json]`: asks a running
+/// service over gRPC and prints the proof (exit 1 when the service has none).
+///
+/// # Errors
+/// An unreachable server.
+pub fn run_cli(args: &crate::cli::ProofArgs) -> anyhow::Result<std::process::ExitCode> {
+    use anyhow::Context;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut client = pb::proof_service_client::ProofServiceClient::connect(args.server.clone())
+            .await
+            .with_context(|| format!("connecting to the proof server {}", args.server))?;
+        let format = match args.format {
+            crate::cli::ProofFormat::Bump => pb::ProofFormat::Bump,
+            crate::cli::ProofFormat::Tsc => pb::ProofFormat::Tsc,
+            crate::cli::ProofFormat::Json => pb::ProofFormat::All,
+        };
+        let reply = client
+            .get_proof(pb::GetProofRequest {
+                txid: args.txid.clone(),
+                format: format as i32,
+            })
+            .await;
+        let p = match reply {
+            Ok(r) => r.into_inner(),
+            Err(s) => {
+                crate::print_error_line(&format!("{:?}: {}", s.code(), s.message()));
+                return Ok(std::process::ExitCode::from(1));
+            }
+        };
+        match args.format {
+            crate::cli::ProofFormat::Bump => {
+                crate::outln!("{}", torrent_core::hex::encode(&p.bump))
+            }
+            crate::cli::ProofFormat::Tsc => crate::outln!("{}", p.tsc_json),
+            crate::cli::ProofFormat::Json => {
+                let tsc: serde_json::Value =
+                    serde_json::from_str(&p.tsc_json).unwrap_or(serde_json::Value::Null);
+                let v = serde_json::json!({
+                    "txid": p.txid,
+                    "height": p.height,
+                    "block_hash": p.block_hash,
+                    "tx_count": p.tx_count,
+                    "index": p.index,
+                    "header": torrent_core::hex::encode(&p.header),
+                    "bump": torrent_core::hex::encode(&p.bump),
+                    "tsc": tsc,
+                    "infohash_v1": p.infohash_v1,
+                    "bundle": p.bundle,
+                    "txid_file": p.txid_file,
+                    "elapsed_us": p.elapsed_us,
+                    "source": p.source,
+                });
+                crate::outln!("{}", serde_json::to_string_pretty(&v)?);
+            }
+        }
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}

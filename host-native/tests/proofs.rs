@@ -1,0 +1,584 @@
+//! The proof service through the running binary, on real mainnet blocks 384189 and 413567:
+//! every txid over gRPC and over JSON, each proof checked by the core and by @bsv/sdk; server
+//! reflection, health and a gRPC-web call; errors; the `proof` command; and the swarm path
+//! (a txid file missing locally is fetched from a libtorrent seeder, once).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use serde_json::Value;
+use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_core::proof::bump::Bump;
+use torrent_core::proof::tsc::TscProof;
+use torrent_core::{Header, Txid};
+use torrent_service::grpc::pb;
+
+mod common;
+
+use common::{Service, bin};
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ts_proofs_{name}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks")
+}
+
+/// Txids of a real block, from our own decoder of the raw block.
+fn block(height: u64) -> (Header, Vec<Txid>) {
+    let raw = std::fs::read(vectors().join(format!("block-{height}.bin"))).unwrap();
+    let b = Block::decode(&raw, &BlockLimits::default()).unwrap();
+    (b.header, b.txids())
+}
+
+fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn http_get(url: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    let body = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A service offloading blocks 384189 and 413567 (one bundle each) with fixed ports.
+fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
+    let src = dir.join("src");
+    if !src.exists() {
+        std::fs::create_dir_all(&src).unwrap();
+        for h in [384_189, 413_567] {
+            std::fs::copy(
+                vectors().join(format!("block-{h}.bin")),
+                src.join(format!("{h}.bin")),
+            )
+            .unwrap();
+        }
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\n",
+                dir.join("data").display(),
+                ports.0,
+                ports.1,
+                ports.2,
+                ports.3,
+                src.display()
+            ),
+        )
+        .unwrap();
+    }
+    let svc = Service::start_with(dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("both bundles seeding", 60, || {
+        let (_, v) = http_get(&format!("http://{http}/v1/bundles"));
+        v.as_array()
+            .is_some_and(|b| b.len() == 2 && b.iter().all(|e| e["stage"] == "seeding"))
+    });
+    svc
+}
+
+/// Checks one answer with the core: the BUMP and the TSC proof both prove `txid` at
+/// `index` under the block's header.
+fn check(height: u64, header: &Header, n: u64, index: u64, txid: &Txid, bump: &[u8], tsc: &str) {
+    assert!(!bump.is_empty() && !tsc.is_empty(), "both formats");
+    let b = Bump::decode(bump).unwrap();
+    assert_eq!(
+        b.verify(txid, height, n, &header.merkle_root).unwrap(),
+        index
+    );
+    let t = TscProof::from_json(tsc).unwrap();
+    assert_eq!(t.verify(header, n).unwrap(), *txid);
+}
+
+/// @bsv/sdk recomputes each root from our BUMP.
+fn sdk_check(items: &[Value]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/merklepath.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_vec(items).unwrap().as_slice())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["checked"], items.len());
+    assert_eq!(v["mismatches"], serde_json::json!([]), "@bsv/sdk disagrees");
+}
+
+#[test]
+fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
+    let dir = temp("all");
+    let ports = (free_port(), free_port(), free_port(), free_port());
+    let svc = start(&dir, ports);
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut client = rt
+        .block_on(pb::proof_service_client::ProofServiceClient::connect(
+            grpc_url.clone(),
+        ))
+        .unwrap();
+    let mut sdk_items = Vec::new();
+    let mut total = 0;
+    for height in [384_189u64, 413_567] {
+        let (header, txids) = block(height);
+        let n = txids.len() as u64;
+        // gRPC, one batch for the whole block.
+        let reply = rt
+            .block_on(client.get_proofs(pb::GetProofsRequest {
+                txids: txids.iter().map(ToString::to_string).collect(),
+                format: pb::ProofFormat::All as i32,
+            }))
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.results.len(), txids.len());
+        for (i, (r, txid)) in reply.results.iter().zip(&txids).enumerate() {
+            let Some(pb::proof_result::Result::Proof(p)) = &r.result else {
+                panic!("no proof for {txid}: {r:?}");
+            };
+            assert_eq!((p.height, p.index, p.tx_count), (height, i as u64, n));
+            assert_eq!(p.header, header.to_bytes().to_vec());
+            assert!(!p.infohash_v1.is_empty());
+            check(height, &header, n, i as u64, txid, &p.bump, &p.tsc_json);
+            sdk_items.push(serde_json::json!({
+                "txid": txid.to_string(),
+                "bump": torrent_core::hex::encode(&p.bump),
+                "merkle_root": header.merkle_root.to_string(),
+            }));
+        }
+        // JSON, one request per txid.
+        for (i, txid) in txids.iter().enumerate() {
+            let (status, v) = http_get(&format!("http://{http}/v1/proof/{txid}"));
+            assert_eq!(status, 200, "{v}");
+            assert_eq!(v["height"], height);
+            assert_eq!(v["index"], i);
+            assert_eq!(v["block_hash"], header.block_hash().to_string());
+            let bump = torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap();
+            check(
+                height,
+                &header,
+                n,
+                i as u64,
+                txid,
+                &bump,
+                &v["tsc"].to_string(),
+            );
+        }
+        total += txids.len();
+    }
+    assert_eq!(total, 564 + 1557);
+    sdk_check(&sdk_items);
+
+    // Formats, headers, bundle lookup.
+    let (header, txids) = block(413_567);
+    let (_, v) = http_get(&format!("http://{http}/v1/proof/{}?format=bump", txids[7]));
+    assert!(v["tsc"].is_null() && !v["bump"].as_str().unwrap().is_empty());
+    let (_, v) = http_get(&format!("http://{http}/v1/headers?from=384189&count=5"));
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2, "only offloaded heights: {v}");
+    assert_eq!(
+        list[1]["header"],
+        torrent_core::hex::encode(&header.to_bytes())
+    );
+    let b = rt
+        .block_on(client.get_bundle(pb::GetBundleRequest {
+            txid: txids[3].to_string(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!((b.height, b.index), (413_567, 3));
+    assert!(b.txid_file.starts_with("txids/000413567-"));
+    assert!(b.magnet.starts_with("magnet:?xt=urn:btih:"));
+
+    // Errors: one clear status each, and the server keeps serving.
+    let unknown = "00".repeat(32);
+    let s = rt
+        .block_on(client.get_proof(pb::GetProofRequest {
+            txid: unknown.clone(),
+            format: 0,
+        }))
+        .unwrap_err();
+    assert_eq!(s.code(), tonic::Code::NotFound, "{s:?}");
+    let s = rt
+        .block_on(client.get_proof(pb::GetProofRequest {
+            txid: "xyz".into(),
+            format: 0,
+        }))
+        .unwrap_err();
+    assert_eq!(s.code(), tonic::Code::InvalidArgument);
+    let s = rt
+        .block_on(client.get_proof(pb::GetProofRequest {
+            txid: txids[0].to_string(),
+            format: 99,
+        }))
+        .unwrap_err();
+    assert_eq!(s.code(), tonic::Code::InvalidArgument);
+    let (status, v) = http_get(&format!("http://{http}/v1/proof/{unknown}"));
+    assert_eq!(status, 404);
+    assert!(v["error"].as_str().unwrap().contains("not in any block"));
+    let (status, _) = http_get(&format!("http://{http}/v1/proof/{}?format=pdf", txids[0]));
+    assert_eq!(status, 400);
+    let (status, _) = http_get(&format!("http://{http}/v1/headers?from=x"));
+    assert_eq!(status, 400);
+    let s = rt
+        .block_on(client.prefetch(pb::PrefetchRequest {
+            bundle: "bsv-mainnet-000413567-000413567".into(),
+        }))
+        .unwrap_err();
+    assert_eq!(s.code(), tonic::Code::Unauthenticated);
+    let mut req = tonic::Request::new(pb::PrefetchRequest {
+        bundle: "bsv-mainnet-000413567-000413567".into(),
+    });
+    req.metadata_mut()
+        .insert("authorization", "Bearer operator-secret".parse().unwrap());
+    let r = rt.block_on(client.prefetch(req)).unwrap().into_inner();
+    assert_eq!((r.txid_files, r.fetched), (1, 0));
+
+    // Streaming: answers in order, errors inline.
+    let reqs = vec![
+        pb::GetProofRequest {
+            txid: txids[1].to_string(),
+            format: 1,
+        },
+        pb::GetProofRequest {
+            txid: unknown.clone(),
+            format: 1,
+        },
+        pb::GetProofRequest {
+            txid: txids[2].to_string(),
+            format: 2,
+        },
+    ];
+    let results: Vec<pb::ProofResult> = rt.block_on(async {
+        use tokio_stream::StreamExt;
+        let mut s = client
+            .stream_proofs(tokio_stream::iter(reqs))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut out = Vec::new();
+        while let Some(r) = s.next().await {
+            out.push(r.unwrap());
+        }
+        out
+    });
+    assert_eq!(results.len(), 3);
+    assert!(
+        matches!(&results[0].result, Some(pb::proof_result::Result::Proof(p)) if p.index == 1 && p.tsc_json.is_empty())
+    );
+    assert!(
+        matches!(&results[1].result, Some(pb::proof_result::Result::Error(e)) if e.code == tonic::Code::NotFound as i32)
+    );
+    assert!(
+        matches!(&results[2].result, Some(pb::proof_result::Result::Proof(p)) if p.bump.is_empty() && !p.tsc_json.is_empty())
+    );
+
+    // Health and reflection.
+    rt.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(grpc_url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let r = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "torrent.v1.ProofService".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            r.status,
+            tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        );
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
+        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+        let mut refl = ServerReflectionClient::new(channel);
+        let reqs = vec![
+            ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::ListServices(String::new())),
+            },
+            ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(MessageRequest::FileContainingSymbol(
+                    "torrent.v1.ProofService".into(),
+                )),
+            },
+        ];
+        use tokio_stream::StreamExt;
+        let mut s = refl
+            .server_reflection_info(tokio_stream::iter(reqs))
+            .await
+            .unwrap()
+            .into_inner();
+        let Some(MessageResponse::ListServicesResponse(list)) =
+            s.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("no service list");
+        };
+        let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+        assert!(
+            names.contains(&"torrent.v1.ProofService".to_string()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"grpc.health.v1.Health".to_string()),
+            "{names:?}"
+        );
+        let Some(MessageResponse::FileDescriptorResponse(fd)) =
+            s.next().await.unwrap().unwrap().message_response
+        else {
+            panic!("no descriptor");
+        };
+        let file = prost_types::FileDescriptorProto::decode(fd.file_descriptor_proto[0].as_slice())
+            .unwrap();
+        assert_eq!(file.package(), "torrent.v1");
+        let methods: Vec<&str> = file.service[0].method.iter().map(|m| m.name()).collect();
+        assert!(methods.contains(&"GetProof") && methods.contains(&"StreamProofs"));
+    });
+
+    // gRPC-web over HTTP/1.1, as a browser sends it.
+    let msg = pb::GetProofRequest {
+        txid: txids[5].to_string(),
+        format: 0,
+    }
+    .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let mut resp = ureq::post(&format!("{grpc_url}/torrent.v1.ProofService/GetProof"))
+        .header("content-type", "application/grpc-web+proto")
+        .header("x-grpc-web", "1")
+        .send(frame.as_slice())
+        .unwrap();
+    let body = resp.body_mut().read_to_vec().unwrap();
+    assert_eq!(body[0], 0, "a data frame first");
+    let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+    let p = pb::Proof::decode(&body[5..5 + len]).unwrap();
+    check(
+        413_567,
+        &header,
+        txids.len() as u64,
+        5,
+        &txids[5],
+        &p.bump,
+        &p.tsc_json,
+    );
+    let trailer = String::from_utf8_lossy(&body[5 + len + 5..]);
+    assert_eq!(body[5 + len], 0x80, "then the trailer frame");
+    assert!(trailer.contains("grpc-status:0"), "{trailer}");
+
+    // The command line.
+    let o = bin()
+        .args([
+            "proof",
+            &txids[9].to_string(),
+            "--server",
+            &grpc_url,
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["index"], 9);
+    let o = bin()
+        .args([
+            "proof",
+            &txids[9].to_string(),
+            "--server",
+            &grpc_url,
+            "--format",
+            "bump",
+        ])
+        .output()
+        .unwrap();
+    let bump = torrent_core::hex::decode(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    assert_eq!(
+        Bump::decode(&bump)
+            .unwrap()
+            .verify(&txids[9], 413_567, txids.len() as u64, &header.merkle_root)
+            .unwrap(),
+        9
+    );
+    let o = bin()
+        .args(["proof", &unknown, "--server", &grpc_url])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("NotFound"), "{err}");
+
+    // Metrics: the histogram has its 500 ms edge and counts what was served.
+    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    let text = text.as_str().unwrap().to_string();
+    assert!(
+        text.contains("torrent_proof_seconds_bucket{le=\"0.5\"}"),
+        "{text}"
+    );
+    let ok_json: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("torrent_proof_requests_total{method=\"json\",outcome=\"ok\"} ")
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ok_json >= 2121, "{ok_json}");
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
+    let dir = temp("swarm");
+    let ports = (free_port(), free_port(), free_port(), free_port());
+    let svc = start(&dir, ports);
+    svc.stop();
+    // Another miner's copy of the bundle (same blocks, same info-hash), seeded by libtorrent.
+    let name = "bsv-mainnet-000413567-000413567";
+    let bundles = dir.join("data/bundles");
+    let other = dir.join("other");
+    let o = bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", dir.join("src").display()),
+            "--out",
+        ])
+        .arg(&other)
+        .args([
+            "--first",
+            "413567",
+            "--last",
+            "413567",
+            "--piece-size",
+            "262144",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ih = |p: PathBuf| {
+        torrent_core::metainfo::Metainfo::parse(&std::fs::read(p).unwrap(), &Default::default())
+            .unwrap()
+            .infohash_v1
+    };
+    assert_eq!(
+        ih(other.join(format!("{name}.torrent"))),
+        ih(bundles.join(format!("{name}.torrent"))),
+        "another miner's bundle of the same block is the same torrent"
+    );
+    let tracker = format!("http://127.0.0.1:{}/announce", ports.0);
+    let (_lt, _out, ready) = common::lt_seed(
+        other.join(format!("{name}.torrent")).to_str().unwrap(),
+        &other,
+        &tracker,
+    );
+    assert_eq!(ready["seeding"], true);
+    // The service's own copy of the txid file is gone (pruned bundle data).
+    let txids_dir = bundles.join(name).join("txids");
+    let file = std::fs::read_dir(&txids_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&file).unwrap();
+
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let (header, txids) = block(413_567);
+    // Twenty concurrent requests for different txids of the block share one fetch.
+    let answers: Vec<Value> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..20)
+            .map(|i| {
+                let (http, txid) = (http.clone(), txids[i * 50].to_string());
+                s.spawn(move || {
+                    let (status, v) = http_get(&format!("http://{http}/v1/proof/{txid}"));
+                    assert_eq!(status, 200, "{v}");
+                    v
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, v) in answers.iter().enumerate() {
+        let bump = torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap();
+        check(
+            413_567,
+            &header,
+            txids.len() as u64,
+            (i * 50) as u64,
+            &txids[i * 50],
+            &bump,
+            &v["tsc"].to_string(),
+        );
+    }
+    assert!(
+        answers.iter().any(|v| v["source"] == "swarm"),
+        "one answer says where it came from"
+    );
+    assert!(file.exists(), "the fetched txid file is kept");
+    assert!(
+        std::fs::read(&file).unwrap()
+            == std::fs::read(
+                other
+                    .join(name)
+                    .join("txids")
+                    .join(file.file_name().unwrap())
+            )
+            .unwrap()
+    );
+    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("torrent_proof_swarm_fetches_total 1\n"),
+        "one fetch for twenty requests"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
