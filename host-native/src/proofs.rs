@@ -121,13 +121,12 @@ pub struct ProofAnswer {
     pub tx_count: u64,
     /// Position of the transaction.
     pub index: u64,
-    /// The 80-byte header, hex.
-    pub header: String,
-    /// BRC-74 BUMP, hex (empty when not asked for).
-    pub bump: String,
-    /// The same BUMP, binary (for gRPC).
-    #[serde(skip)]
-    pub bump_raw: Vec<u8>,
+    /// The 80-byte header (hex in JSON).
+    #[serde(serialize_with = "as_hex")]
+    pub header: Vec<u8>,
+    /// BRC-74 BUMP (hex in JSON; empty when not asked for).
+    #[serde(serialize_with = "as_hex")]
+    pub bump: Vec<u8>,
     /// TSC proof as JSON, written as is (null when not asked for).
     pub tsc: Option<Box<serde_json::value::RawValue>>,
     /// The bundle's v1 info-hash.
@@ -140,6 +139,10 @@ pub struct ProofAnswer {
     pub elapsed_us: u64,
     /// `cache`, `local` or `swarm`.
     pub source: &'static str,
+}
+
+fn as_hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&torrent_core::hex::encode(v))
 }
 
 /// Parses a display-hex txid.
@@ -424,9 +427,8 @@ impl Proofs {
             block_hash: header.block_hash().to_string(),
             tx_count: rec.tx_count,
             index,
-            header: torrent_core::hex::encode(&rec.header),
-            bump: torrent_core::hex::encode(&bump_raw),
-            bump_raw,
+            header: rec.header.clone(),
+            bump: bump_raw,
             tsc,
             infohash_v1: rec.infohash_v1.clone(),
             bundle: rec.bundle.clone(),

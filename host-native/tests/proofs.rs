@@ -582,3 +582,68 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
+    let dir = temp("busy");
+    let ports = (free_port(), free_port(), free_port(), free_port());
+    let svc = start(&dir, ports);
+    svc.stop();
+    // One proof at a time; the 413567 txid file is gone and no seeder has it, so a request
+    // for it holds the only slot while the swarm fetch waits.
+    let mut cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    cfg.push_str("proof_max_concurrency = 1\n");
+    std::fs::write(dir.join("config.toml"), cfg).unwrap();
+    let txids_dir = dir.join("data/bundles/bsv-mainnet-000413567-000413567/txids");
+    for e in std::fs::read_dir(&txids_dir).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    let (_, t413) = block(413_567);
+    let (_, t384) = block(384_189);
+    let stuck = {
+        let (http, txid) = (http.clone(), t413[0].to_string());
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            let _ = agent.get(&format!("http://{http}/v1/proof/{txid}")).call();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, v) = http_get(&format!("http://{http}/v1/proof/{}", t384[0]));
+    assert_eq!(status, 429, "{v}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let s = rt
+        .block_on(async {
+            let mut c = pb::proof_service_client::ProofServiceClient::connect(grpc_url)
+                .await
+                .unwrap();
+            c.get_proof(pb::GetProofRequest {
+                txid: t384[1].to_string(),
+                format: 0,
+            })
+            .await
+        })
+        .unwrap_err();
+    assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+    // Everything else keeps working: the registry and metrics answer.
+    let (status, _) = http_get(&format!("http://{http}/v1/bundles"));
+    assert_eq!(status, 200);
+    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("torrent_proof_requests_total{method=\"json\",outcome=\"busy\"} 1\n")
+    );
+    stuck.join().unwrap();
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

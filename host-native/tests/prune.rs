@@ -84,7 +84,7 @@ fn write_config(dir: &Path, src: &Path, ports: Ports, bundle_blocks: u64, min_se
             "[torrent_service]\n\
              data_dir = \"{data}\"\n\
              listen_host = \"127.0.0.1\"\n\
-             tracker_port = {t}\nhttp_port = {h}\npeer_port = {p}\n\
+             tracker_port = {t}\nhttp_port = {h}\npeer_port = {p}\nproof_rpc_port = 0\n\
              auth_token = \"operator-secret\"\n\
              rate_limit_per_ip = 0\n\
              announce_interval_s = 2\n\

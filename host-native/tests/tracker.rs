@@ -798,7 +798,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     std::fs::write(
         dir.join("config.toml"),
         format!(
-            "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\nrate_limit_per_ip = 0\nnetwork = \"regtest\"\nstake_mode = \"spv\"\nstake_address = \"{stake_address}\"\nheaders_file = \"{}\"\n",
+            "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nproof_rpc_port = 0\nrate_limit_per_ip = 0\nnetwork = \"regtest\"\nstake_mode = \"spv\"\nstake_address = \"{stake_address}\"\nheaders_file = \"{}\"\n",
             dir.join("data").display(),
             dir.join("headers.bin").display()
         ),

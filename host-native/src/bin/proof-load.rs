@@ -36,7 +36,8 @@ fn main() {
         .collect();
     let conc: usize = args[4].parse().unwrap_or_else(|_| usage());
     let secs: u64 = args[5].parse().unwrap_or_else(|_| usage());
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // One thread: the generator should leave the second core to the service it measures.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| {

@@ -103,7 +103,7 @@ impl Service {
             std::fs::write(
                 &config,
                 format!(
-                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nauth_token = \"operator-secret\"\n{extra}",
+                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nproof_rpc_port = 0\nauth_token = \"operator-secret\"\n{extra}",
                     dir.join("data").display()
                 ),
             )
