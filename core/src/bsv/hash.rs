@@ -96,10 +96,14 @@ macro_rules! hash_newtype {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                for b in self.0.iter().rev() {
-                    write!(f, "{b:02x}")?;
+                // One write of a stack buffer: `write!` per byte dominated proof serving.
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut buf = [0u8; 64];
+                for (i, b) in self.0.iter().rev().enumerate() {
+                    buf[2 * i] = DIGITS[usize::from(b >> 4)];
+                    buf[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
                 }
-                Ok(())
+                f.write_str(core::str::from_utf8(&buf).map_err(|_| fmt::Error)?)
             }
         }
 
