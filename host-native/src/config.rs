@@ -250,9 +250,22 @@ impl Config {
             }
             section.insert(key, env_value(&value));
         }
-        let config: Config = toml::Value::Table(section)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("configuration: {}", e.message()))?;
+        let config: Config = match toml::Value::Table(section.clone()).try_into() {
+            Ok(c) => c,
+            Err(e) => {
+                let e: toml::de::Error = e;
+                // Name the key: try each one alone over the defaults.
+                let bad = section.iter().find(|(k, v)| {
+                    let mut one = toml::Table::new();
+                    one.insert((*k).clone(), (*v).clone());
+                    toml::Value::Table(one).try_into::<Config>().is_err()
+                });
+                match bad {
+                    Some((k, v)) => bail!("configuration key `{k}` = {v}: {}", e.message()),
+                    None => bail!("configuration: {}", e.message()),
+                }
+            }
+        };
         config.validate()?;
         Ok(config)
     }

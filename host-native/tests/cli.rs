@@ -186,4 +186,23 @@ fn unbuilt_commands_fail_clearly_and_config_prints() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
+    // Validation modes whose hosts are not built yet are refused by name, never ignored.
+    for (mode, ok) in [
+        ("native", true),
+        ("sandbox", false),
+        ("galaxy", false),
+        ("nope", false),
+    ] {
+        let out = bin()
+            .args(["config"])
+            .env("TORRENT_SERVICE_VALIDATION", mode)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.success(), ok, "{mode}");
+        if !ok {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(err.lines().count(), 1, "{err}");
+            assert!(err.contains("validation"), "{err}");
+        }
+    }
 }
