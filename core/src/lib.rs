@@ -47,6 +47,7 @@ pub mod bsv;
 pub mod bundle;
 pub mod encode;
 pub mod hex;
+pub mod incentive;
 pub mod metainfo;
 pub mod peer;
 pub mod proof;

@@ -300,3 +300,64 @@ proptest! {
         }
     }
 }
+
+/// A random ledger event over 4 seeders and a few payout ids.
+fn ledger_event() -> impl Strategy<Value = torrent_core::incentive::Event> {
+    use torrent_core::incentive::{Event, SlashReason};
+    prop_oneof![
+        (0u64..4, 0u64..300_000).prop_map(|(seeder, amount)| Event::Stake { seeder, amount }),
+        (0u64..4, 0u64..1000, 0u32..6).prop_map(|(seeder, served_ms, active_seeders)| {
+            Event::ProofServed {
+                seeder,
+                served_ms,
+                active_seeders,
+            }
+        }),
+        (0u64..4, 0u64..5_000_000).prop_map(|(seeder, bytes)| Event::Bulk { seeder, bytes }),
+        (0u64..4, any::<bool>()).prop_map(|(seeder, b)| Event::Slash {
+            seeder,
+            reason: if b {
+                SlashReason::InvalidProof
+            } else {
+                SlashReason::FailedAudit
+            },
+        }),
+        (
+            0u64..6,
+            proptest::collection::vec((0u64..4, 0u64..2000), 0..4)
+        )
+            .prop_map(|(payout, outputs)| Event::PayoutCreated { payout, outputs }),
+        (0u64..6).prop_map(|payout| Event::PayoutConfirmed { payout }),
+        (0u64..6).prop_map(|payout| Event::PayoutAbandoned { payout }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Credited = balances + stakes + pending + paid + slashed after every event; a refused
+    /// event changes nothing; replaying any earlier event id changes nothing.
+    #[test]
+    fn the_ledger_never_creates_or_loses_a_satoshi(events in proptest::collection::vec(ledger_event(), 1..80)) {
+        use torrent_core::incentive::{Applied, Ledger, Rules};
+        let rules = Rules::DEFAULT;
+        let mut l = Ledger::new();
+        let mut applied = Vec::new();
+        for (id, e) in events.iter().enumerate() {
+            let before = l.clone();
+            match l.apply(id as u64, e, &rules) {
+                Ok(a) => {
+                    prop_assert_eq!(a, Applied::Done);
+                    applied.push(id);
+                }
+                Err(_) => prop_assert_eq!(&l, &before, "a refused event changed the ledger"),
+            }
+            prop_assert_eq!(l.accounted(), Some(l.credited));
+            if let Some(&replay) = applied.get(id / 2) {
+                let snapshot = l.clone();
+                prop_assert_eq!(l.apply(replay as u64, &events[replay], &rules), Ok(Applied::Duplicate));
+                prop_assert_eq!(&l, &snapshot);
+            }
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Rewards, slashing and the ledger (DESIGN §9): integer satoshis, checked arithmetic, the
+//! same verdicts natively and in wasm.
+//!
+//! The ledger is a state machine over events with ids: applying an event twice changes
+//! nothing (the host may retry after a crash), and at every step the satoshis that came in
+//! (rewards credited and stakes deposited) equal the satoshis held (balances, stakes,
+//! pending payouts) plus those that left (paid, slashed). Nothing is created or lost.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+/// The reward and slashing rules (the original service's keys, from the host's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rules {
+    /// Per valid proof served.
+    pub proof_reward_base: u64,
+    /// Extra when the proof was served strictly under `speed_limit_ms`.
+    pub proof_bonus_speed: u64,
+    /// Extra when the block's bundle has strictly fewer than `rare_below` active seeders.
+    pub proof_bonus_rare: u64,
+    /// The speed bonus edge, milliseconds (500).
+    pub speed_limit_ms: u64,
+    /// The rarity edge, seeders (3).
+    pub rare_below: u32,
+    /// Per 1,000,000 bytes of verified bulk data; the remainder carries to the next report.
+    pub bulk_reward_per_mb: u64,
+    /// Taken from the stake for an invalid proof.
+    pub slash_invalid_proof: u64,
+    /// Taken from the stake for a failed audit.
+    pub slash_failed_audit: u64,
+}
+
+impl Rules {
+    /// The original service's numbers: 100 sat a proof, +10 under 500 ms, +50 under 3
+    /// seeders, 100 sat per MB; slashing 10,000 sat for an invalid proof or a failed audit.
+    pub const DEFAULT: Self = Self {
+        proof_reward_base: 100,
+        proof_bonus_speed: 10,
+        proof_bonus_rare: 50,
+        speed_limit_ms: 500,
+        rare_below: 3,
+        bulk_reward_per_mb: 100,
+        slash_invalid_proof: 10_000,
+        slash_failed_audit: 10_000,
+    };
+
+    /// The reward of one valid proof.
+    pub fn proof_reward(&self, served_ms: u64, active_seeders: u32) -> Result<u64, LedgerError> {
+        let mut r = self.proof_reward_base;
+        if served_ms < self.speed_limit_ms {
+            r = r
+                .checked_add(self.proof_bonus_speed)
+                .ok_or(LedgerError::Overflow)?;
+        }
+        if active_seeders < self.rare_below {
+            r = r
+                .checked_add(self.proof_bonus_rare)
+                .ok_or(LedgerError::Overflow)?;
+        }
+        Ok(r)
+    }
+}
+
+/// Why a seeder is slashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlashReason {
+    /// It served a proof that does not verify.
+    InvalidProof,
+    /// It failed an audit.
+    FailedAudit,
+}
+
+/// What happened, as the host reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A stake deposit was credited.
+    Stake {
+        /// Seeder account.
+        seeder: u64,
+        /// Satoshis.
+        amount: u64,
+    },
+    /// A seeder served a proof that verified.
+    ProofServed {
+        /// Seeder account.
+        seeder: u64,
+        /// How long it took, milliseconds.
+        served_ms: u64,
+        /// Active seeders of the block's bundle at the time.
+        active_seeders: u32,
+    },
+    /// A seeder delivered verified piece data.
+    Bulk {
+        /// Seeder account.
+        seeder: u64,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// A seeder misbehaved.
+    Slash {
+        /// Seeder account.
+        seeder: u64,
+        /// Why.
+        reason: SlashReason,
+    },
+    /// A payout transaction was built: its amounts move from balances to pending.
+    PayoutCreated {
+        /// Payout id (the host's; the txid once signed).
+        payout: u64,
+        /// Seeder and amount per output.
+        outputs: Vec<(u64, u64)>,
+    },
+    /// The payout confirmed: pending becomes paid.
+    PayoutConfirmed {
+        /// Payout id.
+        payout: u64,
+    },
+    /// The payout was abandoned (never confirmed): pending returns to balances.
+    PayoutAbandoned {
+        /// Payout id.
+        payout: u64,
+    },
+}
+
+/// Why an event was refused (the ledger is unchanged).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    /// Arithmetic would overflow.
+    #[error("satoshi arithmetic overflow")]
+    Overflow,
+    /// A payout asks for more than a balance holds.
+    #[error("payout {payout}: seeder {seeder} has {balance} sat, {asked} asked")]
+    Insufficient {
+        /// Payout id.
+        payout: u64,
+        /// Seeder.
+        seeder: u64,
+        /// Balance.
+        balance: u64,
+        /// Amount asked.
+        asked: u64,
+    },
+    /// A payout id used twice or unknown.
+    #[error("payout {0} is unknown or already settled")]
+    UnknownPayout(u64),
+    /// A payout with no outputs, a zero output or a seeder twice.
+    #[error("payout {0} has no outputs, a zero output, or a seeder twice")]
+    BadPayout(u64),
+}
+
+/// What applying an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied now.
+    Done,
+    /// The event id was applied before; nothing changed.
+    Duplicate,
+}
+
+/// One seeder's money.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Earned and not yet in a payout.
+    pub balance: u64,
+    /// Staked (slashing takes from here).
+    pub stake: u64,
+    /// In payouts not yet confirmed.
+    pub pending: u64,
+    /// Confirmed paid out.
+    pub paid: u64,
+    /// Slashed so far.
+    pub slashed: u64,
+    /// Bulk bytes not yet worth a whole megabyte.
+    pub bulk_carry: u64,
+    /// Rewards credited so far.
+    pub earned: u64,
+}
+
+/// The ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    accounts: BTreeMap<u64, Account>,
+    payouts: BTreeMap<u64, Vec<(u64, u64)>>,
+    settled: BTreeSet<u64>,
+    seen: BTreeSet<u64>,
+    /// Satoshis that came in: rewards credited plus stakes deposited.
+    pub credited: u64,
+}
+
+fn add(a: u64, b: u64) -> Result<u64, LedgerError> {
+    a.checked_add(b).ok_or(LedgerError::Overflow)
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The account of `seeder` (zeros if never seen).
+    pub fn account(&self, seeder: u64) -> Account {
+        self.accounts.get(&seeder).copied().unwrap_or_default()
+    }
+
+    /// Every account.
+    pub fn accounts(&self) -> impl Iterator<Item = (u64, &Account)> {
+        self.accounts.iter().map(|(k, v)| (*k, v))
+    }
+
+    /// Satoshis held plus satoshis gone: must equal [`Ledger::credited`].
+    pub fn accounted(&self) -> Option<u64> {
+        self.accounts.values().try_fold(0u64, |acc, a| {
+            acc.checked_add(a.balance)?
+                .checked_add(a.stake)?
+                .checked_add(a.pending)?
+                .checked_add(a.paid)?
+                .checked_add(a.slashed)
+        })
+    }
+
+    /// Applies event `id` under `rules`. All-or-nothing: every check runs before the first
+    /// change, so an error leaves the ledger as it was; a repeated id does nothing.
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn apply(&mut self, id: u64, event: &Event, rules: &Rules) -> Result<Applied, LedgerError> {
+        if self.seen.contains(&id) {
+            return Ok(Applied::Duplicate);
+        }
+        self.apply_inner(event, rules)?;
+        self.seen.insert(id);
+        Ok(Applied::Done)
+    }
+
+    fn credit(&mut self, seeder: u64, amount: u64, carry: Option<u64>) -> Result<(), LedgerError> {
+        let a = self.account(seeder);
+        let (balance, earned) = (add(a.balance, amount)?, add(a.earned, amount)?);
+        let credited = add(self.credited, amount)?;
+        let a = self.accounts.entry(seeder).or_default();
+        a.balance = balance;
+        a.earned = earned;
+        if let Some(c) = carry {
+            a.bulk_carry = c;
+        }
+        self.credited = credited;
+        Ok(())
+    }
+
+    fn apply_inner(&mut self, event: &Event, rules: &Rules) -> Result<(), LedgerError> {
+        match event {
+            Event::Stake { seeder, amount } => {
+                let stake = add(self.account(*seeder).stake, *amount)?;
+                let credited = add(self.credited, *amount)?;
+                self.accounts.entry(*seeder).or_default().stake = stake;
+                self.credited = credited;
+            }
+            Event::ProofServed {
+                seeder,
+                served_ms,
+                active_seeders,
+            } => {
+                let r = rules.proof_reward(*served_ms, *active_seeders)?;
+                self.credit(*seeder, r, None)?;
+            }
+            Event::Bulk { seeder, bytes } => {
+                let total = add(self.account(*seeder).bulk_carry, *bytes)?;
+                let r = (total / 1_000_000)
+                    .checked_mul(rules.bulk_reward_per_mb)
+                    .ok_or(LedgerError::Overflow)?;
+                self.credit(*seeder, r, Some(total % 1_000_000))?;
+            }
+            Event::Slash { seeder, reason } => {
+                let want = match reason {
+                    SlashReason::InvalidProof => rules.slash_invalid_proof,
+                    SlashReason::FailedAudit => rules.slash_failed_audit,
+                };
+                let a = self.account(*seeder);
+                // A stake cannot go below zero: take what is there.
+                let taken = want.min(a.stake);
+                let slashed = add(a.slashed, taken)?;
+                let a = self.accounts.entry(*seeder).or_default();
+                a.stake -= taken;
+                a.slashed = slashed;
+            }
+            Event::PayoutCreated { payout, outputs } => {
+                if self.payouts.contains_key(payout) || self.settled.contains(payout) {
+                    return Err(LedgerError::UnknownPayout(*payout));
+                }
+                let mut seen = BTreeSet::new();
+                if outputs.is_empty() || outputs.iter().any(|(s, v)| *v == 0 || !seen.insert(*s)) {
+                    return Err(LedgerError::BadPayout(*payout));
+                }
+                for (seeder, amount) in outputs {
+                    let a = self.account(*seeder);
+                    if a.balance < *amount {
+                        return Err(LedgerError::Insufficient {
+                            payout: *payout,
+                            seeder: *seeder,
+                            balance: a.balance,
+                            asked: *amount,
+                        });
+                    }
+                    add(a.pending, *amount)?;
+                }
+                for (seeder, amount) in outputs {
+                    let a = self.accounts.entry(*seeder).or_default();
+                    a.balance -= amount;
+                    a.pending += amount;
+                }
+                self.payouts.insert(*payout, outputs.clone());
+            }
+            Event::PayoutConfirmed { payout } | Event::PayoutAbandoned { payout } => {
+                let outputs = self
+                    .payouts
+                    .get(payout)
+                    .ok_or(LedgerError::UnknownPayout(*payout))?;
+                let confirmed = matches!(event, Event::PayoutConfirmed { .. });
+                for (seeder, amount) in outputs {
+                    let a = self.account(*seeder);
+                    a.pending
+                        .checked_sub(*amount)
+                        .ok_or(LedgerError::Overflow)?;
+                    add(if confirmed { a.paid } else { a.balance }, *amount)?;
+                }
+                let outputs = self.payouts.remove(payout).unwrap_or_default();
+                for (seeder, amount) in outputs {
+                    let a = self.accounts.entry(seeder).or_default();
+                    a.pending -= amount;
+                    if confirmed {
+                        a.paid += amount;
+                    } else {
+                        a.balance += amount;
+                    }
+                }
+                if confirmed {
+                    self.settled.insert(*payout);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn bonuses_are_strict_edges() {
+        let r = Rules::DEFAULT;
+        assert_eq!(r.proof_reward(499, 2).unwrap(), 160);
+        assert_eq!(
+            r.proof_reward(500, 2).unwrap(),
+            150,
+            "500 ms is not under 500 ms"
+        );
+        assert_eq!(
+            r.proof_reward(499, 3).unwrap(),
+            110,
+            "3 seeders is not fewer than 3"
+        );
+        assert_eq!(r.proof_reward(10_000, 50).unwrap(), 100);
+    }
+
+    #[test]
+    fn bulk_carries_the_remainder() {
+        let r = Rules::DEFAULT;
+        let mut l = Ledger::new();
+        l.apply(
+            1,
+            &Event::Bulk {
+                seeder: 7,
+                bytes: 1_500_000,
+            },
+            &r,
+        )
+        .unwrap();
+        assert_eq!(l.account(7).balance, 100);
+        assert_eq!(l.account(7).bulk_carry, 500_000);
+        l.apply(
+            2,
+            &Event::Bulk {
+                seeder: 7,
+                bytes: 600_000,
+            },
+            &r,
+        )
+        .unwrap();
+        assert_eq!(l.account(7).balance, 200);
+        assert_eq!(l.account(7).bulk_carry, 100_000);
+    }
+
+    #[test]
+    fn payouts_move_money_without_creating_any() {
+        let r = Rules::DEFAULT;
+        let mut l = Ledger::new();
+        l.apply(
+            1,
+            &Event::Stake {
+                seeder: 1,
+                amount: 100_000,
+            },
+            &r,
+        )
+        .unwrap();
+        for i in 0..10 {
+            l.apply(
+                10 + i,
+                &Event::ProofServed {
+                    seeder: 1,
+                    served_ms: 10,
+                    active_seeders: 5,
+                },
+                &r,
+            )
+            .unwrap();
+        }
+        assert_eq!(l.account(1).balance, 1100);
+        let out = Event::PayoutCreated {
+            payout: 9,
+            outputs: vec![(1, 1000)],
+        };
+        l.apply(100, &out, &r).unwrap();
+        assert_eq!((l.account(1).balance, l.account(1).pending), (100, 1000));
+        assert!(matches!(
+            l.apply(
+                101,
+                &Event::PayoutCreated {
+                    payout: 10,
+                    outputs: vec![(1, 101)]
+                },
+                &r
+            ),
+            Err(LedgerError::Insufficient { .. })
+        ));
+        l.apply(102, &Event::PayoutAbandoned { payout: 9 }, &r)
+            .unwrap();
+        assert_eq!(l.account(1).balance, 1100);
+        l.apply(
+            103,
+            &Event::PayoutCreated {
+                payout: 11,
+                outputs: vec![(1, 1100)],
+            },
+            &r,
+        )
+        .unwrap();
+        l.apply(104, &Event::PayoutConfirmed { payout: 11 }, &r)
+            .unwrap();
+        assert_eq!(l.account(1).paid, 1100);
+        assert_eq!(
+            l.apply(105, &Event::PayoutConfirmed { payout: 11 }, &r),
+            Err(LedgerError::UnknownPayout(11))
+        );
+        l.apply(
+            106,
+            &Event::Slash {
+                seeder: 1,
+                reason: SlashReason::FailedAudit,
+            },
+            &r,
+        )
+        .unwrap();
+        assert_eq!(l.account(1).stake, 90_000);
+        assert_eq!(l.accounted(), Some(l.credited));
+    }
+}
