@@ -3,21 +3,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 
 use serde_json::Value;
 use torrent_core::peer::wire::{HANDSHAKE_LEN, Handshake, Message, MessageDecoder};
 
 mod common;
 
-use common::bin;
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_audit_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{bin, temp};
 
 fn audit(torrent: &str, peer: &str) -> (Option<i32>, Value) {
     let out = bin()

@@ -15,18 +15,7 @@ use torrent_core::metainfo::Metainfo;
 
 mod common;
 
-use common::{KillOnDrop, Service, bin};
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_clients_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks")
-}
+use common::{KillOnDrop, Service, bin, temp, vectors, wait_for};
 
 fn get(url: &str) -> Vec<u8> {
     ureq::get(url)
@@ -43,14 +32,6 @@ fn bundles(http: &str) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A service offloading real blocks 384189 and 413567, one bundle each (256 KiB pieces at

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use prost::Message;
 use serde_json::Value;
@@ -18,32 +18,13 @@ use torrent_service::grpc::pb;
 
 mod common;
 
-use common::{Service, bin};
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_proofs_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks")
-}
+use common::{Service, bin, free_port, temp, vectors, wait_for};
 
 /// Txids of a real block, from our own decoder of the raw block.
 fn block(height: u64) -> (Header, Vec<Txid>) {
     let raw = std::fs::read(vectors().join(format!("block-{height}.bin"))).unwrap();
     let b = Block::decode(&raw, &BlockLimits::default()).unwrap();
     (b.header, b.txids())
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn http_get(url: &str) -> (u16, Value) {
@@ -58,14 +39,6 @@ fn http_get(url: &str) -> (u16, Value) {
         status,
         serde_json::from_str(&body).unwrap_or(Value::String(body)),
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A service offloading blocks 384189 and 413567 (one bundle each) with fixed ports.

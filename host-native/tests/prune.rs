@@ -17,18 +17,7 @@ use torrent_service::store::Store;
 
 mod common;
 
-use common::{KillOnDrop, Service, bin};
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_prune_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks")
-}
+use common::{KillOnDrop, Service, bin, free_port, temp, vectors, wait_for};
 
 /// Writes blocks 0–255 (genesis file + the blk file of 1–255) as `<height>.bin` into `dst`.
 fn block_dir(dst: &Path) {
@@ -48,14 +37,6 @@ fn block_dir(dst: &Path) {
         h += 1;
     }
     assert_eq!(h, 256);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Fixed ports, so that announce and web seed URLs (outside `info`, but inside the .torrent
@@ -159,14 +140,6 @@ fn stages(http: u16) -> BTreeMap<String, Value> {
         .iter()
         .map(|b| (b["name"].as_str().unwrap().to_string(), b.clone()))
         .collect()
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn heights_in(src: &Path) -> BTreeSet<u64> {

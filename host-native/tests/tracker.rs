@@ -16,14 +16,7 @@ use torrent_core::tracker::register;
 
 mod common;
 
-use common::{Service, bin};
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_tracker_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use common::{Service, bin, temp};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -599,33 +592,8 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     let svc = Service::start(&dir);
     let t = svc.tracker();
     let base = format!("http://{t}");
-    // The seeder registers and is staked.
-    let k = key(10);
-    let wif = dir.join("seeder.wif");
-    std::fs::write(&wif, k.to_wif()).unwrap();
-    let out = bin()
-        .args(["register", "--wif-file"])
-        .arg(&wif)
-        .args(["--tracker", &base])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let passkey_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = bin()
-        .args(["ledger", "--config"])
-        .arg(&svc.config)
-        .args([
-            "--server",
-            &base,
-            "stake",
-            "--credit",
-            &k.address().to_string(),
-            "--amount",
-            "100000",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    // The seeder registers (our `register` command) and is staked (`ledger stake --credit`).
+    let passkey_url = common::register_staked(&svc, &dir, 10);
     // A bundle of block 413567 announcing to our tracker (anonymous URL inside the torrent).
     let out_dir = dir.join("bundles");
     let bundle = common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);

@@ -202,3 +202,39 @@ pub(crate) fn register_staked(svc: &Service, dir: &Path, i: u32) -> String {
     );
     passkey_url
 }
+
+/// A fresh, empty folder for one test: `ts_<test crate>_<name>_<pid>` under the temp dir.
+pub(crate) fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "ts_{}_{name}_{}",
+        env!("CARGO_CRATE_NAME"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The real blocks shipped in the repository.
+pub(crate) fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks")
+}
+
+/// Polls `ok` every 200 ms; fails the test naming `what` after `secs`.
+pub(crate) fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A loopback port that was free a moment ago (for configs that must keep their ports
+/// across restarts).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
