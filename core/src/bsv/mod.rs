@@ -9,5 +9,6 @@ pub mod header;
 pub mod keys;
 pub mod merkle;
 pub mod network;
+pub mod p2pkh;
 pub mod tx;
 pub mod u256;
