@@ -229,12 +229,23 @@ pub(crate) fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// A loopback port that was free a moment ago (for configs that must keep their ports
-/// across restarts).
+/// A loopback port, free for TCP and UDP, for configs that must keep their ports across
+/// restarts. Taken below Linux's ephemeral range (32768–60999) so that the many port-0
+/// binds of parallel tests can never take it between this check and the service's bind,
+/// and from a per-process counter so that two tests never get the same one (test binaries
+/// run one at a time).
 pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let offset = (std::process::id() % 600) * 20;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(20_000 + (offset + n) % 12_000).unwrap_or(20_000);
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+        assert!(n < 12_000, "no free port below the ephemeral range");
+    }
 }
