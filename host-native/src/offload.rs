@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use torrent_core::bencode::Limits;
-use torrent_core::bundle::{bundle_name, range_of};
+use torrent_core::bundle::bundle_name;
 use torrent_core::metainfo::Metainfo;
 use torrent_core::prune::{GateConfig, SeederEvidence, Stage, Verdict, evaluate};
 use torrent_core::time::{UnixMillis, aged_by_months};
@@ -290,12 +290,6 @@ impl Pipeline {
         self.set_stage(rec, Stage::Pruned)?;
         tracing::info!(name = %rec.name, first = rec.first, last = rec.last, "blocks pruned from {}", source.describe());
         Ok(verdict)
-    }
-
-    /// The bundle a height belongs to, by the configured bundle size.
-    pub fn bundle_of(&self, height: u64) -> String {
-        let (first, last) = range_of(height, self.config.bundle_blocks);
-        bundle_name(self.config.network, first, last)
     }
 }
 

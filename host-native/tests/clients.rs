@@ -15,7 +15,7 @@ use torrent_core::metainfo::Metainfo;
 
 mod common;
 
-use common::{KillOnDrop, Service, bin, temp, vectors, wait_for};
+use common::{KillOnDrop, Service, aria2, bin, temp, vectors, wait_for};
 
 fn get(url: &str) -> Vec<u8> {
     ureq::get(url)
@@ -96,28 +96,6 @@ fn assert_same(svc_bundles: &Path, got_root: &Path, m: &Metainfo, only: Option<&
         checked += 1;
     }
     assert!(checked >= 2, "a block file and its txid file were compared");
-}
-
-fn aria2(torrent: &Path, out: &Path) -> bool {
-    Command::new("aria2c")
-        .args([
-            "--dir",
-            out.to_str().unwrap(),
-            "--seed-time=0",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--bt-stop-timeout=90",
-            "--summary-interval=0",
-            "--console-log-level=warn",
-            "--listen-port=6990-6999",
-            "--quiet=true",
-        ])
-        .arg(torrent)
-        .status()
-        .expect("aria2 is installed by tests/run_tests.sh")
-        .success()
 }
 
 fn libtorrent_fetch(torrent: &Path, out: &Path, only: &str) -> Value {

@@ -627,24 +627,8 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     // aria2 leeches anonymously through the tracker and gets the bytes.
     let leech = dir.join("leech");
     std::fs::create_dir_all(&leech).unwrap();
-    let status = Command::new("aria2c")
-        .args([
-            "--dir",
-            leech.to_str().unwrap(),
-            "--seed-time=0",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--bt-stop-timeout=90",
-            "--summary-interval=0",
-            "--console-log-level=warn",
-            "--listen-port=6990-6999",
-            &torrent,
-        ])
-        .status()
-        .expect("aria2 is installed by tests/run_tests.sh");
-    assert!(status.success(), "aria2c failed");
+    let ok = common::aria2(Path::new(&torrent), &leech);
+    assert!(ok, "aria2c failed");
     for f in bundle["files"].as_array().unwrap() {
         let rel = f.as_str().unwrap();
         let name = bundle["name"].as_str().unwrap();
@@ -992,23 +976,8 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     // aria2 downloads the whole bundle from the web seed alone (no tracker, no peers).
     let leech = dir.join("leech");
     std::fs::create_dir_all(&leech).unwrap();
-    let status = Command::new("aria2c")
-        .args([
-            "--dir",
-            leech.to_str().unwrap(),
-            "--seed-time=0",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--summary-interval=0",
-            "--console-log-level=warn",
-            "--bt-stop-timeout=60",
-            bundle["torrent"].as_str().unwrap(),
-        ])
-        .status()
-        .expect("aria2 is installed by tests/run_tests.sh");
-    assert!(status.success());
+    let ok = common::aria2(Path::new(bundle["torrent"].as_str().unwrap()), &leech);
+    assert!(ok, "aria2c from the web seed failed");
     for f in bundle["files"].as_array().unwrap() {
         let rel = f.as_str().unwrap();
         assert!(
