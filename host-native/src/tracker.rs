@@ -137,6 +137,9 @@ pub struct Tracker {
     store: Arc<Store>,
     passkeys: RwLock<HashMap<String, Account>>,
     activity: Mutex<HashMap<String, crate::store::SeederActivity>>,
+    /// Held across take-and-write, so that a reader's flush waits for one in flight
+    /// (otherwise it could read the database between another flush's take and its commit).
+    flush: Mutex<()>,
     udp_secret: [u8; 32],
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     seed: AtomicU64,
@@ -186,6 +189,7 @@ impl Tracker {
             store,
             passkeys: RwLock::new(passkeys),
             activity: Mutex::new(HashMap::new()),
+            flush: Mutex::new(()),
             udp_secret: secret,
             limiter,
             seed: AtomicU64::new(u64::from(secret[0]) << 8 | u64::from(secret[1])),
@@ -287,6 +291,10 @@ impl Tracker {
     /// # Errors
     /// Database errors; the activity is kept for the next attempt.
     pub fn flush_activity(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self
+            .flush
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let taken: HashMap<String, crate::store::SeederActivity> = match self.activity.lock() {
             Ok(mut a) => std::mem::take(&mut *a),
             Err(_) => return Ok(()),
