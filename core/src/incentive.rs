@@ -158,7 +158,7 @@ pub enum Applied {
 }
 
 /// One seeder's money.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     /// Earned and not yet in a payout.
     pub balance: u64,
@@ -216,6 +216,40 @@ impl Ledger {
                 .checked_add(a.paid)?
                 .checked_add(a.slashed)
         })
+    }
+
+    /// Rebuilds a ledger from its persisted parts (the host's database): accounts, payouts
+    /// not yet settled, confirmed payout ids, and the satoshis credited so far. Event ids
+    /// are not part of it: a host that persists state keeps its ids durable itself and
+    /// applies with [`Ledger::apply_new`].
+    pub fn from_parts(
+        accounts: BTreeMap<u64, Account>,
+        payouts: BTreeMap<u64, Vec<(u64, u64)>>,
+        settled: BTreeSet<u64>,
+        credited: u64,
+    ) -> Self {
+        Self {
+            accounts,
+            payouts,
+            settled,
+            seen: BTreeSet::new(),
+            credited,
+        }
+    }
+
+    /// The outputs of payout `payout` while it is pending.
+    pub fn payout(&self, payout: u64) -> Option<&[(u64, u64)]> {
+        self.payouts.get(&payout).map(Vec::as_slice)
+    }
+
+    /// Applies an event the caller knows is new (its id is already durable elsewhere),
+    /// without remembering an id: the in-memory id set would otherwise grow by one per
+    /// event for the life of the process. All-or-nothing, like [`Ledger::apply`].
+    ///
+    /// # Errors
+    /// [`LedgerError`].
+    pub fn apply_new(&mut self, event: &Event, rules: &Rules) -> Result<(), LedgerError> {
+        self.apply_inner(event, rules)
     }
 
     /// Applies event `id` under `rules`. All-or-nothing: every check runs before the first

@@ -218,6 +218,10 @@ pub struct RegisterArgs {
     /// address: submitted after registering, for trackers with `stake_mode = "spv"`.
     #[arg(long)]
     pub stake_beef: Option<PathBuf>,
+    /// Where this seeder answers proof requests (its gRPC ProofService, e.g.
+    /// http://my-host:50063): proofs served through it are verified and rewarded.
+    #[arg(long)]
+    pub proof_url: Option<String>,
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
@@ -249,8 +253,9 @@ pub struct LedgerArgs {
     /// Operator token; default the config's `auth_token`.
     #[arg(long, env = "TORRENT_SERVICE_AUTH_TOKEN")]
     pub token: Option<String>,
-    /// Print JSON.
-    #[arg(long)]
+    /// Print JSON (`ledger settle --json`: the payout transaction with each input's source
+    /// output, enough to verify it independently).
+    #[arg(long, global = true)]
     pub json: bool,
     /// What to do.
     #[command(subcommand)]
@@ -272,12 +277,30 @@ pub enum LedgerAction {
         #[arg(long)]
         amount: Option<u64>,
     },
-    /// Pending payouts.
+    /// Payouts not yet confirmed (signed or broadcast).
     Pending,
-    /// Settle now: build, sign and broadcast the payout transaction.
-    Settle {
-        /// Print the transaction as JSON.
+    /// Every payout, newest first.
+    Payouts,
+    /// The latest ledger changes: stakes, rewards, slashes, payouts.
+    History {
+        /// How many rows.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Settle now: pay every balance at or above `payout_threshold` in one signed
+    /// transaction and broadcast it.
+    Settle,
+    /// Mark a payout mined (outbox broadcaster: after the operator sent it).
+    Confirm {
+        /// Payout txid.
+        txid: String,
+        /// Height of the block that mined it.
         #[arg(long)]
-        json: bool,
+        block_height: Option<u64>,
+    },
+    /// Abandon a payout that will never be mined: balances and wallet inputs come back.
+    Abandon {
+        /// Payout txid.
+        txid: String,
     },
 }

@@ -130,6 +130,47 @@ pub struct Config {
     /// Seeder mode: the announce URL with the seeder's passkey.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed_announce: Option<String>,
+    /// Satoshis taken from a seeder's stake for a proof that does not verify.
+    pub slash_invalid_proof: u64,
+    /// Satoshis taken from a seeder's stake for a failed audit.
+    pub slash_failed_audit: u64,
+    /// How long a seeder may take to answer a proof request, milliseconds.
+    pub seeder_proof_timeout_ms: u64,
+    /// Balances at or above this are paid in the next payout, satoshis.
+    pub payout_threshold: u64,
+    /// Seconds between scheduled payouts.
+    pub payout_interval_s: u64,
+    /// Fee rate of payout transactions, satoshis per 1000 bytes.
+    pub payout_fee_rate: u64,
+    /// The payout wallet: JSON `{"wif", "utxos": [{"txid", "vout", "satoshis"}]}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_file: Option<PathBuf>,
+    /// Where payout transactions go: `outbox` (files), `arc` (an ARC endpoint) or
+    /// `galaxy` (Galaxy's Transaction service).
+    pub broadcaster: BroadcasterKind,
+    /// The outbox directory; default `<data_dir>/outbox`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox_dir: Option<PathBuf>,
+    /// ARC base URL, e.g. `https://arc.taal.com`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arc_url: Option<String>,
+    /// ARC bearer token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arc_api_key: Option<String>,
+    /// Seconds between broadcast retries and confirmation checks of pending payouts.
+    pub payout_retry_s: u64,
+}
+
+/// Where payout transactions are broadcast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BroadcasterKind {
+    /// Files in `outbox_dir`.
+    Outbox,
+    /// An ARC-compatible HTTP endpoint (`arc_url`).
+    Arc,
+    /// Galaxy's Transaction service.
+    Galaxy,
 }
 
 /// Where proofs from seeders are validated.
@@ -201,11 +242,36 @@ impl Default for Config {
             validation: Validation::Native,
             seed_registry: None,
             seed_announce: None,
+            slash_invalid_proof: 10_000,
+            slash_failed_audit: 10_000,
+            seeder_proof_timeout_ms: 5_000,
+            payout_threshold: 1_000,
+            payout_interval_s: 86_400,
+            payout_fee_rate: 100,
+            wallet_file: None,
+            broadcaster: BroadcasterKind::Outbox,
+            outbox_dir: None,
+            arc_url: None,
+            arc_api_key: None,
+            payout_retry_s: 60,
         }
     }
 }
 
 impl Config {
+    /// The reward and slashing rules for the ledger.
+    pub fn rules(&self) -> torrent_core::incentive::Rules {
+        torrent_core::incentive::Rules {
+            proof_reward_base: self.proof_reward_base,
+            proof_bonus_speed: self.proof_bonus_speed,
+            proof_bonus_rare: self.proof_bonus_rare,
+            bulk_reward_per_mb: self.bulk_reward_per_mb,
+            slash_invalid_proof: self.slash_invalid_proof,
+            slash_failed_audit: self.slash_failed_audit,
+            ..torrent_core::incentive::Rules::DEFAULT
+        }
+    }
+
     /// Loads `path` (or defaults when `None`), then applies the process environment.
     ///
     /// # Errors
@@ -305,6 +371,17 @@ impl Config {
         if self.audit_interval_s == 0 || self.aging_scan_interval_s == 0 {
             bail!("audit_interval_s and aging_scan_interval_s must be at least 1");
         }
+        if self.payout_interval_s == 0 || self.payout_retry_s == 0 {
+            bail!("payout_interval_s and payout_retry_s must be at least 1");
+        }
+        if self.broadcaster == BroadcasterKind::Arc && self.arc_url.is_none() {
+            bail!("broadcaster = \"arc\" needs arc_url (e.g. https://arc.taal.com)");
+        }
+        if self.broadcaster == BroadcasterKind::Galaxy {
+            bail!(
+                "broadcaster = \"galaxy\" needs the Galaxy adapters, not built yet: use \"outbox\" or \"arc\""
+            );
+        }
         if self.aged_threshold_months == 0 && self.aged_threshold_blocks.is_none() {
             bail!("aged_threshold_months must be at least 1 (or set aged_threshold_blocks)");
         }
@@ -329,6 +406,10 @@ fn known_keys() -> Vec<String> {
             "announce_port",
             "seed_registry",
             "seed_announce",
+            "wallet_file",
+            "outbox_dir",
+            "arc_url",
+            "arc_api_key",
         ]
         .map(String::from),
     );

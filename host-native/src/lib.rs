@@ -15,11 +15,13 @@ pub mod commands;
 pub mod config;
 pub mod grpc;
 pub mod inspect;
+pub mod ledger;
 pub mod offload;
 pub mod proofs;
 pub mod register;
 pub mod registry;
 pub mod seeder;
+pub mod seeders;
 pub mod service;
 pub mod session;
 pub mod source;
@@ -116,7 +118,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cli::LedgerAction::Stake { .. } => {
                     bail!("ledger stake --credit needs both an ADDRESS and --amount SATOSHIS")
                 }
-                _ => bail!("this ledger action is not built yet"),
+                action => register::ledger(&server, &token, &action, args.json),
             }
         }
         Command::Config(args) => {

@@ -548,7 +548,40 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
             } else {
                 tracing::warn!(bundle = %rec.name, account, peer = %addr, failure = report.failure.as_deref().unwrap_or(""), "audit failed");
             }
+            // The audit's pieces are verified data this seeder delivered: bulk reward. A
+            // failed audit is slashed. Both keyed by the audit, so a retry records once.
+            if let Some(a) = tracker.account_by_id(*account) {
+                let key = format!("audit:{ih_hex}:{}:{at}", a.address);
+                let entry = if report.passed {
+                    crate::ledger::Entry::Bulk {
+                        address: a.address.clone(),
+                        bytes: report.bytes,
+                        bundle: rec.name.clone(),
+                    }
+                } else {
+                    crate::ledger::Entry::Slash {
+                        address: a.address.clone(),
+                        reason: crate::ledger::Offence::FailedAudit,
+                        detail: format!(
+                            "audit of bundle {} at {addr}: {}",
+                            rec.name,
+                            report.failure.as_deref().unwrap_or("failed")
+                        ),
+                    }
+                };
+                let book = Arc::clone(tracker.book());
+                if let Err(e) =
+                    tokio::task::spawn_blocking(move || book.record(&key, entry)).await?
+                {
+                    tracing::error!(seeder = %a.address, "recording the audit in the ledger: {e:#}");
+                }
+            }
         }
+        let active = tracker.authenticated_seeders(&ih);
+        tracker
+            .book()
+            .metrics
+            .seeders_of(&rec.name, active, p.config.min_seeders as usize);
         if rec.stage() >= Stage::Pruned {
             continue;
         }

@@ -139,7 +139,7 @@ pub struct ProofAnswer {
     pub txid_file: String,
     /// Microseconds spent.
     pub elapsed_us: u64,
-    /// `cache`, `local` or `swarm`.
+    /// `cache`, `local`, `swarm` or `seeder`.
     pub source: &'static str,
 }
 
@@ -297,6 +297,7 @@ pub struct Proofs {
     max_cached_blocks: usize,
     fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
+    seeders: std::sync::OnceLock<Arc<crate::seeders::SeederProofs>>,
     /// Metrics.
     pub metrics: ProofMetrics,
 }
@@ -331,8 +332,32 @@ impl Proofs {
             max_cached_blocks: max_cached_blocks.max(1),
             fetch_locks: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            seeders: std::sync::OnceLock::new(),
             metrics: ProofMetrics::default(),
         }
+    }
+
+    /// Lets proofs of blocks not held locally come from seeders (verified, rewarded).
+    pub fn set_seeders(&self, s: Arc<crate::seeders::SeederProofs>) {
+        let _ = self.seeders.set(s);
+    }
+
+    /// The seeder source, when set.
+    pub fn seeders(&self) -> Option<&Arc<crate::seeders::SeederProofs>> {
+        self.seeders.get()
+    }
+
+    /// Whether block `height`'s txids are at hand: its tree is cached, or its txid file is
+    /// in the bundle store at full length (its hash is checked when the tree is built).
+    fn holds(&self, rec: &HeaderRecord, height: u64) -> bool {
+        let cached = self
+            .cache
+            .lock()
+            .map(|c| c.slots.get(&height).is_some_and(|s| s.get().is_some()))
+            .unwrap_or(false);
+        cached
+            || std::fs::metadata(self.bundles.join(&rec.bundle).join(&rec.txid_file))
+                .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
     }
 
     /// Height and index of a txid, from the txid index.
@@ -401,6 +426,20 @@ impl Proofs {
         })?;
         let txid = parse_txid(txid_hex)?;
         let (height, index) = self.position(&txid)?;
+        if let Some(seeders) = self.seeders.get() {
+            let rec = self
+                .store
+                .header(height)
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
+            if !self.holds(&rec, height)
+                && let Some(answer) = seeders
+                    .ask(&txid, height, index, &rec, formats, started)
+                    .await
+            {
+                return Ok(answer);
+            }
+        }
         let (bt, source) = self.tree(height).await?;
         let (rec, header) = (&bt.rec, &bt.header);
         let (first, len) = bt.tree.chunk_of(index);

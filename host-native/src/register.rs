@@ -98,13 +98,13 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
         );
     }
     let mut reply = reply;
+    let passkey = reply["passkey"].as_str().unwrap_or_default().to_string();
     if let Some(path) = &args.stake_beef {
         let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         let hex = match std::str::from_utf8(&raw) {
             Ok(t) if torrent_core::hex::decode(t.trim()).is_ok() => t.trim().to_string(),
             _ => torrent_core::hex::encode(&raw),
         };
-        let passkey = reply["passkey"].as_str().unwrap_or_default().to_string();
         let (status, staked) = post_json(
             &format!("{}/stake?passkey={passkey}", base_url(&args.tracker)),
             &serde_json::json!({"beef": hex}),
@@ -118,6 +118,23 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
         }
         reply["stake"] = staked["stake"].clone();
         reply["stake_txid"] = staked["txid"].clone();
+    }
+    if let Some(url) = &args.proof_url {
+        let (status, set) = post_json(
+            &format!(
+                "{}/seeder/proof-url?passkey={passkey}",
+                base_url(&args.tracker)
+            ),
+            &serde_json::json!({ "url": url }),
+            None,
+        )?;
+        if status != 200 {
+            bail!(
+                "registered, but the proof URL was refused ({status}): {}",
+                set["error"].as_str().unwrap_or("no reason given")
+            );
+        }
+        reply["proof_url"] = set["proof_url"].clone();
     }
     if args.json {
         crate::outln!("{reply}");
@@ -203,6 +220,193 @@ pub fn list_seeders(server: &str, token: &str, json: bool) -> Result<ExitCode> {
                 a["revoked"]
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Calls an operator endpoint; returns the JSON reply of a 200, else the service's reason.
+fn admin_call(
+    method: &str,
+    url: &str,
+    token: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let agent = agent();
+    let auth = format!("Bearer {token}");
+    let mut resp = if method == "POST" {
+        agent
+            .post(url)
+            .header("authorization", &auth)
+            .header("content-type", "application/json")
+            .send(serde_json::to_vec(&body.cloned().unwrap_or_default())?.as_slice())
+    } else {
+        agent.get(url).header("authorization", &auth).call()
+    }
+    .with_context(|| format!("{method} {url}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap_or_default();
+    let reply: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
+    if status != 200 {
+        bail!(
+            "{} ({status})",
+            reply["error"]
+                .as_str()
+                .unwrap_or("refused, no reason given")
+        );
+    }
+    Ok(reply)
+}
+
+fn payout_line(p: &serde_json::Value) -> String {
+    let outs = p["outputs"].as_array().map_or(0, |o| {
+        o.iter()
+            .filter(|x| !x["change"].as_bool().unwrap_or(false))
+            .count()
+    });
+    let paid: u64 = p["outputs"].as_array().map_or(0, |o| {
+        o.iter()
+            .filter(|x| !x["change"].as_bool().unwrap_or(false))
+            .filter_map(|x| x["satoshis"].as_u64())
+            .sum()
+    });
+    format!(
+        "{} {:<9} {outs} seeders, {paid} sat, fee {} sat, {} attempts{}",
+        p["txid"].as_str().unwrap_or_default(),
+        p["status"].as_str().unwrap_or_default(),
+        p["fee"],
+        p["attempts"],
+        p["last_error"]
+            .as_str()
+            .map(|e| format!(", last error: {e}"))
+            .unwrap_or_default()
+    )
+}
+
+/// Runs the `ledger` actions other than `stake` against a running service.
+///
+/// # Errors
+/// An unreachable service or a refused call.
+pub fn ledger(
+    server: &str,
+    token: &str,
+    action: &crate::cli::LedgerAction,
+    json: bool,
+) -> Result<ExitCode> {
+    use crate::cli::LedgerAction as A;
+    let base = base_url(server);
+    match action {
+        A::Balances | A::Pending => {
+            let v = admin_call("GET", &format!("{base}/admin/ledger"), token, None)?;
+            if matches!(action, A::Pending) {
+                if json {
+                    crate::outln!("{}", v["pending_payouts"]);
+                } else {
+                    for p in v["pending_payouts"].as_array().into_iter().flatten() {
+                        crate::outln!("{}", payout_line(p));
+                    }
+                }
+            } else if json {
+                crate::outln!("{v}");
+            } else {
+                crate::outln!(
+                    "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                    "address",
+                    "active",
+                    "stake",
+                    "balance",
+                    "pending",
+                    "paid",
+                    "slashed"
+                );
+                for a in v["accounts"].as_array().into_iter().flatten() {
+                    crate::outln!(
+                        "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                        a["address"].as_str().unwrap_or_default(),
+                        a["active"],
+                        a["stake"],
+                        a["balance"],
+                        a["pending"],
+                        a["paid"],
+                        a["slashed"]
+                    );
+                }
+                crate::outln!(
+                    "credited {} sat; wallet holds {} sat",
+                    v["credited"],
+                    v["wallet_satoshis"]
+                );
+            }
+        }
+        A::Payouts => {
+            let v = admin_call("GET", &format!("{base}/admin/payouts"), token, None)?;
+            if json {
+                crate::outln!("{v}");
+            } else {
+                for p in v.as_array().into_iter().flatten() {
+                    crate::outln!("{}", payout_line(p));
+                }
+            }
+        }
+        A::History { limit } => {
+            let v = admin_call(
+                "GET",
+                &format!("{base}/admin/ledger/history?limit={limit}"),
+                token,
+                None,
+            )?;
+            if json {
+                crate::outln!("{v}");
+            } else {
+                for r in v.as_array().into_iter().flatten() {
+                    crate::outln!(
+                        "{:>6} {:>14} +{:<6} -{:<6} {}",
+                        r["seq"],
+                        r["at"],
+                        r["credited"],
+                        r["slashed"],
+                        r["entry"]
+                    );
+                }
+            }
+        }
+        A::Settle => {
+            let v = admin_call("POST", &format!("{base}/admin/settle"), token, None)?;
+            if json {
+                crate::outln!("{v}");
+            } else if v.is_null() {
+                crate::outln!("nothing to pay: no balance at or above payout_threshold");
+            } else {
+                crate::outln!("{}", payout_line(&v));
+            }
+        }
+        A::Confirm { txid, block_height } => {
+            let v = admin_call(
+                "POST",
+                &format!("{base}/admin/payouts/{txid}/confirm"),
+                token,
+                Some(&serde_json::json!({ "block_height": block_height })),
+            )?;
+            if json {
+                crate::outln!("{v}");
+            } else {
+                crate::outln!("{}", payout_line(&v));
+            }
+        }
+        A::Abandon { txid } => {
+            let v = admin_call(
+                "POST",
+                &format!("{base}/admin/payouts/{txid}/abandon"),
+                token,
+                None,
+            )?;
+            if json {
+                crate::outln!("{v}");
+            } else {
+                crate::outln!("{}", payout_line(&v));
+            }
+        }
+        A::Stake { .. } => bail!("ledger stake is handled by list_seeders/credit_stake"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -121,14 +121,38 @@ pub async fn run(config: Config) -> Result<()> {
         },
         spv,
     };
-    let tracker = Arc::new(Tracker::new(settings, Arc::clone(&store))?);
+    let book = Arc::new(crate::ledger::Book::open(
+        Arc::clone(&store),
+        config.rules(),
+    )?);
+    let tracker = Arc::new(Tracker::new(
+        settings,
+        Arc::clone(&store),
+        Arc::clone(&book),
+    )?);
+    book.observe(Box::new({
+        let t = Arc::downgrade(&tracker);
+        move |a| {
+            if let Some(t) = t.upgrade() {
+                t.refresh_account(a);
+            }
+        }
+    }));
+    let payouts = Arc::new(crate::ledger::Payouts::from_config(
+        &config,
+        Arc::clone(&book),
+    )?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    let tracker_app =
-        router(Arc::clone(&tracker)).into_make_service_with_connect_info::<SocketAddr>();
+    let tracker_app = router(Arc::clone(&tracker))
+        .merge(crate::ledger::router(
+            Arc::clone(&payouts),
+            config.stake_amount,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let bundles = config.data_dir.join("bundles");
     std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
     let public_http = config
@@ -181,6 +205,10 @@ pub async fn run(config: Config) -> Result<()> {
         config.proof_max_concurrency,
         config.proof_cache_blocks,
     ));
+    proofs.set_seeders(Arc::new(crate::seeders::SeederProofs::new(
+        Arc::clone(&tracker),
+        std::time::Duration::from_millis(config.seeder_proof_timeout_ms),
+    )));
     let grpc_listener = TcpListener::bind((host, config.proof_rpc_port))
         .await
         .with_context(|| format!("binding proof_rpc_port {host}:{}", config.proof_rpc_port))?;
@@ -224,6 +252,9 @@ pub async fn run(config: Config) -> Result<()> {
                         let mut out = String::new();
                         t.render_metrics(&mut out);
                         p.metrics.render(&mut out);
+                        if let Some(s) = p.seeders() {
+                            s.render(&mut out);
+                        }
                         if let Ok(totals) = t.store().pipeline_totals() {
                             crate::offload::render_metrics(&totals, &mut out);
                         }
@@ -290,6 +321,7 @@ pub async fn run(config: Config) -> Result<()> {
             stop_rx.clone(),
         ));
     }
+    tasks.spawn(Arc::clone(&payouts).run(stop_rx.clone()));
     let s1 = stopped(stop_rx.clone());
     tasks.spawn(async move {
         if let Err(e) = axum::serve(tcp, tracker_app)

@@ -10,10 +10,9 @@ use anyhow::{Context, Result};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
+pub(crate) const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 const PASSKEYS: TableDefinition<'_, &str, &str> = TableDefinition::new("passkeys");
 const NONCES: TableDefinition<'_, &str, u64> = TableDefinition::new("registration_nonces");
-const STAKE_TXIDS: TableDefinition<'_, &str, &str> = TableDefinition::new("stake_txids");
 const BUNDLES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bundles");
 const AUDITS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("audits");
 const PRUNED: TableDefinition<'_, u64, u64> = TableDefinition::new("pruned_heights");
@@ -109,6 +108,9 @@ pub struct Account {
     /// Bytes the seeder's client claimed to upload (reported, not verified).
     #[serde(default)]
     pub uploaded_claimed: u64,
+    /// Where the seeder answers proof requests (its ProofService, gRPC), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof_url: Option<String>,
 }
 
 /// Seeder activity accumulated in memory between database flushes.
@@ -138,6 +140,22 @@ pub struct Store {
 }
 
 impl Store {
+    /// The database, for modules that keep their own tables in it (the ledger).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// Sets or clears the proof endpoint of `address`.
+    ///
+    /// # Errors
+    /// Unknown address or database errors.
+    pub fn set_proof_url(&self, address: &str, url: Option<String>) -> Result<Account> {
+        self.modify(address, |a| {
+            a.proof_url = url;
+            Ok(())
+        })
+    }
+
     /// Opens (creating if needed) the database at `path`.
     ///
     /// # Errors
@@ -153,7 +171,6 @@ impl Store {
             w.open_table(ACCOUNTS)?;
             w.open_table(PASSKEYS)?;
             w.open_table(NONCES)?;
-            w.open_table(STAKE_TXIDS)?;
             w.open_table(BUNDLES)?;
             w.open_table(AUDITS)?;
             w.open_table(PRUNED)?;
@@ -237,6 +254,7 @@ impl Store {
                     announces: 0,
                     last_announce: 0,
                     uploaded_claimed: 0,
+                    proof_url: None,
                 },
             };
             accounts.insert(address, serde_json::to_vec(&account)?.as_slice())?;
@@ -268,17 +286,6 @@ impl Store {
         Ok(account)
     }
 
-    /// Adds `amount` to the stake of `address` (ledger stake mode); returns the account.
-    ///
-    /// # Errors
-    /// Unknown address, overflow, or database errors.
-    pub fn credit_stake(&self, address: &str, amount: u64) -> Result<Account> {
-        self.modify(address, |a| {
-            a.stake = a.stake.checked_add(amount).context("stake overflows")?;
-            Ok(())
-        })
-    }
-
     /// Adds accumulated activity (keyed by account address) in one transaction.
     ///
     /// # Errors
@@ -303,38 +310,6 @@ impl Store {
         }
         w.commit()?;
         Ok(())
-    }
-
-    /// Credits an SPV-proven stake payment once per transaction; `Ok(None)` when the txid was
-    /// already credited (to anyone).
-    ///
-    /// # Errors
-    /// Unknown address, overflow, or database errors.
-    pub fn credit_stake_once(
-        &self,
-        address: &str,
-        txid: &str,
-        amount: u64,
-    ) -> Result<Option<Account>> {
-        let w = self.db.begin_write()?;
-        let account;
-        {
-            let mut used = w.open_table(STAKE_TXIDS)?;
-            if used.get(txid)?.is_some() {
-                return Ok(None);
-            }
-            used.insert(txid, address)?;
-            let mut accounts = w.open_table(ACCOUNTS)?;
-            let mut a: Account = match accounts.get(address)? {
-                Some(v) => serde_json::from_slice(v.value())?,
-                None => anyhow::bail!("no registered seeder with address {address}"),
-            };
-            a.stake = a.stake.checked_add(amount).context("stake overflows")?;
-            accounts.insert(address, serde_json::to_vec(&a)?.as_slice())?;
-            account = a;
-        }
-        w.commit()?;
-        Ok(Some(account))
     }
 
     /// Marks an account revoked (its passkey stops working).

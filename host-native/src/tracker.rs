@@ -136,6 +136,7 @@ pub struct Tracker {
     swarms: Mutex<Swarms>,
     store: Arc<Store>,
     passkeys: RwLock<HashMap<String, Account>>,
+    book: Arc<crate::ledger::Book>,
     activity: Mutex<HashMap<String, crate::store::SeederActivity>>,
     /// Held across take-and-write, so that a reader's flush waits for one in flight
     /// (otherwise it could read the database between another flush's take and its commit).
@@ -173,7 +174,11 @@ impl Tracker {
     ///
     /// # Errors
     /// Database errors, or no randomness for the UDP secret.
-    pub fn new(settings: TrackerSettings, store: Arc<Store>) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: TrackerSettings,
+        store: Arc<Store>,
+        book: Arc<crate::ledger::Book>,
+    ) -> anyhow::Result<Self> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
         let passkeys = store
@@ -188,6 +193,7 @@ impl Tracker {
             settings,
             store,
             passkeys: RwLock::new(passkeys),
+            book,
             activity: Mutex::new(HashMap::new()),
             flush: Mutex::new(()),
             udp_secret: secret,
@@ -260,12 +266,45 @@ impl Tracker {
         hashes.iter().map(|h| (*h, swarms.scrape(h))).collect()
     }
 
-    /// Returns the distinct staked seeder accounts holding the torrent now.
+    /// Accounts whose passkey works right now (registered, not revoked, staked): a seeder
+    /// slashed below the stake stops counting at once, not when its peer entry expires.
+    fn active_ids(&self) -> std::collections::HashSet<u64> {
+        self.passkeys
+            .read()
+            .map(|k| {
+                k.values()
+                    .filter(|a| refusal(Some(a), self.settings.stake_amount).is_none())
+                    .map(|a| a.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Returns the distinct active seeder accounts holding the torrent now.
     pub fn authenticated_seeders(&self, ih: &InfoHashV1) -> usize {
-        self.swarms
-            .lock()
-            .map(|s| s.authenticated_seeders(ih).len())
-            .unwrap_or(0)
+        let active = self.active_ids();
+        let mut ids: Vec<u64> = self
+            .authenticated_seed_peers(ih)
+            .into_iter()
+            .map(|(a, _)| a)
+            .filter(|a| active.contains(a))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    /// The ledger.
+    pub fn book(&self) -> &Arc<crate::ledger::Book> {
+        &self.book
+    }
+
+    /// The account behind account id `id`, from the in-memory passkey map.
+    pub fn account_by_id(&self, id: u64) -> Option<Account> {
+        self.passkeys
+            .read()
+            .ok()
+            .and_then(|k| k.values().find(|a| a.id == id).cloned())
     }
 
     /// The database behind the tracker.
@@ -275,10 +314,14 @@ impl Tracker {
 
     /// The registered seeders holding the torrent now, with their announced addresses.
     pub fn authenticated_seed_peers(&self, ih: &InfoHashV1) -> Vec<(u64, SocketAddr)> {
+        let active = self.active_ids();
         self.swarms
             .lock()
             .map(|s| s.authenticated_seed_peers(ih))
             .unwrap_or_default()
+            .into_iter()
+            .filter(|(a, _)| active.contains(a))
+            .collect()
     }
 
     /// Drops stale peers; called periodically.
@@ -332,7 +375,8 @@ impl Tracker {
         self.store.accounts()
     }
 
-    fn refresh_account(&self, a: &Account) {
+    /// Replaces the in-memory copy of an account (after a stake, slash or revocation).
+    pub fn refresh_account(&self, a: &Account) {
         if let Ok(mut keys) = self.passkeys.write() {
             keys.retain(|_, v| v.address != a.address);
             keys.insert(a.passkey.clone(), a.clone());
@@ -485,6 +529,7 @@ impl Tracker {
                 "torrent_tracker_registrations_rejected_total{{reason=\"{reason}\"}} {n}"
             );
         }
+        self.book.render_metrics(out);
     }
 }
 
@@ -564,6 +609,9 @@ struct StakeRequest {
     address: String,
     #[serde(default)]
     amount: u64,
+    /// Idempotency reference: the same reference credits once (a retried CLI call).
+    #[serde(default)]
+    reference: Option<String>,
 }
 
 fn authorized(t: &Tracker, headers: &HeaderMap) -> bool {
@@ -578,7 +626,28 @@ fn authorized(t: &Tracker, headers: &HeaderMap) -> bool {
 
 async fn admin_stake(State(t): State<Arc<Tracker>>, headers: HeaderMap, body: Bytes) -> Response {
     admin(&t, &headers, &body, |t, r| {
-        t.store.credit_stake(&r.address, r.amount)
+        if r.amount == 0 {
+            anyhow::bail!("amount must be at least 1 satoshi");
+        }
+        let reference = match &r.reference {
+            Some(x) => x.clone(),
+            None => {
+                let mut n = [0u8; 16];
+                getrandom::fill(&mut n).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                format!("operator:{}", torrent_core::hex::encode(&n))
+            }
+        };
+        t.book.record(
+            &format!("stake:{}:{reference}", r.address),
+            crate::ledger::Entry::Stake {
+                address: r.address.clone(),
+                amount: r.amount,
+                reference,
+            },
+        )?;
+        t.store
+            .account(&r.address)?
+            .ok_or_else(|| anyhow::anyhow!("no registered seeder with address {}", r.address))
     })
 }
 
@@ -680,10 +749,21 @@ async fn submit_stake(
             format!("transaction {txid} pays nothing to {}", spv.address),
         );
     }
-    match t
-        .store
-        .credit_stake_once(&account.address, &txid.to_string(), paid)
-    {
+    let recorded = t
+        .book
+        .record(
+            &format!("stake-tx:{txid}"),
+            crate::ledger::Entry::Stake {
+                address: account.address.clone(),
+                amount: paid,
+                reference: txid.to_string(),
+            },
+        )
+        .and_then(|r| match r {
+            crate::ledger::Recorded::Duplicate => Ok(None),
+            crate::ledger::Recorded::Applied(_) => t.store.account(&account.address),
+        });
+    match recorded {
         Ok(Some(a)) => {
             t.refresh_account(&a);
             tracing::info!(address = %a.address, %txid, paid, "stake proven by SPV");
@@ -693,6 +773,58 @@ async fn submit_stake(
             StatusCode::CONFLICT,
             format!("transaction {txid} was already credited"),
         ),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct ProofUrl {
+    url: Option<String>,
+}
+
+/// `POST /seeder/proof-url?passkey=K` with `{"url": "http://host:port"}` (or `null`): where
+/// the seeder answers proof requests. Proofs it serves through it are rewarded.
+async fn set_proof_url(
+    State(t): State<Arc<Tracker>>,
+    axum::extract::Query(q): axum::extract::Query<PasskeyQuery>,
+    body: Bytes,
+) -> Response {
+    let err = |status: StatusCode, msg: String| {
+        (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
+    };
+    let account = t
+        .passkeys
+        .read()
+        .ok()
+        .and_then(|k| k.get(&q.passkey).cloned());
+    let Some(account) = account else {
+        return err(StatusCode::UNAUTHORIZED, "unknown passkey".into());
+    };
+    let req: ProofUrl = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+    };
+    if let Some(u) = &req.url {
+        let ok = (u.starts_with("http://") || u.starts_with("https://"))
+            && u.len() <= 512
+            && u.parse::<axum::http::Uri>()
+                .is_ok_and(|x| x.host().is_some());
+        if !ok {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("url {u:?} is not an http(s)://host:port URL"),
+            );
+        }
+    }
+    match t.store.set_proof_url(&account.address, req.url) {
+        Ok(a) => {
+            t.refresh_account(&a);
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({"address": a.address, "proof_url": a.proof_url})),
+            )
+                .into_response()
+        }
         Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
 }
@@ -734,6 +866,7 @@ pub fn router(t: Arc<Tracker>) -> Router {
         .route("/{passkey}/scrape", get(http_scrape))
         .route("/register", post(http_register))
         .route("/stake", post(submit_stake))
+        .route("/seeder/proof-url", post(set_proof_url))
         .route("/admin/stake", post(admin_stake))
         .route("/admin/revoke", post(admin_revoke))
         .route("/admin/seeders", get(admin_seeders))
