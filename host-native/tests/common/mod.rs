@@ -160,12 +160,21 @@ impl Drop for Service {
 /// Registers seeder key `i` with the running service (our `register` command) and credits
 /// its stake (`ledger stake --credit`); returns the announce URL with its passkey.
 pub(crate) fn register_staked(svc: &Service, dir: &Path, i: u32) -> String {
-    use torrent_core::bsv::hash::sha256d;
-    let k = torrent_core::bsv::keys::PrivateKey::from_bytes(
-        &sha256d(&i.to_le_bytes()),
+    register_staked_with(svc, dir, i, &[])
+}
+
+/// Seeder key `i` (deterministic, so that tests can name the seeder's address).
+pub(crate) fn seeder_key(i: u32) -> torrent_core::bsv::keys::PrivateKey {
+    torrent_core::bsv::keys::PrivateKey::from_bytes(
+        &torrent_core::bsv::hash::sha256d(&i.to_le_bytes()),
         torrent_core::Network::Mainnet,
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// [`register_staked`] with more `register` arguments (e.g. `--proof-url`).
+pub(crate) fn register_staked_with(svc: &Service, dir: &Path, i: u32, extra: &[&str]) -> String {
+    let k = seeder_key(i);
     let base = format!("http://{}", svc.tracker());
     let wif = dir.join(format!("seeder-{i}.wif"));
     std::fs::write(&wif, k.to_wif()).unwrap();
@@ -173,6 +182,7 @@ pub(crate) fn register_staked(svc: &Service, dir: &Path, i: u32) -> String {
         .args(["register", "--wif-file"])
         .arg(&wif)
         .args(["--tracker", &base])
+        .args(extra)
         .output()
         .unwrap();
     assert!(

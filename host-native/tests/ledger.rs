@@ -1,0 +1,716 @@
+//! Incentives end to end, through the running binary on real block 413567 (DESIGN §9):
+//!
+//! - a seeder's proof server (another miner's `torrent_service` with the same block) answers
+//!   proofs the service no longer holds locally; the rewards follow the bonus table
+//!   (fast/slow × rare/common = 160/150/110/100 sat), slowness coming from a real network
+//!   delay (a TCP proxy holding each request 700 ms) and rarity from real libtorrent
+//!   seeders announcing with their passkeys;
+//! - audits of those seeders reward the verified bytes, the remainder carried;
+//! - a proof altered in flight (a proxy flips one bit of the BUMP) is refused and slashed,
+//!   the client still gets a valid proof (from the swarm), and the seeder, now below its
+//!   stake, loses its passkey until the operator tops it up; a seeder that stops answering
+//!   fails its audit and is slashed;
+//! - `ledger settle --json` pays everyone in one signed transaction that @bsv/sdk's
+//!   interpreter accepts from the JSON alone (and refuses with one satoshi changed); the
+//!   ARC endpoint fails twice, the same signed bytes are resent until accepted, and the
+//!   payout is confirmed once ARC reports it mined: paid once, never twice;
+//! - the ledger's Prometheus series say the same.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxLimits, TxOut};
+use torrent_core::proof::bump::Bump;
+use torrent_core::proof::tsc::TscProof;
+use torrent_core::{Header, Txid};
+
+mod common;
+
+use common::{
+    Service, bin, lt_seed, register_staked, register_staked_with, seeder_key, temp, wait_for,
+};
+
+const NAME: &str = "bsv-mainnet-000413567-000413567";
+
+fn http(method: &str, url: &str, body: Option<Value>) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = match body {
+        Some(b) => agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(b.to_string().as_bytes())
+            .unwrap(),
+        None if method == "GET" => agent.get(url).call().unwrap(),
+        None => agent.post(url).send(&[][..]).unwrap(),
+    };
+    let status = r.status().as_u16();
+    (status, r.body_mut().read_to_string().unwrap())
+}
+
+/// `torrent_service ledger ACTION... --json` against the service.
+fn ledger(svc: &Service, args: &[&str]) -> Value {
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args(["--server", &format!("http://{}", svc.tracker())])
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ledger {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn history(svc: &Service) -> Vec<Value> {
+    ledger(svc, &["history", "--limit", "100000"])
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn account(svc: &Service, address: &str) -> Value {
+    ledger(svc, &["balances"])["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["address"] == address)
+        .cloned()
+        .unwrap()
+}
+
+/// The history rows of `kind` for `address`.
+fn rows(h: &[Value], kind: &str, address: &str) -> Vec<Value> {
+    h.iter()
+        .filter(|r| r["entry"]["kind"] == kind && r["entry"]["address"] == address)
+        .cloned()
+        .collect()
+}
+
+/// A loopback TCP proxy to `upstream`: each chunk from the client waits `delay` before it
+/// goes on; in chunks from the server, `flip` (when given) has one bit of its last byte
+/// flipped.
+fn proxy(upstream: SocketAddr, delay: Duration, flip: Option<Vec<u8>>) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in l.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(upstream) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = c_in.read(&mut buf) {
+                    if n == 0 || {
+                        std::thread::sleep(delay);
+                        s_out.write_all(&buf[..n]).is_err()
+                    } {
+                        break;
+                    }
+                }
+                let _ = s_out.shutdown(std::net::Shutdown::Write);
+            });
+            let (mut s_in, mut c_out, flip) = (server, client, flip.clone());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = s_in.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Some(p) = &flip
+                        && let Some(at) = buf[..n].windows(p.len()).position(|w| w == p)
+                    {
+                        buf[at + p.len() - 1] ^= 1;
+                    }
+                    if c_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_out.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// What the ARC stand-in saw.
+#[derive(Default)]
+struct Arc0 {
+    posts: Vec<String>,
+    accepted: Option<String>,
+}
+
+/// A stand-in for an ARC endpoint (ARC cannot run here), speaking ARC's API:
+/// `POST /v1/tx` `{"rawTx"}` answers 503 for the first `fail` calls, then 200 with
+/// `{"txid", "txStatus": "SEEN_ON_NETWORK"}`; `GET /v1/tx/{txid}` answers `MINED` once
+/// accepted.
+fn arc(fail: usize) -> (SocketAddr, Arc<Mutex<Arc0>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Arc0::default()));
+    let s2 = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).is_err() || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = r.read_exact(&mut body);
+            let mut st = s2.lock().unwrap();
+            let (code, reply) = if line.starts_with("POST /v1/tx ") {
+                let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                let raw = v["rawTx"].as_str().unwrap_or_default().to_string();
+                st.posts.push(raw.clone());
+                if st.posts.len() <= fail {
+                    (
+                        503,
+                        json!({"status": 503, "title": "Service Unavailable", "detail": "no node reachable"}),
+                    )
+                } else {
+                    let tx = Transaction::decode(
+                        &torrent_core::hex::decode(&raw).unwrap(),
+                        &TxLimits::default(),
+                    )
+                    .unwrap();
+                    let txid = tx.txid().to_string();
+                    st.accepted = Some(txid.clone());
+                    (
+                        200,
+                        json!({"status": 200, "title": "OK", "txid": txid, "txStatus": "SEEN_ON_NETWORK"}),
+                    )
+                }
+            } else if let Some(t) = line
+                .strip_prefix("GET /v1/tx/")
+                .and_then(|r| r.split(' ').next())
+            {
+                if st.accepted.as_deref() == Some(t) {
+                    (
+                        200,
+                        json!({"txid": t, "txStatus": "MINED", "blockHeight": 870_123}),
+                    )
+                } else {
+                    (404, json!({"status": 404, "title": "Not found"}))
+                }
+            } else {
+                (404, json!({"status": 404}))
+            };
+            drop(st);
+            let body = reply.to_string();
+            let _ = write!(
+                c,
+                "HTTP/1.1 {code} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, seen)
+}
+
+/// Node with @bsv/sdk checks one payout JSON; returns its verdict.
+fn sdk_verify(payout: &Value) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/payoutverify.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
+    writeln!(child.stdin.take().unwrap(), "{payout}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn proof_at(http_addr: &str, txid: &Txid) -> Value {
+    let (status, body) = http("GET", &format!("http://{http_addr}/v1/proof/{txid}"), None);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The core checks a JSON answer against the real header.
+fn check(v: &Value, header: &Header, n: u64, index: u64, txid: &Txid) {
+    let bump =
+        Bump::decode(&torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap()).unwrap();
+    assert_eq!(
+        bump.verify(txid, 413_567, n, &header.merkle_root).unwrap(),
+        index
+    );
+    let t = TscProof::from_json(&v["tsc"].to_string()).unwrap();
+    assert_eq!(t.verify(header, n).unwrap(), *txid);
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no series {series}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Announces with a passkey (as `stopped`, so that no peer is left behind to be audited);
+/// returns the tracker's failure reason, if any.
+fn announce_refusal(passkey_url: &str, ih: &[u8; 20]) -> Option<String> {
+    let q: String = ih.iter().map(|b| format!("%{b:02x}")).collect();
+    let (_, body) = http(
+        "GET",
+        &format!(
+            "{passkey_url}&info_hash={q}&peer_id=-XX0001-abcdefghijkl&port=6999&uploaded=0&downloaded=0&left=0&compact=1&event=stopped"
+        ),
+        None,
+    );
+    body.find("failure reason").map(|i| body[i..].to_string())
+}
+
+#[test]
+fn rewards_slashes_and_a_payout_end_to_end() {
+    let dir = temp("e2e");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let raw = std::fs::read(common::vectors().join("block-413567.bin")).unwrap();
+    std::fs::write(src.join("413567.bin"), &raw).unwrap();
+    let block = Block::decode(&raw, &BlockLimits::default()).unwrap();
+    let (header, txids) = (block.header, block.txids());
+    let n = txids.len() as u64;
+
+    // The payout wallet: one 1,000,000 sat output of a funding transaction.
+    let wallet_key = seeder_key(1000);
+    let funding = Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            prevout: OutPoint {
+                txid: Txid::from_byte_array([7; 32]),
+                vout: 0,
+            },
+            script_sig: vec![0x51],
+            sequence: 0xffff_ffff,
+        }],
+        outputs: vec![TxOut {
+            value: 1_000_000,
+            script_pubkey: wallet_key.address().script_pubkey(),
+        }],
+        lock_time: 0,
+    };
+    std::fs::write(
+        dir.join("wallet.json"),
+        json!({"wif": wallet_key.to_wif(), "utxos": [{"txid": funding.txid().to_string(), "vout": 0, "satoshis": 1_000_000}]}).to_string(),
+    )
+    .unwrap();
+    let (arc_addr, arc_seen) = arc(2);
+
+    // Service A, the miner paying for proofs.
+    let a_dir = dir.join("a");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    let a = Service::start_with(
+        &a_dir,
+        &format!(
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\nmin_seeders = 3\npayout_threshold = 100\npayout_retry_s = 1\nbroadcaster = \"arc\"\narc_url = \"http://{arc_addr}\"\nwallet_file = \"{}\"\n",
+            src.display(),
+            dir.join("wallet.json").display()
+        ),
+    );
+    let a_http = a.ready["http"].as_str().unwrap().to_string();
+    // Service B: another miner with the same block, whose proof server the seeder uses.
+    let b_dir = dir.join("b");
+    std::fs::create_dir_all(&b_dir).unwrap();
+    let b = Service::start_with(
+        &b_dir,
+        &format!(
+            "block_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\n",
+            src.display()
+        ),
+    );
+    let b_http = b.ready["http"].as_str().unwrap().to_string();
+    let b_grpc: SocketAddr = b.ready["grpc"].as_str().unwrap().parse().unwrap();
+    wait_for("A seeding the bundle", 60, || {
+        let (_, v) = http("GET", &format!("http://{a_http}/v1/bundles"), None);
+        v.contains("\"stage\":\"seeding\"")
+    });
+    wait_for("B answering proofs", 60, || {
+        http(
+            "GET",
+            &format!("http://{b_http}/v1/proof/{}", txids[0]),
+            None,
+        )
+        .0 == 200
+    });
+
+    // A's own copy of the txids is gone (pruned bundle data): proofs must come from seeders.
+    let a_bundle = a_dir.join("data/bundles");
+    let txid_file = std::fs::read_dir(a_bundle.join(NAME).join("txids"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&txid_file).unwrap();
+    // The seeders' copy of the bundle: made independently, the same torrent.
+    let other = dir.join("other");
+    let made = common::bundle_413567(&dir, &other, &[]);
+    let torrent = a_bundle.join(format!("{NAME}.torrent"));
+    let ih = torrent_core::metainfo::Metainfo::parse(
+        &std::fs::read(&torrent).unwrap(),
+        &Default::default(),
+    )
+    .unwrap()
+    .infohash_v1
+    .unwrap();
+    assert_eq!(made["infohash_v1"], ih.to_string());
+
+    let direct = format!("http://{b_grpc}");
+    let s = |i: u32| seeder_key(i).address().to_string();
+    let url1 = register_staked_with(&a, &dir, 1, &["--proof-url", &direct]);
+    let url2 = register_staked(&a, &dir, 2);
+    let url3 = register_staked(&a, &dir, 3);
+    assert_eq!(account(&a, &s(1))["proof_url"], direct.as_str());
+    let set_proof_url = |url: &str| {
+        let (status, body) = http(
+            "POST",
+            &url1.replace("/announce?", "/seeder/proof-url?"),
+            Some(json!({ "url": url })),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    let seeders = || -> u64 {
+        let (_, v) = http("GET", &format!("http://{a_http}/v1/bundles"), None);
+        serde_json::from_str::<Value>(&v).unwrap()[0]["seeders"]
+            .as_u64()
+            .unwrap()
+    };
+    let torrent_s = torrent.to_str().unwrap().to_string();
+    let (_lt1, _o1, r1) = lt_seed(&torrent_s, &other, &url1);
+    assert_eq!(r1["seeding"], true);
+    wait_for("seeder 1 counted", 30, || seeders() == 1);
+
+    // The bonus table: each proof's reward, as the ledger recorded it.
+    let mut served = 0;
+    let mut ask = |expect: u64, what: &str| {
+        let index = 7 + served * 100;
+        served += 1;
+        let v = proof_at(&a_http, &txids[index]);
+        assert_eq!(v["source"], "seeder", "{what}: {v}");
+        check(&v, &header, n, index as u64, &txids[index]);
+        let h = history(&a);
+        let last = rows(&h, "proof", &s(1)).pop().unwrap();
+        assert_eq!(last["entry"]["txid"], txids[index].to_string());
+        assert_eq!(last["credited"], expect, "{what}: {last}");
+        last["entry"]["served_ms"].as_u64().unwrap()
+    };
+    assert!(ask(160, "fast, rare (1 seeder)") < 500);
+    let slow = format!("http://{}", proxy(b_grpc, Duration::from_millis(700), None));
+    set_proof_url(&slow);
+    assert!(ask(150, "slow, rare") >= 500);
+    let (_lt2, _o2, _) = lt_seed(&torrent_s, &other, &url2);
+    let (lt3, _o3, _) = lt_seed(&torrent_s, &other, &url3);
+    wait_for("three seeders counted", 30, || seeders() == 3);
+    ask(100, "slow, common (3 seeders)");
+    set_proof_url(&direct);
+    ask(110, "fast, common");
+
+    // Bulk: audits of seeder 2 fetch verified pieces; whole megabytes are paid, the rest
+    // carried from one audit to the next.
+    wait_for("a dozen audits of seeder 2", 90, || {
+        rows(&history(&a), "bulk", &s(2)).len() >= 12
+    });
+    loop {
+        let before = rows(&history(&a), "bulk", &s(2));
+        let acc = account(&a, &s(2));
+        let after = rows(&history(&a), "bulk", &s(2));
+        if before.len() != after.len() {
+            continue;
+        }
+        let bytes: u64 = after
+            .iter()
+            .map(|r| r["entry"]["bytes"].as_u64().unwrap())
+            .sum();
+        let credited: u64 = after.iter().map(|r| r["credited"].as_u64().unwrap()).sum();
+        assert!(
+            after
+                .iter()
+                .all(|r| r["entry"]["bytes"].as_u64().unwrap() < 1_000_000),
+            "small transfers"
+        );
+        assert_eq!(credited, bytes / 1_000_000 * 100, "{bytes} bytes");
+        assert_eq!(acc["bulk_carry"], bytes % 1_000_000);
+        assert_eq!(acc["earned"], credited, "seeder 2 earned by audits only");
+        break;
+    }
+
+    // A proof altered in flight: refused, slashed, and the client still gets a valid proof.
+    let index = 1234;
+    let good = proof_at(&b_http, &txids[index]);
+    let bump = torrent_core::hex::decode(good["bump"].as_str().unwrap()).unwrap();
+    let tamper = format!(
+        "http://{}",
+        proxy(
+            b_grpc,
+            Duration::ZERO,
+            Some(bump[bump.len() - 32..].to_vec())
+        )
+    );
+    set_proof_url(&tamper);
+    let v = proof_at(&a_http, &txids[index]);
+    assert_ne!(
+        v["source"], "seeder",
+        "the altered proof is not passed on: {v}"
+    );
+    check(&v, &header, n, index as u64, &txids[index]);
+    let slash = rows(&history(&a), "slash", &s(1));
+    assert_eq!(slash.len(), 1, "{slash:?}");
+    assert_eq!(slash[0]["entry"]["reason"], "invalid_proof");
+    assert_eq!(slash[0]["slashed"], 10_000);
+    let acc = account(&a, &s(1));
+    assert_eq!(
+        (acc["stake"].as_u64(), acc["active"].as_bool()),
+        (Some(90_000), Some(false))
+    );
+    let refusal = announce_refusal(&url1, &ih.0).expect("the passkey is refused");
+    assert!(refusal.contains("stake of 90000 sat is below"), "{refusal}");
+    wait_for("seeder 1 no longer counted", 10, || seeders() == 2);
+    wait_for("the under-seeded alert", 30, || {
+        let (_, m) = http("GET", &format!("http://{a_http}/metrics"), None);
+        metric(
+            &m,
+            "torrent_service_alerts_total{kind=\"bundle_under_seeded\"}",
+        ) >= 1.0
+    });
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&a.config)
+        .args([
+            "--server",
+            &format!("http://{}", a.tracker()),
+            "stake",
+            "--credit",
+            &s(1),
+            "--amount",
+            "10000",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        announce_refusal(&url1, &ih.0),
+        None,
+        "topped up: the passkey works again"
+    );
+    set_proof_url(&direct);
+
+    // A seeder that stops answering fails its audit and is slashed once: below its stake,
+    // it is no longer audited.
+    drop(lt3);
+    wait_for("seeder 3's failed audit", 60, || {
+        !rows(&history(&a), "slash", &s(3)).is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let slash3 = rows(&history(&a), "slash", &s(3));
+    assert_eq!(slash3.len(), 1, "{slash3:?}");
+    assert_eq!(slash3[0]["entry"]["reason"], "failed_audit");
+
+    // Settlement: one transaction for everyone due, checked by @bsv/sdk from the JSON.
+    let p = ledger(&a, &["settle"]);
+    let owed: BTreeMap<String, u64> = p["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["change"] != true)
+        .map(|o| {
+            (
+                o["address"].as_str().unwrap().to_string(),
+                o["satoshis"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for i in 1..=3 {
+        assert!(owed.contains_key(&s(i)), "seeder {i} is paid: {p}");
+    }
+    assert_eq!(p["status"], "signed", "ARC's first answer is 503: {p}");
+    assert!(p["last_error"].as_str().unwrap().contains("503"), "{p}");
+    assert_eq!(p["inputs"][0]["txid"], funding.txid().to_string());
+    let verdict = sdk_verify(&p);
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    // One satoshi more to the first seeder: the signature no longer holds.
+    let mut tx = Transaction::decode(
+        &torrent_core::hex::decode(p["raw_tx"].as_str().unwrap()).unwrap(),
+        &TxLimits::default(),
+    )
+    .unwrap();
+    tx.outputs[0].value += 1;
+    let mut forged = p.clone();
+    forged["raw_tx"] = torrent_core::hex::encode(&tx.encode()).into();
+    forged["txid"] = tx.txid().to_string().into();
+    forged["outputs"][0]["satoshis"] =
+        (owed[forged["outputs"][0]["address"].as_str().unwrap()] + 1).into();
+    forged["fee"] = (p["fee"].as_u64().unwrap() - 1).into();
+    let verdict = sdk_verify(&forged);
+    assert_eq!(verdict["valid"], false, "{verdict}");
+
+    let txid = p["txid"].as_str().unwrap().to_string();
+    wait_for("the payout confirmed", 30, || {
+        ledger(&a, &["payouts"])[0]["status"] == "confirmed"
+    });
+    {
+        let seen = arc_seen.lock().unwrap();
+        assert_eq!(seen.posts.len(), 3, "two 503s, then accepted");
+        assert!(
+            seen.posts
+                .iter()
+                .all(|r| r == p["raw_tx"].as_str().unwrap()),
+            "the same signed bytes each time"
+        );
+        assert_eq!(seen.accepted.as_deref(), Some(txid.as_str()));
+    }
+    let payouts = ledger(&a, &["payouts"]);
+    assert_eq!(
+        payouts.as_array().unwrap().len(),
+        1,
+        "one payout, never two"
+    );
+    assert_eq!(payouts[0]["block_height"], 870_123);
+    for (address, sat) in &owed {
+        if *address == wallet_key.address().to_string() {
+            continue;
+        }
+        assert_eq!(account(&a, address)["paid"], *sat, "{address}");
+    }
+
+    // The same in Prometheus text.
+    let (_, m) = http("GET", &format!("http://{a_http}/metrics"), None);
+    assert_eq!(
+        metric(&m, "torrent_service_rewards_total{kind=\"proof\"}"),
+        4.0
+    );
+    assert_eq!(
+        metric(&m, "torrent_service_reward_satoshis_total{kind=\"proof\"}"),
+        520.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "torrent_service_slashes_total{reason=\"invalid_proof\"}"
+        ),
+        1.0
+    );
+    let audit_slashes: Vec<Value> = history(&a)
+        .into_iter()
+        .filter(|r| r["entry"]["reason"] == "failed_audit")
+        .collect();
+    assert_eq!(audit_slashes.len(), 1, "{audit_slashes:?}");
+    assert_eq!(
+        metric(&m, "torrent_service_slashes_total{reason=\"failed_audit\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "torrent_service_payouts{status=\"confirmed\"}"),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "torrent_service_payout_broadcast_failures_total"),
+        2.0
+    );
+    assert!(metric(&m, "torrent_service_alerts_total{kind=\"seeder_slashed\"}") >= 2.0);
+    assert!(
+        metric(
+            &m,
+            "torrent_proof_seeder_answers_total{verdict=\"invalid\"}"
+        ) >= 1.0
+    );
+    let total: f64 = owed.values().map(|v| *v as f64).sum::<f64>();
+    assert!(metric(&m, "torrent_service_wallet_satoshis") <= 1_000_000.0 - total + 1.0);
+    b.stop();
+    a.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad input to the ledger's operator calls gets one clear, typed error.
+#[test]
+fn ledger_calls_refuse_bad_input_with_a_reason() {
+    let dir = temp("bad");
+    let svc = Service::start(&dir);
+    let base = format!("http://{}", svc.tracker());
+    let (status, body) = http("POST", &format!("{base}/admin/settle"), None);
+    assert_eq!(status, 401, "{body}");
+    let run = |args: &[&str]| {
+        bin()
+            .args(["ledger", "--config"])
+            .arg(&svc.config)
+            .args(["--server", &base])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["settle"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no payout wallet"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = run(&["confirm", &"ab".repeat(32)]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no payout"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = run(&[
+        "stake",
+        "--credit",
+        "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+        "--amount",
+        "5",
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no registered seeder"));
+    let url = register_staked(&svc, &dir, 9);
+    let (status, body) = http(
+        "POST",
+        &url.replace("/announce?", "/seeder/proof-url?"),
+        Some(json!({"url": "ftp://x"})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not an http(s)://host:port URL"), "{body}");
+    let (status, _) = http(
+        "POST",
+        &format!("{base}/seeder/proof-url?passkey=nope"),
+        Some(json!({"url": "http://127.0.0.1:1"})),
+    );
+    assert_eq!(status, 401);
+    // The service keeps serving.
+    assert_eq!(
+        ledger(&svc, &["balances"])["accounts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
