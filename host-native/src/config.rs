@@ -140,6 +140,8 @@ pub struct Config {
     pub payout_threshold: u64,
     /// Seconds between scheduled payouts.
     pub payout_interval_s: u64,
+    /// Settle before the schedule as soon as this many satoshis are due (0: schedule only).
+    pub payout_batch_sat: u64,
     /// Fee rate of payout transactions, satoshis per 1000 bytes.
     pub payout_fee_rate: u64,
     /// The payout wallet: JSON `{"wif", "utxos": [{"txid", "vout", "satoshis"}]}`.
@@ -159,6 +161,31 @@ pub struct Config {
     pub arc_api_key: Option<String>,
     /// Seconds between broadcast retries and confirmation checks of pending payouts.
     pub payout_retry_s: u64,
+    /// Where payout UTXOs come from: `wallet` (the wallet file) or `galaxy` (Galaxy's
+    /// Storage service, for the wallet file's key).
+    pub payout_utxos: UtxoSource,
+    /// Host of Galaxy's services.
+    pub galaxy_host: String,
+    /// Galaxy Transaction service port.
+    pub galaxy_transaction_port: u16,
+    /// Galaxy Storage service port.
+    pub galaxy_storage_port: u16,
+    /// Largest bincode frame sent to or accepted from a Galaxy service, bytes.
+    pub galaxy_max_frame: u32,
+    /// Connect and I/O timeout of one Galaxy call, milliseconds.
+    pub galaxy_timeout_ms: u64,
+    /// Attempts per Galaxy call on transport failure (backoff doubling from 200 ms).
+    pub galaxy_attempts: u32,
+}
+
+/// Where payout UTXOs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UtxoSource {
+    /// The wallet file's `utxos`.
+    Wallet,
+    /// Galaxy's Storage service.
+    Galaxy,
 }
 
 /// Where payout transactions are broadcast.
@@ -247,6 +274,7 @@ impl Default for Config {
             seeder_proof_timeout_ms: 5_000,
             payout_threshold: 1_000,
             payout_interval_s: 86_400,
+            payout_batch_sat: 100_000,
             payout_fee_rate: 100,
             wallet_file: None,
             broadcaster: BroadcasterKind::Outbox,
@@ -254,6 +282,13 @@ impl Default for Config {
             arc_url: None,
             arc_api_key: None,
             payout_retry_s: 60,
+            payout_utxos: UtxoSource::Wallet,
+            galaxy_host: "127.0.0.1".into(),
+            galaxy_transaction_port: 50052,
+            galaxy_storage_port: 50053,
+            galaxy_max_frame: 16 << 20,
+            galaxy_timeout_ms: 5_000,
+            galaxy_attempts: 3,
         }
     }
 }
@@ -377,10 +412,8 @@ impl Config {
         if self.broadcaster == BroadcasterKind::Arc && self.arc_url.is_none() {
             bail!("broadcaster = \"arc\" needs arc_url (e.g. https://arc.taal.com)");
         }
-        if self.broadcaster == BroadcasterKind::Galaxy {
-            bail!(
-                "broadcaster = \"galaxy\" needs the Galaxy adapters, not built yet: use \"outbox\" or \"arc\""
-            );
+        if self.galaxy_max_frame < 1024 || self.galaxy_attempts == 0 {
+            bail!("galaxy_max_frame must be at least 1024 and galaxy_attempts at least 1");
         }
         if self.aged_threshold_months == 0 && self.aged_threshold_blocks.is_none() {
             bail!("aged_threshold_months must be at least 1 (or set aged_threshold_blocks)");

@@ -759,13 +759,38 @@ impl Book {
     pub fn import_wallet(&self, wallet: &WalletFile) -> Result<usize> {
         let key = PrivateKey::from_wif(wallet.wif.trim())
             .map_err(|e| anyhow::anyhow!("wallet wif: {e}"))?;
+        self.import_utxos(&key, &wallet.utxos)
+    }
+
+    /// Our own unconfirmed change outputs (spendable by the next payout).
+    fn change_outpoints(&self) -> Result<BTreeSet<String>> {
+        let r = self.store.db().begin_read()?;
+        let Ok(t) = r.open_table(WALLET) else {
+            return Ok(BTreeSet::new());
+        };
+        let mut out = BTreeSet::new();
+        for row in t.iter()? {
+            let (k, v) = row?;
+            let w: WalletRow = serde_json::from_slice(v.value())?;
+            if w.change_of.is_some() {
+                out.insert(k.value().to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds UTXOs of `key` the database does not know yet; returns how many.
+    ///
+    /// # Errors
+    /// Malformed entries or database errors.
+    pub fn import_utxos(&self, key: &PrivateKey, utxos: &[WalletUtxo]) -> Result<usize> {
         let default_script = hex::encode(&key.address().script_pubkey());
         let _st = self.state();
         let w = self.store.db().begin_write()?;
         let mut added = 0;
         {
             let mut t = w.open_table(WALLET)?;
-            for u in &wallet.utxos {
+            for u in utxos {
                 let txid: Txid = u
                     .txid
                     .parse()
@@ -860,6 +885,20 @@ impl Book {
     /// # Errors
     /// Not enough funds (alerted), or database errors.
     pub fn settle(&self, key: &PrivateKey, rules: &SettleRules) -> Result<Option<Payout>> {
+        self.settle_from(key, rules, None)
+    }
+
+    /// [`Book::settle`] spending only outpoints in `allowed` (plus our own change), when
+    /// given: the UTXOs an external source (Galaxy Storage) still reports as unspent.
+    ///
+    /// # Errors
+    /// As [`Book::settle`].
+    pub fn settle_from(
+        &self,
+        key: &PrivateKey,
+        rules: &SettleRules,
+        allowed: Option<&BTreeSet<String>>,
+    ) -> Result<Option<Payout>> {
         let due: Vec<(String, u64)> = self
             .balances()?
             .into_iter()
@@ -883,7 +922,16 @@ impl Book {
         // payout then conflicts with every abandoned one, so that if an abandoned
         // transaction surfaces and is mined after all, this one cannot be, and nobody is
         // paid twice. The rest are taken largest first.
-        let (utxos, must) = self.unspent_split()?;
+        let (mut utxos, mut must) = self.unspent_split()?;
+        if let Some(ok) = allowed {
+            let change: BTreeSet<String> = self.change_outpoints()?;
+            let keep = |u: &Utxo| {
+                let k = format!("{}:{}", u.outpoint.txid, u.outpoint.vout);
+                ok.contains(&k) || change.contains(&k)
+            };
+            must = utxos[..must].iter().filter(|u| keep(u)).count();
+            utxos.retain(|u| keep(u));
+        }
         let change_script = key.address().script_pubkey();
         let mut built = Err(TxBuildError::Empty);
         let mut used = 0;
@@ -1280,6 +1328,8 @@ pub enum Broadcaster {
         /// Bearer token, if the endpoint wants one.
         api_key: Option<String>,
     },
+    /// Galaxy's Transaction service.
+    Galaxy(crate::galaxy::GalaxyClient),
 }
 
 fn agent() -> ureq::Agent {
@@ -1310,6 +1360,23 @@ impl Broadcaster {
     /// The endpoint refused it or could not be reached.
     pub fn broadcast(&self, p: &Payout) -> Result<String> {
         match self {
+            Self::Galaxy(c) => {
+                use crate::galaxy::{TxRequest, TxResponse};
+                let raw = hex::decode(&p.raw_tx).map_err(|e| anyhow::anyhow!("{e}"))?;
+                match c.call::<_, TxResponse>(&TxRequest::Broadcast { raw_tx: raw })? {
+                    TxResponse::Accepted { txid } => {
+                        let t = Txid::from_byte_array(txid).to_string();
+                        if t != p.txid {
+                            bail!("Galaxy Transaction accepted txid {t}, we sent {}", p.txid);
+                        }
+                        Ok(format!("galaxy transaction {}", c.addr))
+                    }
+                    TxResponse::Rejected { reason } => {
+                        bail!("Galaxy Transaction rejected it: {reason}")
+                    }
+                    other => bail!("Galaxy Transaction answered {other:?}"),
+                }
+            }
             Self::Outbox(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
@@ -1376,6 +1443,20 @@ impl Broadcaster {
     /// The endpoint could not be asked.
     pub fn status(&self, txid: &str) -> Result<Option<Option<u64>>> {
         match self {
+            Self::Galaxy(c) => {
+                use crate::galaxy::{TxRequest, TxResponse, TxState};
+                let t: Txid = txid.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                match c.call::<_, TxResponse>(&TxRequest::Status {
+                    txid: t.to_byte_array(),
+                })? {
+                    TxResponse::Status {
+                        state: TxState::Mined { height },
+                        ..
+                    } => Ok(Some(Some(height))),
+                    TxResponse::Status { .. } => Ok(None),
+                    other => bail!("Galaxy Transaction answered {other:?}"),
+                }
+            }
             Self::Outbox(_) => Ok(None),
             Self::Arc { url, api_key } => {
                 let endpoint = format!("{}/v1/tx/{txid}", url.trim_end_matches('/'));
@@ -1425,7 +1506,9 @@ pub struct Payouts {
     broadcaster: Broadcaster,
     interval: std::time::Duration,
     retry: std::time::Duration,
+    batch: u64,
     token: String,
+    storage: Option<crate::galaxy::GalaxyClient>,
     /// One settlement at a time (a scheduled one and `ledger settle` may meet).
     busy: Mutex<()>,
 }
@@ -1468,8 +1551,12 @@ impl Payouts {
                     .context("broadcaster = \"arc\" needs arc_url")?,
                 api_key: config.arc_api_key.clone(),
             },
-            BroadcasterKind::Galaxy => bail!("broadcaster = \"galaxy\" is not built yet"),
+            BroadcasterKind::Galaxy => {
+                Broadcaster::Galaxy(crate::galaxy::Galaxy::from_config(config).transaction)
+            }
         };
+        let storage = (config.payout_utxos == crate::config::UtxoSource::Galaxy)
+            .then(|| crate::galaxy::Galaxy::from_config(config).storage);
         Ok(Self {
             book,
             key,
@@ -1481,9 +1568,49 @@ impl Payouts {
             broadcaster,
             interval: std::time::Duration::from_secs(config.payout_interval_s),
             retry: std::time::Duration::from_secs(config.payout_retry_s),
+            batch: config.payout_batch_sat,
             token: config.auth_token.clone(),
+            storage,
             busy: Mutex::new(()),
         })
+    }
+
+    /// Asks Galaxy's Storage for the wallet key's UTXOs; imports the new ones and returns
+    /// the outpoints Storage reports, the only ones (with our own unconfirmed change) a
+    /// payout may then spend.
+    fn galaxy_utxos(&self, key: &PrivateKey) -> Result<Option<BTreeSet<String>>> {
+        use crate::galaxy::{StorageRequest, StorageResponse};
+        let Some(c) = &self.storage else {
+            return Ok(None);
+        };
+        let script = key.address().script_pubkey();
+        let list = match c.call::<_, StorageResponse>(&StorageRequest::Utxos {
+            script_pubkey: script.clone(),
+        })? {
+            StorageResponse::Utxos(u) => u,
+            StorageResponse::Error { message } => bail!("Galaxy Storage: {message}"),
+        };
+        let utxos: Vec<WalletUtxo> = list
+            .iter()
+            .filter(|u| u.script_pubkey == script)
+            .map(|u| WalletUtxo {
+                txid: Txid::from_byte_array(u.txid).to_string(),
+                vout: u.vout,
+                satoshis: u.satoshis,
+                locking_script: Some(hex::encode(&u.script_pubkey)),
+            })
+            .collect();
+        let known: BTreeSet<String> = utxos
+            .iter()
+            .map(|u| format!("{}:{}", u.txid, u.vout))
+            .collect();
+        let added = self.book.import_utxos(key, &utxos)?;
+        tracing::info!(
+            reported = known.len(),
+            added,
+            "payout UTXOs from Galaxy Storage"
+        );
+        Ok(Some(known))
     }
 
     /// Settles now and broadcasts; `Ok(None)` when no balance is due.
@@ -1500,11 +1627,25 @@ impl Payouts {
             .key
             .as_ref()
             .context("no payout wallet: set wallet_file to a JSON {\"wif\", \"utxos\"} file")?;
-        let Some(p) = self.book.settle(key, &self.rules)? else {
+        let allowed = self.galaxy_utxos(key)?;
+        let Some(p) = self.book.settle_from(key, &self.rules, allowed.as_ref())? else {
             return Ok(None);
         };
         self.book.pump(&self.broadcaster)?;
         self.book.payout(&p.txid).map(Some)
+    }
+
+    /// Satoshis due now: balances at or above the payout threshold.
+    fn due(&self) -> u64 {
+        self.book
+            .balances()
+            .map(|b| {
+                b.iter()
+                    .map(|(_, m)| m.balance)
+                    .filter(|v| *v >= self.rules.threshold.max(1))
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// Broadcast retries and confirmation checks.
@@ -1529,7 +1670,10 @@ impl Payouts {
                 () = tokio::time::sleep(self.retry) => {}
             }
             let me = Arc::clone(&self);
-            let due = tokio::time::Instant::now() >= next_settle && self.key.is_some();
+            let owed = if self.batch > 0 { self.due() } else { 0 };
+            let due = self.key.is_some()
+                && (tokio::time::Instant::now() >= next_settle
+                    || (self.batch > 0 && owed >= self.batch));
             if due {
                 next_settle = tokio::time::Instant::now() + self.interval;
             }

@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod galaxy;
 pub mod grpc;
 pub mod inspect;
 pub mod ledger;

@@ -157,10 +157,15 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
 }
 
 #[test]
-fn unbuilt_commands_fail_clearly_and_config_prints() {
-    let out = bin().args(["ledger", "balances"]).output().unwrap();
+fn ledger_without_a_service_fails_clearly_and_config_prints() {
+    let out = bin()
+        .args(["ledger", "--server", "http://127.0.0.1:1", "balances"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     let cfg = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/config.toml");
     let out = bin()
         .arg("config")

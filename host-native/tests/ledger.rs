@@ -714,3 +714,148 @@ fn ledger_calls_refuse_bad_input_with_a_reason() {
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Payouts through Galaxy: UTXOs from the Storage service, broadcast and confirmation
+/// through the Transaction service (stand-ins speaking Galaxy's frames), settled by the
+/// batch trigger (`payout_batch_sat`) rather than the schedule. While Galaxy is down,
+/// settling fails with one line naming the service and nothing moves.
+#[test]
+fn payouts_funded_and_broadcast_through_galaxy() {
+    use torrent_tests::galaxy_standin::{StandIn, wire::GalaxyUtxo};
+    let dir = temp("galaxy");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        common::vectors().join("block-413567.bin"),
+        src.join("413567.bin"),
+    )
+    .unwrap();
+    let wallet_key = seeder_key(2000);
+    let funding = Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            prevout: OutPoint {
+                txid: Txid::from_byte_array([9; 32]),
+                vout: 1,
+            },
+            script_sig: vec![0x51],
+            sequence: 0xffff_ffff,
+        }],
+        outputs: vec![TxOut {
+            value: 500_000,
+            script_pubkey: wallet_key.address().script_pubkey(),
+        }],
+        lock_time: 0,
+    };
+    std::fs::write(
+        dir.join("wallet.json"),
+        json!({"wif": wallet_key.to_wif(), "utxos": []}).to_string(),
+    )
+    .unwrap();
+    let (tp, sp) = (common::free_port(), common::free_port());
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {tp}\ngalaxy_storage_port = {sp}\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nwallet_file = \"{}\"\n",
+            src.display(),
+            dir.join("wallet.json").display()
+        ),
+    );
+    let http_addr = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("the bundle seeding", 60, || {
+        http("GET", &format!("http://{http_addr}/v1/bundles"), None)
+            .1
+            .contains("\"stage\":\"seeding\"")
+    });
+    let other = dir.join("other");
+    common::bundle_413567(&dir, &other, &[]);
+    let url = register_staked(&svc, &dir, 1);
+    let torrent = dir.join(format!("data/bundles/{NAME}.torrent"));
+    let (_lt, _o, _) = lt_seed(torrent.to_str().unwrap(), &other, &url);
+    let s1 = seeder_key(1).address().to_string();
+    wait_for("a whole megabyte audited", 60, || {
+        account(&svc, &s1)["balance"].as_u64().unwrap() >= 100
+    });
+
+    // Galaxy is down: one clear line, and no payout recorded.
+    let out = bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args(["--server", &format!("http://{}", svc.tracker()), "settle"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Storage")
+            && err.contains(&format!("127.0.0.1:{sp}"))
+            && err.contains("after 2 attempts"),
+        "{err}"
+    );
+    assert_eq!(ledger(&svc, &["payouts"]), json!([]));
+
+    let galaxy = StandIn::start(
+        &format!("127.0.0.1:{tp}"),
+        &format!("127.0.0.1:{sp}"),
+        "operator-secret",
+        &[GalaxyUtxo {
+            txid: funding.txid().to_byte_array(),
+            vout: 0,
+            satoshis: 500_000,
+            script_pubkey: wallet_key.address().script_pubkey(),
+        }],
+    )
+    .unwrap();
+    // Nobody asks: once 200 sat are due, the service settles by itself.
+    wait_for("the batch payout mined", 60, || {
+        ledger(&svc, &["payouts"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["status"] == "confirmed")
+    });
+    let payouts = ledger(&svc, &["payouts"]);
+    let p = payouts.as_array().unwrap().last().unwrap().clone();
+    assert!(
+        p["accepted_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("galaxy transaction"),
+        "{p}"
+    );
+    assert_eq!(
+        p["inputs"][0]["txid"],
+        funding.txid().to_string(),
+        "funded from Storage's UTXO"
+    );
+    let verdict = sdk_verify(&p);
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert!(
+        p["outputs"][0]["satoshis"].as_u64().unwrap() >= 200,
+        "settled once 200 sat were due: {p}"
+    );
+    assert_eq!(
+        galaxy.broadcasts().len(),
+        ledger(&svc, &["payouts"]).as_array().unwrap().len(),
+        "each payout sent once"
+    );
+    let paid = p["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["address"] == s1.as_str())
+        .unwrap()["satoshis"]
+        .as_u64()
+        .unwrap();
+    let txid: Txid = p["txid"].as_str().unwrap().parse().unwrap();
+    assert!(
+        galaxy
+            .utxos_of(&seeder_key(1).address().script_pubkey())
+            .contains(&(paid, txid.to_byte_array(), 0)),
+        "the seeder's output is on the (stand-in) chain"
+    );
+    assert!(account(&svc, &s1)["paid"].as_u64().unwrap() >= paid);
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

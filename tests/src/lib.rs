@@ -5,6 +5,7 @@
 //! `tests/vectors/blocks/README.md` for each file's source) so the repository tests itself.
 
 pub mod chain_gen;
+pub mod galaxy_standin;
 
 use std::path::PathBuf;
 
