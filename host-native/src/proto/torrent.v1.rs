@@ -42,7 +42,7 @@ pub struct Proof {
     /// time spent building the proof
     #[prost(uint64, tag = "12")]
     pub elapsed_us: u64,
-    /// "cache", "local" or "swarm"
+    /// "cache", "local", "swarm" or "seeder"
     #[prost(string, tag = "13")]
     pub source: ::prost::alloc::string::String,
 }
