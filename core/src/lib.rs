@@ -54,6 +54,7 @@ pub mod proof;
 pub mod prune;
 pub mod time;
 pub mod tracker;
+pub mod verdict;
 
 pub use bsv::hash::{BlockHash, MerkleNode, MerkleRoot, Txid};
 pub use bsv::header::Header;

@@ -385,13 +385,9 @@ impl Config {
         if self.bundle_blocks == 0 {
             bail!("bundle_blocks must be at least 1");
         }
-        if self.validation != Validation::Native {
+        if self.validation == Validation::Galaxy {
             bail!(
-                "validation = \"{}\" is not available in this build yet (use \"native\")",
-                toml::Value::try_from(self.validation)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
+                "validation = \"galaxy\" needs Galaxy's Validation adapter, not built yet (use \"native\" or \"sandbox\")"
             );
         }
         if self.proof_max_concurrency == 0 {

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use torrent_core::metainfo::InfoHashV1;
-use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::TscProof;
+use torrent_core::verdict::{ProofFormat, Verdict, VerifyRequest};
 use torrent_core::{Header, Txid};
 
 use crate::grpc::pb;
@@ -47,6 +47,7 @@ pub struct SeederProofMetrics {
 pub struct SeederProofs {
     tracker: Arc<Tracker>,
     timeout: Duration,
+    validator: Validator,
     channels: Mutex<HashMap<String, tonic::transport::Channel>>,
     /// Counters.
     pub metrics: SeederProofMetrics,
@@ -60,43 +61,91 @@ impl std::fmt::Debug for SeederProofs {
     }
 }
 
-/// Why a seeder's answer was refused.
+/// Where seeders' proofs are checked (config `validation`).
+#[derive(Clone)]
+pub enum Validator {
+    /// `torrent_core` in this process.
+    Native,
+    /// `torrent_core` compiled to wasm, in wasmtime with fuel and a memory cap.
+    Sandbox(Arc<torrent_wasm_host::Sandbox>),
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Native => "native",
+            Self::Sandbox(_) => "sandbox",
+        })
+    }
+}
+
+impl Validator {
+    /// Decides the requests, natively or in the sandbox (the same core function).
+    ///
+    /// # Errors
+    /// The sandbox stopped the guest (a cap, a trap): no verdict.
+    pub fn decide(&self, reqs: &[VerifyRequest]) -> Result<Vec<Verdict>, String> {
+        match self {
+            Self::Native => Ok(reqs.iter().map(torrent_core::verdict::verify).collect()),
+            Self::Sandbox(s) => s.verify_all(reqs).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Why a seeder's answer was refused (`Ok(Err(_))`), or why it could not be judged
+/// (`Err(_)`: the validator failed; nobody is slashed for that).
 fn check(
+    validator: &Validator,
     p: &pb::Proof,
     txid: &Txid,
     height: u64,
     index: u64,
     header: &Header,
     rec: &HeaderRecord,
-) -> Result<(), String> {
-    let bump = Bump::decode(&p.bump).map_err(|e| format!("BUMP does not decode: {e}"))?;
-    let at = bump
-        .verify(txid, height, rec.tx_count, &header.merkle_root)
-        .map_err(|e| format!("BUMP does not verify: {e}"))?;
-    if at != index {
-        return Err(format!(
-            "BUMP proves index {at}, the block has it at {index}"
-        ));
-    }
+) -> Result<Result<(), String>, String> {
+    let base = VerifyRequest {
+        format: ProofFormat::Bump,
+        height,
+        tx_count: rec.tx_count,
+        header: header.to_bytes().to_vec(),
+        txid: txid.to_byte_array(),
+        proof: p.bump.clone(),
+    };
+    let mut reqs = vec![base.clone()];
     if !p.tsc_json.is_empty() {
-        let tsc =
-            TscProof::from_json(&p.tsc_json).map_err(|e| format!("TSC does not parse: {e}"))?;
-        let proven = tsc
-            .verify(header, rec.tx_count)
-            .map_err(|e| format!("TSC does not verify: {e}"))?;
-        if proven != *txid {
-            return Err(format!("TSC proves {proven}, not {txid}"));
+        match TscProof::from_json(&p.tsc_json) {
+            Ok(t) => reqs.push(VerifyRequest {
+                format: ProofFormat::Tsc,
+                proof: t.encode(),
+                ..base
+            }),
+            Err(e) => return Ok(Err(format!("TSC does not parse: {e}"))),
         }
     }
-    Ok(())
+    let verdicts = validator.decide(&reqs)?;
+    for (v, what) in verdicts.iter().zip(["BUMP", "TSC"]) {
+        match v {
+            Verdict::Valid { index: at } if *at == index => {}
+            Verdict::Valid { index: at } => {
+                return Ok(Err(format!(
+                    "{what} proves index {at}, the block has it at {index}"
+                )));
+            }
+            Verdict::Invalid { reason } | Verdict::Malformed { reason } => {
+                return Ok(Err(format!("{what} does not verify: {reason}")));
+            }
+        }
+    }
+    Ok(Ok(()))
 }
 
 impl SeederProofs {
     /// A source over the tracker's registered seeders.
-    pub fn new(tracker: Arc<Tracker>, timeout: Duration) -> Self {
+    pub fn new(tracker: Arc<Tracker>, timeout: Duration, validator: Validator) -> Self {
         Self {
             tracker,
             timeout,
+            validator,
             channels: Mutex::new(HashMap::new()),
             metrics: SeederProofMetrics::default(),
         }
@@ -183,7 +232,30 @@ impl SeederProofs {
             let mut nonce = [0u8; 8];
             let _ = getrandom::fill(&mut nonce);
             let nonce = u64::from_le_bytes(nonce);
-            if let Err(why) = check(&proof, txid, height, index, &header, rec) {
+            let judged = {
+                let (v, proof, txid, header, rec) = (
+                    self.validator.clone(),
+                    proof.clone(),
+                    *txid,
+                    header,
+                    rec.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    check(&v, &proof, &txid, height, index, &header, &rec)
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+            };
+            let verdict = match judged {
+                Ok(v) => v,
+                Err(e) => {
+                    // The validator itself failed: no verdict, nobody slashed.
+                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(seeder = %address, "validating a seeder's proof: {e}");
+                    continue;
+                }
+            };
+            if let Err(why) = verdict {
                 self.metrics.invalid.fetch_add(1, Ordering::Relaxed);
                 let book = Arc::clone(self.tracker.book());
                 let entry = Entry::Slash {

@@ -205,9 +205,19 @@ pub async fn run(config: Config) -> Result<()> {
         config.proof_max_concurrency,
         config.proof_cache_blocks,
     ));
+    let validator = match config.validation {
+        crate::config::Validation::Sandbox => {
+            let s = torrent_wasm_host::Sandbox::guest(torrent_wasm_host::Limits::default())
+                .context("validation = \"sandbox\"")?;
+            tracing::info!(limits = ?s.limits(), "seeders' proofs are verified in the wasmtime sandbox");
+            crate::seeders::Validator::Sandbox(Arc::new(s))
+        }
+        _ => crate::seeders::Validator::Native,
+    };
     proofs.set_seeders(Arc::new(crate::seeders::SeederProofs::new(
         Arc::clone(&tracker),
         std::time::Duration::from_millis(config.seeder_proof_timeout_ms),
+        validator,
     )));
     let grpc_listener = TcpListener::bind((host, config.proof_rpc_port))
         .await

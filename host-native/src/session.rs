@@ -165,9 +165,11 @@ impl BitTorrent for Rqbit {
             if mode == AddMode::Seed {
                 let st = handle.stats();
                 if !st.finished {
+                    // By id, not by info-hash: a fetch of the same torrent may have
+                    // replaced this one meanwhile, and must not be deleted under it.
                     let _ = self
                         .session
-                        .delete(TorrentIdOrHash::Hash(handle.info_hash()), false)
+                        .delete(TorrentIdOrHash::Id(handle.id()), false)
                         .await;
                     bail!(
                         "{}: the hash check found {} of {} bytes; not seeding incomplete data",

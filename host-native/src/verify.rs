@@ -1,13 +1,14 @@
-//! `torrent_service verify`: checks a BUMP or TSC proof against a header, natively.
+//! `torrent_service verify`: checks a BUMP or TSC proof against a header, natively or in
+//! the wasmtime sandbox (`--sandbox`): the same core function either way.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use torrent_core::proof::ProofError;
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::TscProof;
+use torrent_core::verdict::{ProofFormat, Verdict as CoreVerdict, VerifyRequest};
 use torrent_core::{Header, Txid, hex};
 
 use crate::cli::VerifyArgs;
@@ -78,16 +79,16 @@ struct Verdict {
     block_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// Where it was decided: `native` or `sandbox`.
+    host: &'static str,
 }
 
-/// Runs the command: exit 0 for a valid proof, 1 for an invalid one, 2 for bad input.
+/// Runs the command: exit 0 for a valid proof, 1 for an invalid one, 2 for bad input (or
+/// a sandbox that could not give a verdict).
 ///
 /// # Errors
-/// Unparseable arguments.
+/// Unparseable arguments, or the sandbox stopped the guest.
 pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
-    if args.sandbox {
-        bail!("--sandbox needs the wasmtime host, which this build does not include yet");
-    }
     let txid: Txid = args
         .txid
         .trim()
@@ -95,33 +96,47 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode> {
         .context("--txid must be 64 hex digits")?;
     let header = parse_header(&args.header).context("--header")?;
     let proof = parse_proof(&inline_or_file(&args.proof)?).context("--proof")?;
-    let (format, result): (_, Result<Option<u64>, ProofError>) = match &proof {
-        AnyProof::Bump(b) => {
-            let height = args.height.unwrap_or(b.block_height());
-            (
-                "bump",
-                b.verify(&txid, height, args.tx_count, &header.merkle_root)
-                    .map(Some),
-            )
-        }
+    let (format, fmt_name, height, bytes) = match &proof {
+        AnyProof::Bump(b) => (
+            ProofFormat::Bump,
+            "bump",
+            args.height.unwrap_or(b.block_height()),
+            b.encode(),
+        ),
         AnyProof::Tsc(t) => (
+            ProofFormat::Tsc,
             "tsc",
-            t.verify(&header, args.tx_count).and_then(|proven| {
-                if proven == txid {
-                    Ok(Some(t.index))
-                } else {
-                    Err(ProofError::TxidNotInProof { txid })
-                }
-            }),
+            args.height.unwrap_or(0),
+            t.encode(),
         ),
     };
-    let verdict = Verdict {
-        valid: result.is_ok(),
+    let req = VerifyRequest {
         format,
+        height,
+        tx_count: args.tx_count,
+        header: header.to_bytes().to_vec(),
+        txid: txid.to_byte_array(),
+        proof: bytes,
+    };
+    let decided = if args.sandbox {
+        let sandbox = torrent_wasm_host::Sandbox::guest(torrent_wasm_host::Limits::default())
+            .context("--sandbox")?;
+        sandbox.verify(&req).context("--sandbox")?
+    } else {
+        torrent_core::verdict::verify(&req)
+    };
+    let (index, error) = match decided {
+        CoreVerdict::Valid { index } => (Some(index), None),
+        CoreVerdict::Invalid { reason } | CoreVerdict::Malformed { reason } => (None, Some(reason)),
+    };
+    let verdict = Verdict {
+        valid: error.is_none(),
+        format: fmt_name,
         txid,
-        index: result.as_ref().ok().copied().flatten(),
+        index,
         block_hash: header.block_hash().to_string(),
-        error: result.as_ref().err().map(ToString::to_string),
+        error,
+        host: if args.sandbox { "sandbox" } else { "native" },
     };
     if args.json {
         crate::outln!("{}", serde_json::to_string(&verdict)?);

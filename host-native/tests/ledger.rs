@@ -1,7 +1,8 @@
 //! Incentives end to end, through the running binary on real block 413567 (DESIGN §9):
 //!
 //! - a seeder's proof server (another miner's `torrent_service` with the same block) answers
-//!   proofs the service no longer holds locally; the rewards follow the bonus table
+//!   proofs the service no longer holds locally, checked in the wasmtime sandbox
+//!   (`validation = "sandbox"`); the rewards follow the bonus table
 //!   (fast/slow × rare/common = 160/150/110/100 sat), slowness coming from a real network
 //!   delay (a TCP proxy holding each request 700 ms) and rarity from real libtorrent
 //!   seeders announcing with their passkeys;
@@ -329,7 +330,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let a = Service::start_with(
         &a_dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\nmin_seeders = 3\npayout_threshold = 100\npayout_retry_s = 1\nbroadcaster = \"arc\"\narc_url = \"http://{arc_addr}\"\nwallet_file = \"{}\"\n",
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\nmin_seeders = 3\nvalidation = \"sandbox\"\npayout_threshold = 100\npayout_retry_s = 1\nbroadcaster = \"arc\"\narc_url = \"http://{arc_addr}\"\nwallet_file = \"{}\"\n",
             src.display(),
             dir.join("wallet.json").display()
         ),

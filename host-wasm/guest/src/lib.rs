@@ -2,65 +2,39 @@
 //!
 //! The only wasm ABI glue over [`torrent_core`]: a `cdylib` that exports `alloc`, `dealloc`
 //! and `verify` and imports nothing, so a host can run it under wasmtime with fuel and a
-//! memory cap and no capabilities at all. The ABI is written down in `host-wasm/ABI.md`.
+//! memory cap and no capabilities at all. Requests and answers are bincode 2 (standard
+//! config) of [`torrent_core::verdict`] types; the ABI is written down in `host-wasm/ABI.md`.
 //!
 //! The raw-pointer handling is confined to the three exported functions below; everything
 //! they call is safe core code.
 #![allow(unsafe_code)]
 
-use torrent_core::proof::bump::Bump;
-use torrent_core::proof::tsc::TscProof;
-use torrent_core::{Header, Txid};
+use torrent_core::verdict::{Verdict, VerifyRequest, verify_all};
 
-/// Verdict: the proof is valid.
-pub const VALID: u32 = 0;
-/// Verdict: the proof is well formed but does not prove the transaction.
-pub const INVALID: u32 = 1;
-/// Verdict: the request could not be parsed.
-pub const MALFORMED: u32 = 2;
+/// The guest's answer: one verdict per request, in order, or why the request bytes could
+/// not be read.
+pub type Response = Result<Vec<Verdict>, String>;
 
-/// Proof format tag: BRC-74 BUMP binary.
-pub const FORMAT_BUMP: u8 = 0;
-/// Proof format tag: TSC binary.
-pub const FORMAT_TSC: u8 = 1;
+/// Largest request the guest decodes (the host's memory cap bounds it anyway).
+const MAX_REQUEST: usize = 64 << 20;
 
-/// Decides a request (layout in `host-wasm/ABI.md`). Pure and safe: the same function the
-/// native differential tests call.
-pub fn verify_request(req: &[u8]) -> u32 {
-    // format u8 | block height u64 LE | tx count u64 LE | header [80] | txid [32] | proof
-    const FIXED: usize = 1 + 8 + 8 + 80 + 32;
-    if req.len() < FIXED {
-        return MALFORMED;
-    }
-    let (fixed, proof) = req.split_at(FIXED);
-    let format = fixed[0];
-    let mut word = [0u8; 8];
-    word.copy_from_slice(&fixed[1..9]);
-    let height = u64::from_le_bytes(word);
-    word.copy_from_slice(&fixed[9..17]);
-    let tx_count = u64::from_le_bytes(word);
-    let Ok(header) = Header::decode(&fixed[17..97]) else {
-        return MALFORMED;
-    };
-    let mut id = [0u8; 32];
-    id.copy_from_slice(&fixed[97..129]);
-    let txid = Txid::from_byte_array(id);
-    let ok = match format {
-        FORMAT_BUMP => match Bump::decode(proof) {
-            Ok(b) => b
-                .verify(&txid, height, tx_count, &header.merkle_root)
-                .is_ok(),
-            Err(_) => return MALFORMED,
-        },
-        FORMAT_TSC => match TscProof::decode(proof) {
-            Ok(t) => t
-                .verify(&header, tx_count)
-                .is_ok_and(|proven| proven == txid),
-            Err(_) => return MALFORMED,
-        },
-        _ => return MALFORMED,
-    };
-    if ok { VALID } else { INVALID }
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_REQUEST>()
+}
+
+/// Answers request bytes (bincode of `Vec<VerifyRequest>`) with response bytes (bincode of
+/// [`Response`]). Pure and safe: the same function the native differential tests call.
+pub fn answer(input: &[u8]) -> Vec<u8> {
+    let resp: Response =
+        match bincode::serde::decode_from_slice::<Vec<VerifyRequest>, _>(input, config()) {
+            Ok((reqs, used)) if used == input.len() => Ok(verify_all(&reqs)),
+            Ok((_, used)) => Err(format!(
+                "{} trailing bytes after the request",
+                input.len() - used
+            )),
+            Err(e) => Err(format!("request does not decode: {e}")),
+        };
+    bincode::serde::encode_to_vec(&resp, bincode::config::standard()).unwrap_or_default()
 }
 
 /// Allocates `len` bytes in guest memory for the host to write a request into.
@@ -72,25 +46,31 @@ pub extern "C" fn alloc(len: u32) -> *mut u8 {
     ptr
 }
 
-/// Frees a buffer returned by [`alloc`].
+/// Frees a buffer returned by [`alloc`] or by [`verify`].
 ///
 /// # Safety
-/// `ptr` and `len` must come from one earlier `alloc(len)` call, freed once.
+/// `ptr` and `len` must come from one earlier `alloc(len)` call, or be the pointer and
+/// length `verify` returned, freed once.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dealloc(ptr: *mut u8, len: u32) {
-    // SAFETY: the caller passes back exactly what `alloc` returned, with its capacity.
+    // SAFETY: the caller passes back exactly a buffer of capacity `len` made here.
     drop(unsafe { Vec::from_raw_parts(ptr, 0, len as usize) });
 }
 
-/// Verifies the request of `len` bytes at `ptr`; returns [`VALID`], [`INVALID`] or
-/// [`MALFORMED`].
+/// Answers the request of `len` bytes at `ptr`; returns the answer's address in the high
+/// 32 bits and its length in the low 32 bits. The host reads it, then frees it with
+/// `dealloc(address, length)`.
 ///
 /// # Safety
 /// `ptr` must point to `len` initialised bytes inside guest memory (the host writes them
 /// into a buffer from [`alloc`]).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn verify(ptr: *const u8, len: u32) -> u32 {
+pub unsafe extern "C" fn verify(ptr: *const u8, len: u32) -> u64 {
     // SAFETY: guaranteed by the caller, see above.
     let req = unsafe { core::slice::from_raw_parts(ptr, len as usize) };
-    verify_request(req)
+    // A boxed slice has capacity == length, as `dealloc` expects.
+    let out = answer(req).into_boxed_slice();
+    let n = out.len() as u64;
+    let p = Box::into_raw(out).cast::<u8>() as usize as u64;
+    (p << 32) | n
 }
