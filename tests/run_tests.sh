@@ -41,8 +41,9 @@ install_toolchain_parts() {
 
 # Debian packages the tests drive: libtorrent (python), Transmission, aria2, BiglyBT (console UI,
 # driven by tests/interop/biglybt.sh) and mktorrent are independent BitTorrent implementations; libssl-dev
-# and pkg-config build librqbit's TLS (native-tls) for HTTPS trackers.
-APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2 biglybt libssl-dev pkg-config protobuf-compiler)
+# and pkg-config build librqbit's TLS (native-tls) for HTTPS trackers; Chromium and its WebDriver
+# run the web-spv page headless.
+APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2 biglybt libssl-dev pkg-config protobuf-compiler chromium chromium-driver)
 install_apt() {
     local missing=()
     for p in "${APT_PACKAGES[@]}"; do
@@ -67,6 +68,9 @@ proto_fresh() {
         git diff --exit-code --stat -- host-native/src/proto
 }
 step proto proto_fresh
+# The web-spv page's wasm (wasm-bindgen CLI at the Cargo.lock version), served by the
+# service in the browser test.
+step web-spv ./web-spv/build.sh
 step test timeout 2700 cargo test --locked --workspace --no-fail-fast
 step test-core-no-std cargo test --locked -p torrent_core --no-default-features --lib
 step wasm-core cargo build --locked -p torrent_core --target wasm32-unknown-unknown --no-default-features

@@ -425,3 +425,118 @@ mod tests {
         assert!(padding(&[1_000_000, 50_000], p) <= 1_050_000 / 32);
     }
 }
+
+/// A bundle's `bsv` dictionary, read back (the one reader the hosts share).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BsvMeta {
+    /// Format version.
+    pub version: i64,
+    /// Network name (`mainnet`, `testnet`, `regtest`, ...).
+    pub network: String,
+    /// First height.
+    pub first: u64,
+    /// Last height.
+    pub last: u64,
+    /// Every block, by height.
+    pub blocks: Vec<BlockMeta>,
+}
+
+/// Why a `bsv` dictionary was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BsvMetaError {
+    /// No `bsv` key in `info`: not a bundle.
+    #[error("no `bsv` dictionary in info: not a bundle torrent")]
+    Missing,
+    /// A field is absent or of the wrong type.
+    #[error("bsv.{0} is missing or malformed")]
+    Field(&'static str),
+    /// The blocks do not cover `first..=last` in order.
+    #[error("bsv.blocks holds heights {got:?}, expected {first}..={last} in order")]
+    Heights {
+        /// First height declared.
+        first: u64,
+        /// Last height declared.
+        last: u64,
+        /// Heights found.
+        got: Vec<u64>,
+    },
+    /// A header does not link to the one before it.
+    #[error("the header of block {height} does not link to block {prev}")]
+    Linkage {
+        /// The block whose `prev` is wrong.
+        height: u64,
+        /// The block before it.
+        prev: u64,
+    },
+}
+
+fn uint(v: Option<&Value>, what: &'static str) -> Result<u64, BsvMetaError> {
+    v.and_then(Value::as_int)
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or(BsvMetaError::Field(what))
+}
+
+/// Reads the `bsv` dictionary of a bundle's `info`, strictly: every field typed, heights
+/// `first..=last` in order, each header linking to the one before.
+///
+/// # Errors
+/// [`BsvMetaError`].
+pub fn read_bsv(info: &Value) -> Result<BsvMeta, BsvMetaError> {
+    let bsv = info.get("bsv").ok_or(BsvMetaError::Missing)?;
+    let version = bsv
+        .get("version")
+        .and_then(Value::as_int)
+        .ok_or(BsvMetaError::Field("version"))?;
+    let network = bsv
+        .get("network")
+        .and_then(Value::as_bytes)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .ok_or(BsvMetaError::Field("network"))?
+        .into();
+    let first = uint(bsv.get("first"), "first")?;
+    let last = uint(bsv.get("last"), "last")?;
+    let list = bsv
+        .get("blocks")
+        .and_then(Value::as_list)
+        .ok_or(BsvMetaError::Field("blocks"))?;
+    let mut blocks = Vec::with_capacity(list.len());
+    for b in list {
+        let header = b
+            .get("header")
+            .and_then(Value::as_bytes)
+            .and_then(|h| Header::decode(h).ok())
+            .ok_or(BsvMetaError::Field("blocks[].header"))?;
+        blocks.push(BlockMeta {
+            height: uint(b.get("height"), "blocks[].height")?,
+            header,
+            tx_count: uint(b.get("tx_count"), "blocks[].tx_count")?,
+            size: uint(b.get("size"), "blocks[].size")?,
+        });
+    }
+    let in_order = !blocks.is_empty()
+        && blocks.first().map(|b| b.height) == Some(first)
+        && blocks.last().map(|b| b.height) == Some(last)
+        && blocks.windows(2).all(|w| w[1].height == w[0].height + 1);
+    if !in_order {
+        return Err(BsvMetaError::Heights {
+            first,
+            last,
+            got: blocks.iter().map(|b| b.height).collect(),
+        });
+    }
+    for w in blocks.windows(2) {
+        if w[1].header.prev_blockhash != w[0].header.block_hash() {
+            return Err(BsvMetaError::Linkage {
+                height: w[1].height,
+                prev: w[0].height,
+            });
+        }
+    }
+    Ok(BsvMeta {
+        version,
+        network,
+        first,
+        last,
+        blocks,
+    })
+}

@@ -176,6 +176,10 @@ pub struct Config {
     pub galaxy_timeout_ms: u64,
     /// Attempts per Galaxy call on transport failure (backoff doubling from 200 ms).
     pub galaxy_attempts: u32,
+    /// Where the web-spv page's generated wasm (`web-spv/build.sh`) is served from; default
+    /// the source tree's `web-spv/pkg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_spv_dir: Option<PathBuf>,
 }
 
 /// Where payout UTXOs come from.
@@ -289,6 +293,7 @@ impl Default for Config {
             galaxy_max_frame: 16 << 20,
             galaxy_timeout_ms: 5_000,
             galaxy_attempts: 3,
+            web_spv_dir: None,
         }
     }
 }
@@ -439,6 +444,7 @@ fn known_keys() -> Vec<String> {
             "outbox_dir",
             "arc_url",
             "arc_api_key",
+            "web_spv_dir",
         ]
         .map(String::from),
     );

@@ -29,6 +29,7 @@ pub mod source;
 pub mod store;
 pub mod tracker;
 pub mod verify;
+pub mod web;
 pub mod webseed;
 
 use std::io::Write;

@@ -278,6 +278,18 @@ pub async fn run(config: Config) -> Result<()> {
                     }
                 }),
             )
+            .route("/", get(crate::web::index))
+            .route("/app.js", get(crate::web::app))
+            .merge(
+                axum::Router::new()
+                    .route("/pkg/{file}", get(crate::web::pkg))
+                    .with_state(crate::web::Web {
+                        pkg: config
+                            .web_spv_dir
+                            .clone()
+                            .unwrap_or_else(crate::web::default_pkg_dir),
+                    }),
+            )
             .merge(webseed)
             .merge(registry)
             .merge(proof_api)
@@ -291,6 +303,7 @@ pub async fn run(config: Config) -> Result<()> {
         "tracker": tracker_addr.to_string(),
         "udp": tracker_addr.to_string(),
         "http": http_addr.to_string(),
+        "spv_page": format!("http://{http_addr}/"),
         "announce_url": format!("http://{public_host}/announce"),
         "data_dir": config.data_dir.display().to_string(),
         "bundles": bundles.display().to_string(),
@@ -298,6 +311,7 @@ pub async fn run(config: Config) -> Result<()> {
     });
     crate::outln!("{ready}");
     tracing::info!(tracker = %tracker_addr, "tracker listening (HTTP and UDP): announce at http://{public_host}/announce, register at http://{public_host}/register");
+    tracing::info!(http = %http_addr, "SPV page at http://{http_addr}/ (checks proofs in the browser)");
     tracing::info!(http = %http_addr, "metrics at http://{http_addr}/metrics, web seed at http://{http_addr}/webseed/ (bundles in {})", bundles.display());
 
     let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

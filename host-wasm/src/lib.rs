@@ -191,8 +191,23 @@ impl Sandbox {
         Ok(out)
     }
 
-    /// One guest call: a fresh store with the caps, the request in, the answer out.
+    /// One guest call, also returning the fuel it used (about one unit per instruction).
+    ///
+    /// # Errors
+    /// As [`Sandbox::verify`].
+    pub fn call_metered(
+        &self,
+        reqs: &[VerifyRequest],
+    ) -> Result<(Vec<Verdict>, u64), SandboxError> {
+        self.call_inner(reqs)
+    }
+
     fn call(&self, reqs: &[VerifyRequest]) -> Result<Vec<Verdict>, SandboxError> {
+        self.call_inner(reqs).map(|(v, _)| v)
+    }
+
+    /// One guest call: a fresh store with the caps, the request in, the answer out.
+    fn call_inner(&self, reqs: &[VerifyRequest]) -> Result<(Vec<Verdict>, u64), SandboxError> {
         let input = bincode::serde::encode_to_vec(reqs, bincode::config::standard())
             .map_err(|e| SandboxError::Answer(format!("encoding the request: {e}")))?;
         let len = i32::try_from(input.len())
@@ -248,6 +263,7 @@ impl Sandbox {
                 reqs.len()
             )));
         }
-        Ok(verdicts)
+        let used = self.limits.fuel - store.get_fuel().unwrap_or(0);
+        Ok((verdicts, used))
     }
 }

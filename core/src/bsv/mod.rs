@@ -10,5 +10,7 @@ pub mod keys;
 pub mod merkle;
 pub mod network;
 pub mod p2pkh;
+#[cfg(any(target_arch = "wasm32", test))]
+mod sha256_pair;
 pub mod tx;
 pub mod u256;

@@ -109,7 +109,8 @@ pub struct BumpLeaf {
 }
 
 impl BumpLeaf {
-    fn hash(&self) -> Option<MerkleNode> {
+    /// The node's hash; `None` for a duplicate marker.
+    pub fn hash(&self) -> Option<MerkleNode> {
         match self.node {
             BumpNode::Txid(t) => Some(t.into()),
             BumpNode::Hash(h) => Some(h),
