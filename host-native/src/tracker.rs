@@ -299,6 +299,14 @@ impl Tracker {
         &self.book
     }
 
+    /// The account a passkey names, from the in-memory passkey map.
+    pub fn account_by_passkey(&self, passkey: &str) -> Option<Account> {
+        self.passkeys
+            .read()
+            .ok()
+            .and_then(|k| k.get(passkey).cloned())
+    }
+
     /// The account behind account id `id`, from the in-memory passkey map.
     pub fn account_by_id(&self, id: u64) -> Option<Account> {
         self.passkeys
@@ -720,12 +728,7 @@ async fn submit_stake(
             "this tracker credits stakes by hand (stake_mode = \"ledger\")".into(),
         );
     };
-    let account = t
-        .passkeys
-        .read()
-        .ok()
-        .and_then(|k| k.get(&q.passkey).cloned());
-    let Some(account) = account else {
+    let Some(account) = t.account_by_passkey(&q.passkey) else {
         return err(StatusCode::UNAUTHORIZED, "unknown passkey".into());
     };
     let sub: StakeSubmission = match serde_json::from_slice(&body) {
@@ -792,12 +795,7 @@ async fn set_proof_url(
     let err = |status: StatusCode, msg: String| {
         (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
     };
-    let account = t
-        .passkeys
-        .read()
-        .ok()
-        .and_then(|k| k.get(&q.passkey).cloned());
-    let Some(account) = account else {
+    let Some(account) = t.account_by_passkey(&q.passkey) else {
         return err(StatusCode::UNAUTHORIZED, "unknown passkey".into());
     };
     let req: ProofUrl = match serde_json::from_slice(&body) {

@@ -27,16 +27,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use torrent_core::bsv::block::{Block, BlockLimits};
-use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxLimits, TxOut};
+use torrent_core::bsv::tx::{Transaction, TxLimits};
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
 
 mod common;
 
-use common::{
-    Service, bin, lt_seed, register_staked, register_staked_with, seeder_key, temp, wait_for,
-};
+use common::{Service, lt_seed, register_staked, register_staked_with, seeder_key, temp, wait_for};
 
 const NAME: &str = "bsv-mainnet-000413567-000413567";
 
@@ -60,14 +58,9 @@ fn http(method: &str, url: &str, body: Option<Value>) -> (u16, String) {
 
 /// `torrent_service ledger ACTION... --json` against the service.
 fn ledger(svc: &Service, args: &[&str]) -> Value {
-    let out = bin()
-        .args(["ledger", "--config"])
-        .arg(&svc.config)
-        .args(["--server", &format!("http://{}", svc.tracker())])
-        .args(args)
-        .arg("--json")
-        .output()
-        .unwrap();
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = common::ledger_cmd(svc, &all);
     assert!(
         out.status.success(),
         "ledger {args:?}: {}",
@@ -301,22 +294,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
 
     // The payout wallet: one 1,000,000 sat output of a funding transaction.
     let wallet_key = seeder_key(1000);
-    let funding = Transaction {
-        version: 1,
-        inputs: vec![TxIn {
-            prevout: OutPoint {
-                txid: Txid::from_byte_array([7; 32]),
-                vout: 0,
-            },
-            script_sig: vec![0x51],
-            sequence: 0xffff_ffff,
-        }],
-        outputs: vec![TxOut {
-            value: 1_000_000,
-            script_pubkey: wallet_key.address().script_pubkey(),
-        }],
-        lock_time: 0,
-    };
+    let funding = common::funding(&wallet_key, 1_000_000, 7);
     std::fs::write(
         dir.join("wallet.json"),
         json!({"wif": wallet_key.to_wif(), "utxos": [{"txid": funding.txid().to_string(), "vout": 0, "satoshis": 1_000_000}]}).to_string(),
@@ -500,20 +478,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
             "torrent_service_alerts_total{kind=\"bundle_under_seeded\"}",
         ) >= 1.0
     });
-    let out = bin()
-        .args(["ledger", "--config"])
-        .arg(&a.config)
-        .args([
-            "--server",
-            &format!("http://{}", a.tracker()),
-            "stake",
-            "--credit",
-            &s(1),
-            "--amount",
-            "10000",
-        ])
-        .output()
-        .unwrap();
+    let out = common::ledger_cmd(&a, &["stake", "--credit", &s(1), "--amount", "10000"]);
     assert!(
         out.status.success(),
         "{}",
@@ -557,6 +522,10 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     assert_eq!(p["status"], "signed", "ARC's first answer is 503: {p}");
     assert!(p["last_error"].as_str().unwrap().contains("503"), "{p}");
     assert_eq!(p["inputs"][0]["txid"], funding.txid().to_string());
+    println!(
+        "ledger settle --json:\n{}",
+        serde_json::to_string_pretty(&p).unwrap()
+    );
     let verdict = sdk_verify(&p);
     assert_eq!(verdict["valid"], true, "{verdict}");
     // One satoshi more to the first seeder: the signature no longer holds.
@@ -660,15 +629,7 @@ fn ledger_calls_refuse_bad_input_with_a_reason() {
     let base = format!("http://{}", svc.tracker());
     let (status, body) = http("POST", &format!("{base}/admin/settle"), None);
     assert_eq!(status, 401, "{body}");
-    let run = |args: &[&str]| {
-        bin()
-            .args(["ledger", "--config"])
-            .arg(&svc.config)
-            .args(["--server", &base])
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| common::ledger_cmd(&svc, args);
     let o = run(&["settle"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -732,22 +693,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     )
     .unwrap();
     let wallet_key = seeder_key(2000);
-    let funding = Transaction {
-        version: 1,
-        inputs: vec![TxIn {
-            prevout: OutPoint {
-                txid: Txid::from_byte_array([9; 32]),
-                vout: 1,
-            },
-            script_sig: vec![0x51],
-            sequence: 0xffff_ffff,
-        }],
-        outputs: vec![TxOut {
-            value: 500_000,
-            script_pubkey: wallet_key.address().script_pubkey(),
-        }],
-        lock_time: 0,
-    };
+    let funding = common::funding(&wallet_key, 500_000, 9);
     std::fs::write(
         dir.join("wallet.json"),
         json!({"wif": wallet_key.to_wif(), "utxos": []}).to_string(),
@@ -779,12 +725,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     });
 
     // Galaxy is down: one clear line, and no payout recorded.
-    let out = bin()
-        .args(["ledger", "--config"])
-        .arg(&svc.config)
-        .args(["--server", &format!("http://{}", svc.tracker()), "settle"])
-        .output()
-        .unwrap();
+    let out = common::ledger_cmd(&svc, &["settle"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");

@@ -191,26 +191,59 @@ pub(crate) fn register_staked_with(svc: &Service, dir: &Path, i: u32, extra: &[&
         String::from_utf8_lossy(&out.stderr)
     );
     let passkey_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = bin()
-        .args(["ledger", "--config"])
-        .arg(&svc.config)
-        .args([
-            "--server",
-            &base,
+    let out = ledger_cmd(
+        svc,
+        &[
             "stake",
             "--credit",
             &k.address().to_string(),
             "--amount",
             "100000",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     passkey_url
+}
+
+/// Runs `torrent_service ledger ARGS...` against `svc` (its config and tracker URL).
+pub(crate) fn ledger_cmd(svc: &Service, args: &[&str]) -> std::process::Output {
+    bin()
+        .args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args(["--server", &format!("http://{}", svc.tracker())])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A transaction paying `value` satoshis to `key`'s P2PKH address (its input is made up:
+/// wallets and stand-ins only look at the output), to fund payout wallets.
+pub(crate) fn funding(
+    key: &torrent_core::bsv::keys::PrivateKey,
+    value: u64,
+    salt: u8,
+) -> torrent_core::bsv::tx::Transaction {
+    use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxOut};
+    Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            prevout: OutPoint {
+                txid: torrent_core::Txid::from_byte_array([salt; 32]),
+                vout: 0,
+            },
+            script_sig: vec![0x51],
+            sequence: 0xffff_ffff,
+        }],
+        outputs: vec![TxOut {
+            value,
+            script_pubkey: key.address().script_pubkey(),
+        }],
+        lock_time: 0,
+    }
 }
 
 /// A fresh, empty folder for one test: `ts_<test crate>_<name>_<pid>` under the temp dir.
