@@ -42,8 +42,8 @@ install_toolchain_parts() {
 # Debian packages the tests drive: libtorrent (python), Transmission, aria2, BiglyBT (console UI,
 # driven by tests/interop/biglybt.sh) and mktorrent are independent BitTorrent implementations; libssl-dev
 # and pkg-config build librqbit's TLS (native-tls) for HTTPS trackers; Chromium and its WebDriver
-# run the web-spv page headless.
-APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2 biglybt libssl-dev pkg-config protobuf-compiler chromium chromium-driver)
+# run the web-spv page headless; prometheus brings promtool for the shipped alerting rules.
+APT_PACKAGES=(python3-libtorrent transmission-cli mktorrent aria2 biglybt libssl-dev pkg-config protobuf-compiler chromium chromium-driver prometheus)
 install_apt() {
     local missing=()
     for p in "${APT_PACKAGES[@]}"; do
