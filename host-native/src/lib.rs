@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod demo;
 pub mod galaxy;
 pub mod grpc;
 pub mod inspect;
@@ -59,7 +60,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::print_line(&format!($($arg)*)) };
 }
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use cli::{Cli, Command};
 
 /// Sets up `tracing` to stderr; `RUST_LOG` wins over `-v`.
@@ -89,8 +90,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bundle(args) => commands::bundle(&args),
         Command::Inspect(args) => commands::inspect(&args),
         Command::Run(args) => {
-            let config = config::Config::load(args.config.as_deref())?;
+            let mut config = config::Config::load(args.config.as_deref())?;
             tracing::info!(data_dir = %config.data_dir.display(), network = %config.network, "configuration loaded");
+            if demo::wanted(args.config.as_deref(), &config) {
+                std::fs::create_dir_all(&config.data_dir)
+                    .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+                demo::prepare(&mut config)?;
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

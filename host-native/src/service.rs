@@ -313,6 +313,10 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!(tracker = %tracker_addr, "tracker listening (HTTP and UDP): announce at http://{public_host}/announce, register at http://{public_host}/register");
     tracing::info!(http = %http_addr, "SPV page at http://{http_addr}/ (checks proofs in the browser)");
     tracing::info!(http = %http_addr, "metrics at http://{http_addr}/metrics, web seed at http://{http_addr}/webseed/ (bundles in {})", bundles.display());
+    tracing::info!(grpc = %grpc_addr, "proofs: gRPC torrent.v1.ProofService on {grpc_addr} (health, reflection, gRPC-web), JSON at http://{http_addr}/v1/proof/<txid>, registry at http://{http_addr}/v1/bundles");
+    if let Some(e) = &engine {
+        tracing::info!(peer = ?e.listen_addr(), "BitTorrent peer seeding the bundles (librqbit)");
+    }
 
     let udp_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut udp_threads = Vec::new();

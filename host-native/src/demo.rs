@@ -1,0 +1,78 @@
+//! The embedded demo (DESIGN §10): `cargo run -p torrent_service` with no config file and
+//! no `block_source` runs the whole flow on the real mainnet blocks shipped in the
+//! repository. On the first run it imports blocks 0–255 (the genesis block and
+//! `blocks-000001-000255.blk`) into `<data_dir>/sample-blocks`, one raw file per height,
+//! and offloads them in bundles of 128 blocks, so that the 256 samples make two whole
+//! bundles (ranges are fixed multiples of `bundle_blocks`; a partial range is never
+//! bundled, or miners would not agree on its info-hash). Everything else is the normal
+//! service: tracker, seeding, proofs, JSON API, metrics and the SPV page.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use torrent_core::Network;
+use torrent_core::bsv::blk::BlkFrames;
+
+use crate::config::Config;
+
+/// Where the repository's sample blocks are (compiled in: the demo runs from a checkout).
+pub fn samples_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/blocks"
+    ))
+}
+
+/// Blocks per bundle in the demo: 256 samples, two whole bundles.
+pub const DEMO_BUNDLE_BLOCKS: u64 = 128;
+
+/// Whether `run` should be the demo: no config file, no block source and no bundle size
+/// chosen through the environment.
+pub fn wanted(config_file: Option<&Path>, config: &Config) -> bool {
+    config_file.is_none()
+        && config.block_source.is_none()
+        && std::env::var_os("TORRENT_SERVICE_BUNDLE_BLOCKS").is_none()
+}
+
+/// Imports the samples once (into a temporary folder renamed into place, so that a killed
+/// import is redone, never half taken), then points the config at them.
+///
+/// # Errors
+/// The samples are missing (not a checkout) or the data directory cannot be written.
+pub fn prepare(config: &mut Config) -> Result<()> {
+    let dir = config.data_dir.join("sample-blocks");
+    if !dir.exists() {
+        let src = samples_dir();
+        let genesis = std::fs::read(src.join("block-000000-genesis.bin")).with_context(|| {
+            format!(
+                "the demo needs the sample blocks of a checkout ({}); or set block_source",
+                src.display()
+            )
+        })?;
+        let blk = std::fs::read(src.join("blocks-000001-000255.blk"))
+            .with_context(|| format!("reading {}", src.display()))?;
+        let part = config.data_dir.join("sample-blocks.part");
+        let _ = std::fs::remove_dir_all(&part);
+        std::fs::create_dir_all(&part).with_context(|| format!("creating {}", part.display()))?;
+        std::fs::write(part.join("000000000.bin"), &genesis)?;
+        let mut height = 0u64;
+        for frame in BlkFrames::new(&blk, Network::Mainnet.disk_magic()) {
+            let block = frame.map_err(|e| anyhow::anyhow!("sample blk file: {e}"))?;
+            height += 1;
+            std::fs::write(part.join(format!("{height:09}.bin")), block)?;
+        }
+        if height != 255 {
+            bail!("the sample blk file holds {height} blocks, 255 expected");
+        }
+        std::fs::rename(&part, &dir).with_context(|| format!("renaming to {}", dir.display()))?;
+        tracing::info!(blocks = height + 1, dir = %dir.display(), "demo: imported the sample mainnet blocks 0-255");
+    }
+    config.block_source = Some(format!("dir:{}", dir.display()));
+    config.bundle_blocks = DEMO_BUNDLE_BLOCKS;
+    tracing::info!(
+        source = %dir.display(),
+        bundle_blocks = DEMO_BUNDLE_BLOCKS,
+        "demo: no config file and no block_source, so offloading the sample blocks (set block_source for your own)"
+    );
+    Ok(())
+}
