@@ -170,6 +170,12 @@ pub struct Config {
     pub galaxy_transaction_port: u16,
     /// Galaxy Storage service port.
     pub galaxy_storage_port: u16,
+    /// Galaxy Validation service port (`validation = "galaxy"`).
+    pub galaxy_validation_port: u16,
+    /// Galaxy Alert service port (`alerts_to_galaxy`).
+    pub galaxy_alert_port: u16,
+    /// Also send operator alerts to Galaxy's Alert service.
+    pub alerts_to_galaxy: bool,
     /// Largest bincode frame sent to or accepted from a Galaxy service, bytes.
     pub galaxy_max_frame: u32,
     /// Connect and I/O timeout of one Galaxy call, milliseconds.
@@ -290,6 +296,9 @@ impl Default for Config {
             galaxy_host: "127.0.0.1".into(),
             galaxy_transaction_port: 50052,
             galaxy_storage_port: 50053,
+            galaxy_validation_port: 50057,
+            galaxy_alert_port: 50061,
+            alerts_to_galaxy: false,
             galaxy_max_frame: 16 << 20,
             galaxy_timeout_ms: 5_000,
             galaxy_attempts: 3,
@@ -389,11 +398,6 @@ impl Config {
         }
         if self.bundle_blocks == 0 {
             bail!("bundle_blocks must be at least 1");
-        }
-        if self.validation == Validation::Galaxy {
-            bail!(
-                "validation = \"galaxy\" needs Galaxy's Validation adapter, not built yet (use \"native\" or \"sandbox\")"
-            );
         }
         if self.proof_max_concurrency == 0 {
             bail!("proof_max_concurrency must be at least 1");

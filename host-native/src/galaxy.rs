@@ -7,8 +7,9 @@
 //! failures (refused connection, timeout, a dropped stream). An answer the service gives,
 //! an error included, is never retried: retrying a refused broadcast would not change it.
 //!
-//! The message enums are the contract between this service and Galaxy's Transaction (50052)
-//! and Storage (50053) services; `tests/` holds stand-ins speaking the same frames.
+//! The message enums are the contract between this service and Galaxy's Transaction (50052),
+//! Storage (50053), Validation (50057) and Alert (50061) services; `tests/` holds stand-ins
+//! speaking the same frames.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -111,6 +112,51 @@ pub enum StorageResponse {
     /// Answer to [`StorageRequest::Utxos`].
     Utxos(Vec<GalaxyUtxo>),
     /// The request was not understood or not allowed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Validation service (50057) requests: the core's verification requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValidationRequest {
+    /// Decide these proofs.
+    Verify(Vec<torrent_core::verdict::VerifyRequest>),
+}
+
+/// Validation service (50057) responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ValidationResponse {
+    /// One verdict per request, in order.
+    Verdicts(Vec<torrent_core::verdict::Verdict>),
+    /// Not understood or not allowed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Alert service (50061) requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlertRequest {
+    /// An operator alert (the same events as the log and `torrent_service_alerts_total`).
+    Raise {
+        /// Which alert (`seeder_slashed`, `bundle_under_seeded`, `payout_unfunded`).
+        kind: String,
+        /// What happened.
+        message: String,
+        /// Unix milliseconds.
+        at_ms: u64,
+    },
+}
+
+/// Alert service (50061) responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AlertResponse {
+    /// Recorded.
+    Ack,
+    /// Not understood or not allowed.
     Error {
         /// Why.
         message: String,
@@ -288,6 +334,10 @@ pub struct Galaxy {
     pub transaction: GalaxyClient,
     /// Storage service.
     pub storage: GalaxyClient,
+    /// Validation service.
+    pub validation: GalaxyClient,
+    /// Alert service.
+    pub alert: GalaxyClient,
 }
 
 impl Galaxy {
@@ -305,6 +355,8 @@ impl Galaxy {
         Self {
             transaction: client("Transaction", c.galaxy_transaction_port),
             storage: client("Storage", c.galaxy_storage_port),
+            validation: client("Validation", c.galaxy_validation_port),
+            alert: client("Alert", c.galaxy_alert_port),
         }
     }
 }

@@ -282,9 +282,16 @@ pub struct LedgerMetrics {
     broadcast_failures: AtomicU64,
     alerts: Mutex<BTreeMap<&'static str, u64>>,
     under_seeded: Mutex<BTreeSet<String>>,
+    galaxy: std::sync::OnceLock<crate::galaxy::GalaxyClient>,
 }
 
 impl LedgerMetrics {
+    /// Also sends every alert to Galaxy's Alert service (from a background thread, with
+    /// the client's retries; an Alert service that is down costs a log line, nothing else).
+    pub fn send_alerts_to(&self, client: crate::galaxy::GalaxyClient) {
+        let _ = self.galaxy.set(client);
+    }
+
     /// Records how many active seeders bundle `name` has; alerts when it falls below
     /// `min` (once per fall, not every round).
     pub fn seeders_of(&self, name: &str, active: usize, min: usize) {
@@ -318,6 +325,25 @@ impl LedgerMetrics {
 pub fn alert(metrics: &LedgerMetrics, kind: &'static str, message: &str) {
     metrics.alert(kind);
     tracing::warn!(target: "torrent_service::alert", kind, "{message}");
+    if let Some(c) = metrics.galaxy.get() {
+        let (c, req) = (
+            c.clone(),
+            crate::galaxy::AlertRequest::Raise {
+                kind: kind.to_string(),
+                message: message.to_string(),
+                at_ms: now_ms(),
+            },
+        );
+        std::thread::spawn(
+            move || match c.call::<_, crate::galaxy::AlertResponse>(&req) {
+                Ok(crate::galaxy::AlertResponse::Ack) => {}
+                Ok(crate::galaxy::AlertResponse::Error { message }) => {
+                    tracing::warn!("Galaxy Alert refused an alert: {message}");
+                }
+                Err(e) => tracing::warn!("Galaxy Alert: {e}"),
+            },
+        );
+    }
 }
 
 struct State {

@@ -68,6 +68,8 @@ pub enum Validator {
     Native,
     /// `torrent_core` compiled to wasm, in wasmtime with fuel and a memory cap.
     Sandbox(Arc<torrent_wasm_host::Sandbox>),
+    /// Galaxy's Validation service.
+    Galaxy(crate::galaxy::GalaxyClient),
 }
 
 impl std::fmt::Debug for Validator {
@@ -75,6 +77,7 @@ impl std::fmt::Debug for Validator {
         f.write_str(match self {
             Self::Native => "native",
             Self::Sandbox(_) => "sandbox",
+            Self::Galaxy(_) => "galaxy",
         })
     }
 }
@@ -88,6 +91,23 @@ impl Validator {
         match self {
             Self::Native => Ok(reqs.iter().map(torrent_core::verdict::verify).collect()),
             Self::Sandbox(s) => s.verify_all(reqs).map_err(|e| e.to_string()),
+            Self::Galaxy(c) => {
+                use crate::galaxy::{ValidationRequest, ValidationResponse};
+                match c
+                    .call::<_, ValidationResponse>(&ValidationRequest::Verify(reqs.to_vec()))
+                    .map_err(|e| e.to_string())?
+                {
+                    ValidationResponse::Verdicts(v) if v.len() == reqs.len() => Ok(v),
+                    ValidationResponse::Verdicts(v) => Err(format!(
+                        "Galaxy Validation gave {} verdicts for {} requests",
+                        v.len(),
+                        reqs.len()
+                    )),
+                    ValidationResponse::Error { message } => {
+                        Err(format!("Galaxy Validation: {message}"))
+                    }
+                }
+            }
         }
     }
 }
@@ -328,5 +348,74 @@ impl SeederProofs {
             m.invalid.load(Ordering::Relaxed),
             m.failed.load(Ordering::Relaxed)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use torrent_core::bsv::block::{Block, BlockLimits};
+    use torrent_core::bsv::merkle::MerkleTree;
+    use torrent_core::proof::bump::Bump;
+
+    fn client(addr: String) -> crate::galaxy::GalaxyClient {
+        crate::galaxy::GalaxyClient {
+            service: "Validation",
+            addr,
+            auth_token: "t".into(),
+            max_frame: 1 << 20,
+            timeout: Duration::from_millis(500),
+            attempts: 2,
+            backoff: Duration::from_millis(10),
+        }
+    }
+
+    #[test]
+    fn galaxy_validation_gives_the_native_verdicts_and_a_down_service_gives_none() {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/vectors/blocks/block-384189.bin"
+        ))
+        .unwrap();
+        let block = Block::decode(&raw, &BlockLimits::default()).unwrap();
+        let txids = block.txids();
+        let tree = MerkleTree::from_txids(&txids).unwrap();
+        let mut reqs = Vec::new();
+        for i in [0u64, 5, 563] {
+            let req = VerifyRequest {
+                format: ProofFormat::Bump,
+                height: 384_189,
+                tx_count: txids.len() as u64,
+                header: block.header.to_bytes().to_vec(),
+                txid: txids[i as usize].to_byte_array(),
+                proof: Bump::build(&tree, 384_189, &[i]).unwrap().encode(),
+            };
+            let mut bad = req.clone();
+            bad.height += 1;
+            reqs.push(req);
+            reqs.push(bad);
+        }
+        let standin =
+            torrent_tests::galaxy_standin::StandIn::start("127.0.0.1:0", "127.0.0.1:0", "t", &[])
+                .unwrap();
+        let (v, _) = standin
+            .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", "t")
+            .unwrap();
+        let galaxy = Validator::Galaxy(client(v.to_string()));
+        let native = Validator::Native.decide(&reqs).unwrap();
+        assert_eq!(galaxy.decide(&reqs).unwrap(), native);
+        assert_eq!(native.iter().filter(|v| v.is_valid()).count(), 3);
+        assert_eq!(standin.validations(), 6);
+        // A wrong token: the service's refusal, not a verdict.
+        let mut wrong = client(v.to_string());
+        wrong.auth_token = "nope".into();
+        let err = Validator::Galaxy(wrong).decide(&reqs).unwrap_err();
+        assert!(err.contains("auth_token refused"), "{err}");
+        // Down: no verdict (and so nobody would be slashed).
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = l.local_addr().unwrap().to_string();
+        drop(l);
+        let err = Validator::Galaxy(client(closed)).decide(&reqs).unwrap_err();
+        assert!(err.contains("after 2 attempts"), "{err}");
     }
 }

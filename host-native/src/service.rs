@@ -125,6 +125,10 @@ pub async fn run(config: Config) -> Result<()> {
         Arc::clone(&store),
         config.rules(),
     )?);
+    if config.alerts_to_galaxy {
+        book.metrics
+            .send_alerts_to(crate::galaxy::Galaxy::from_config(&config).alert);
+    }
     let tracker = Arc::new(Tracker::new(
         settings,
         Arc::clone(&store),
@@ -212,7 +216,10 @@ pub async fn run(config: Config) -> Result<()> {
             tracing::info!(limits = ?s.limits(), "seeders' proofs are verified in the wasmtime sandbox");
             crate::seeders::Validator::Sandbox(Arc::new(s))
         }
-        _ => crate::seeders::Validator::Native,
+        crate::config::Validation::Galaxy => crate::seeders::Validator::Galaxy(
+            crate::galaxy::Galaxy::from_config(&config).validation,
+        ),
+        crate::config::Validation::Native => crate::seeders::Validator::Native,
     };
     proofs.set_seeders(Arc::new(crate::seeders::SeederProofs::new(
         Arc::clone(&tracker),

@@ -700,11 +700,17 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     )
     .unwrap();
     let (tp, sp) = (common::free_port(), common::free_port());
+    // Galaxy's Alert service is up from the start (Transaction and Storage come later).
+    let alerts = StandIn::start("127.0.0.1:0", "127.0.0.1:0", "operator-secret", &[]).unwrap();
+    let (_, alert_addr) = alerts
+        .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", "operator-secret")
+        .unwrap();
     let svc = Service::start_with(
         &dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {tp}\ngalaxy_storage_port = {sp}\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nwallet_file = \"{}\"\n",
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {tp}\ngalaxy_storage_port = {sp}\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nalerts_to_galaxy = true\ngalaxy_alert_port = {}\nwallet_file = \"{}\"\n",
             src.display(),
+            alert_addr.port(),
             dir.join("wallet.json").display()
         ),
     );
@@ -798,6 +804,13 @@ fn payouts_funded_and_broadcast_through_galaxy() {
         "the seeder's output is on the (stand-in) chain"
     );
     assert!(account(&svc, &s1)["paid"].as_u64().unwrap() >= paid);
+    // The under-seeded alert (1 seeder, 3 wanted) reached Galaxy's Alert service too.
+    wait_for("the alert at Galaxy", 10, || {
+        alerts
+            .alerts()
+            .iter()
+            .any(|(kind, message)| kind == "bundle_under_seeded" && message.contains(NAME))
+    });
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -123,9 +123,57 @@ pub mod wire {
             message: String,
         },
     }
+
+    /// Validation requests.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum ValidationRequest {
+        /// Decide these proofs.
+        Verify(Vec<torrent_core::verdict::VerifyRequest>),
+    }
+
+    /// Validation responses.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum ValidationResponse {
+        /// One verdict per request.
+        Verdicts(Vec<torrent_core::verdict::Verdict>),
+        /// Not understood or not allowed.
+        Error {
+            /// Why.
+            message: String,
+        },
+    }
+
+    /// Alert requests.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum AlertRequest {
+        /// An operator alert.
+        Raise {
+            /// Which alert.
+            kind: String,
+            /// What happened.
+            message: String,
+            /// Unix milliseconds.
+            at_ms: u64,
+        },
+    }
+
+    /// Alert responses.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum AlertResponse {
+        /// Recorded.
+        Ack,
+        /// Not understood or not allowed.
+        Error {
+            /// Why.
+            message: String,
+        },
+    }
 }
 
-use wire::{Envelope, GalaxyUtxo, StorageRequest, StorageResponse, TxRequest, TxResponse, TxState};
+use wire::{
+    AlertRequest, AlertResponse, Envelope, GalaxyUtxo, StorageRequest, StorageResponse, TxRequest,
+    TxResponse, TxState, ValidationRequest, ValidationResponse,
+};
 
 const MAX_FRAME: u32 = 16 << 20;
 
@@ -161,6 +209,8 @@ struct Chain {
     mined: BTreeMap<[u8; 32], u64>,
     height: u64,
     broadcasts: Vec<Vec<u8>>,
+    alerts: Vec<(String, String)>,
+    validations: u64,
 }
 
 impl Chain {
@@ -339,6 +389,61 @@ impl StandIn {
             |message| StorageResponse::Error { message },
         );
         Ok(me)
+    }
+
+    /// Also serves the Validation service on `validation` (verdicts from `torrent_core`, as
+    /// Galaxy's validator would give) and the Alert service on `alert` (recorded); returns
+    /// their addresses.
+    ///
+    /// # Errors
+    /// Addresses that cannot be bound.
+    pub fn serve_validation_and_alerts(
+        &self,
+        validation: &str,
+        alert: &str,
+        auth_token: &str,
+    ) -> std::io::Result<(SocketAddr, SocketAddr)> {
+        let v = TcpListener::bind(validation)?;
+        let a = TcpListener::bind(alert)?;
+        let addrs = (v.local_addr()?, a.local_addr()?);
+        serve(
+            v,
+            auth_token.to_string(),
+            Arc::clone(&self.chain),
+            |c, q: ValidationRequest| match q {
+                ValidationRequest::Verify(reqs) => {
+                    c.validations += reqs.len() as u64;
+                    ValidationResponse::Verdicts(torrent_core::verdict::verify_all(&reqs))
+                }
+            },
+            |message| ValidationResponse::Error { message },
+        );
+        serve(
+            a,
+            auth_token.to_string(),
+            Arc::clone(&self.chain),
+            |c, q: AlertRequest| match q {
+                AlertRequest::Raise { kind, message, .. } => {
+                    c.alerts.push((kind, message));
+                    AlertResponse::Ack
+                }
+            },
+            |message| AlertResponse::Error { message },
+        );
+        Ok(addrs)
+    }
+
+    /// Alerts received, `(kind, message)`, in order.
+    pub fn alerts(&self) -> Vec<(String, String)> {
+        self.chain
+            .lock()
+            .map(|c| c.alerts.clone())
+            .unwrap_or_default()
+    }
+
+    /// Proofs the Validation stand-in decided.
+    pub fn validations(&self) -> u64 {
+        self.chain.lock().map(|c| c.validations).unwrap_or(0)
     }
 
     /// Every raw transaction broadcast so far, in order (repeats included).

@@ -1,4 +1,5 @@
-//! `galaxy-standin`: Galaxy's Transaction and Storage services as stand-ins (see
+//! `galaxy-standin`: Galaxy's Transaction, Storage, Validation and Alert services as
+//! stand-ins (see
 //! `torrent_tests::galaxy_standin`), for the end-to-end run and the demo.
 
 use std::io::Write;
@@ -7,7 +8,8 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use torrent_tests::galaxy_standin::{StandIn, wire::GalaxyUtxo};
 
-/// Galaxy Transaction and Storage stand-ins speaking length-prefixed bincode 2.
+/// Galaxy Transaction, Storage, Validation and Alert stand-ins speaking length-prefixed
+/// bincode 2.
 #[derive(Debug, Parser)]
 struct Args {
     /// Transaction service address.
@@ -16,6 +18,12 @@ struct Args {
     /// Storage service address.
     #[arg(long, default_value = "127.0.0.1:50053")]
     storage: String,
+    /// Validation service address.
+    #[arg(long, default_value = "127.0.0.1:50057")]
+    validation: String,
+    /// Alert service address.
+    #[arg(long, default_value = "127.0.0.1:50061")]
+    alert: String,
     /// The token requests must carry.
     #[arg(long, env = "TORRENT_SERVICE_AUTH_TOKEN")]
     auth_token: String,
@@ -61,11 +69,18 @@ fn main() -> Result<()> {
         }
     }
     let s = StandIn::start(&a.transaction, &a.storage, &a.auth_token, &utxos)?;
+    let (validation, alert) =
+        s.serve_validation_and_alerts(&a.validation, &a.alert, &a.auth_token)?;
     let mut out = std::io::stdout();
     writeln!(
         out,
         "{}",
-        serde_json::json!({"transaction": s.transaction.to_string(), "storage": s.storage.to_string()})
+        serde_json::json!({
+            "transaction": s.transaction.to_string(),
+            "storage": s.storage.to_string(),
+            "validation": validation.to_string(),
+            "alert": alert.to_string(),
+        })
     )?;
     out.flush()?;
     loop {
