@@ -12,8 +12,10 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then
     # --locked first; a registry mirror may lack one of the CLI's locked dependencies
     # (seen: webpki-roots), then let cargo pick compatible ones. The CLI itself stays
     # exactly $version.
-    cargo install --locked --quiet wasm-bindgen-cli --version "$version" \
-        || cargo install --quiet wasm-bindgen-cli --version "$version"
+    # --force: cargo may record the package as installed while its binary is gone or
+    # another version is on PATH; we got here because `wasm-bindgen --version` disagreed.
+    cargo install --force --locked --quiet wasm-bindgen-cli --version "$version" \
+        || cargo install --force --quiet wasm-bindgen-cli --version "$version"
 fi
 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown
