@@ -298,32 +298,13 @@ impl Pipeline {
 /// # Errors
 /// A bundle torrent without the metadata the bundle writer puts there.
 pub fn header_records(name: &str, m: &Metainfo) -> Result<Vec<(u64, crate::store::HeaderRecord)>> {
-    use torrent_core::bencode::Value;
     let ih = m.infohash_v1.map(|h| h.to_string()).unwrap_or_default();
-    let blocks = m
-        .info
-        .get("bsv")
-        .and_then(|b| b.get("blocks"))
-        .and_then(Value::as_list)
-        .with_context(|| format!("{name}: no bsv.blocks in info"))?;
+    let meta =
+        torrent_core::bundle::read_bsv(&m.info).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let mut out = Vec::new();
-    for b in blocks {
-        let height = b
-            .get("height")
-            .and_then(Value::as_int)
-            .and_then(|h| u64::try_from(h).ok())
-            .with_context(|| format!("{name}: a bsv block without a height"))?;
-        let header = b
-            .get("header")
-            .and_then(Value::as_bytes)
-            .filter(|h| h.len() == 80)
-            .with_context(|| format!("{name}: block {height} has no 80-byte header"))?
-            .to_vec();
-        let tx_count = b
-            .get("tx_count")
-            .and_then(Value::as_int)
-            .and_then(|n| u64::try_from(n).ok())
-            .with_context(|| format!("{name}: block {height} has no tx_count"))?;
+    for b in &meta.blocks {
+        let (height, tx_count) = (b.height, b.tx_count);
+        let header = b.header.to_bytes().to_vec();
         let prefix = format!("{height:09}-");
         let find = |dir: &str| {
             m.files

@@ -58,11 +58,9 @@ pub struct BundleEntry {
 }
 
 fn bsv_range(info: &Value) -> Option<(u64, u64)> {
-    let bsv = info.get("bsv")?;
-    Some((
-        u64::try_from(bsv.get("first")?.as_int()?).ok()?,
-        u64::try_from(bsv.get("last")?.as_int()?).ok()?,
-    ))
+    torrent_core::bundle::read_bsv(info)
+        .ok()
+        .map(|m| (m.first, m.last))
 }
 
 /// Reads every bundle torrent in `root` (files that do not parse are skipped and logged).
