@@ -347,17 +347,19 @@ impl Proofs {
         self.seeders.get()
     }
 
-    /// Whether block `height`'s txids are at hand: its tree is cached, or its txid file is
-    /// in the bundle store at full length (its hash is checked when the tree is built).
-    fn holds(&self, rec: &HeaderRecord, height: u64) -> bool {
-        let cached = self
-            .cache
+    /// Whether block `height`'s tree is cached.
+    fn cached(&self, height: u64) -> bool {
+        self.cache
             .lock()
             .map(|c| c.slots.get(&height).is_some_and(|s| s.get().is_some()))
-            .unwrap_or(false);
-        cached
-            || std::fs::metadata(self.bundles.join(&rec.bundle).join(&rec.txid_file))
-                .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
+            .unwrap_or(false)
+    }
+
+    /// Whether the block's txid file is in the bundle store at full length (its hash is
+    /// checked when the tree is built).
+    fn txid_file_at_hand(&self, rec: &HeaderRecord) -> bool {
+        std::fs::metadata(self.bundles.join(&rec.bundle).join(&rec.txid_file))
+            .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
     }
 
     /// Height and index of a txid, from the txid index.
@@ -426,13 +428,17 @@ impl Proofs {
         })?;
         let txid = parse_txid(txid_hex)?;
         let (height, index) = self.position(&txid)?;
-        if let Some(seeders) = self.seeders.get() {
+        // A cached tree answers at once; only a miss looks further (header, file, seeders),
+        // so the hot path stays one index read and one chunk read.
+        if let Some(seeders) = self.seeders.get()
+            && !self.cached(height)
+        {
             let rec = self
                 .store
                 .header(height)
                 .map_err(internal)?
                 .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
-            if !self.holds(&rec, height)
+            if !self.txid_file_at_hand(&rec)
                 && let Some(answer) = seeders
                     .ask(&txid, height, index, &rec, formats, started)
                     .await

@@ -29,6 +29,28 @@ pub fn domain_of(url: &str) -> Result<String> {
     })
 }
 
+/// A seeder's call after registering (`POST /<path>?passkey=K`); the reply of a 200.
+fn seeder_call(
+    tracker: &str,
+    path: &str,
+    passkey: &str,
+    body: &serde_json::Value,
+    what: &str,
+) -> Result<serde_json::Value> {
+    let (status, reply) = post_json(
+        &format!("{}/{path}?passkey={passkey}", base_url(tracker)),
+        body,
+        None,
+    )?;
+    if status != 200 {
+        bail!(
+            "registered, but {what} was refused ({status}): {}",
+            reply["error"].as_str().unwrap_or("no reason given")
+        );
+    }
+    Ok(reply)
+}
+
 fn base_url(url: &str) -> String {
     let rest = url.strip_prefix("http://").unwrap_or(url);
     format!("http://{}", rest.split('/').next().unwrap_or_default())
@@ -105,35 +127,24 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
             Ok(t) if torrent_core::hex::decode(t.trim()).is_ok() => t.trim().to_string(),
             _ => torrent_core::hex::encode(&raw),
         };
-        let (status, staked) = post_json(
-            &format!("{}/stake?passkey={passkey}", base_url(&args.tracker)),
+        let staked = seeder_call(
+            &args.tracker,
+            "stake",
+            &passkey,
             &serde_json::json!({"beef": hex}),
-            None,
+            "the stake",
         )?;
-        if status != 200 {
-            bail!(
-                "registered, but the stake was refused ({status}): {}",
-                staked["error"].as_str().unwrap_or("no reason given")
-            );
-        }
         reply["stake"] = staked["stake"].clone();
         reply["stake_txid"] = staked["txid"].clone();
     }
     if let Some(url) = &args.proof_url {
-        let (status, set) = post_json(
-            &format!(
-                "{}/seeder/proof-url?passkey={passkey}",
-                base_url(&args.tracker)
-            ),
+        let set = seeder_call(
+            &args.tracker,
+            "seeder/proof-url",
+            &passkey,
             &serde_json::json!({ "url": url }),
-            None,
+            "the proof URL",
         )?;
-        if status != 200 {
-            bail!(
-                "registered, but the proof URL was refused ({status}): {}",
-                set["error"].as_str().unwrap_or("no reason given")
-            );
-        }
         reply["proof_url"] = set["proof_url"].clone();
     }
     if args.json {

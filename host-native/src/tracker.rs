@@ -713,15 +713,17 @@ struct PasskeyQuery {
     passkey: String,
 }
 
+/// A JSON error reply, `{"error": msg}`.
+fn err(status: StatusCode, msg: String) -> Response {
+    (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
+}
+
 /// `POST /stake?passkey=K` with `{"beef": hex}`: a seeder proves its stake payment by SPV.
 async fn submit_stake(
     State(t): State<Arc<Tracker>>,
     axum::extract::Query(q): axum::extract::Query<PasskeyQuery>,
     body: Bytes,
 ) -> Response {
-    let err = |status: StatusCode, msg: String| {
-        (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
-    };
     let Some(spv) = &t.settings.spv else {
         return err(
             StatusCode::BAD_REQUEST,
@@ -792,9 +794,6 @@ async fn set_proof_url(
     axum::extract::Query(q): axum::extract::Query<PasskeyQuery>,
     body: Bytes,
 ) -> Response {
-    let err = |status: StatusCode, msg: String| {
-        (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
-    };
     let Some(account) = t.account_by_passkey(&q.passkey) else {
         return err(StatusCode::UNAUTHORIZED, "unknown passkey".into());
     };
