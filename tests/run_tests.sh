@@ -13,6 +13,21 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 LOG_DIR=$TARGET_DIR/run_tests
 mkdir -p "$LOG_DIR"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A one-shot run gains nothing from incremental artifacts, which would double the debug
+# target's size on disk (a cold run writes about 10 GiB without them).
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
+
+# Disk is the resource a cold run exhausts first: say how much there is before starting, so a
+# "No space left on device" further down is explained at the top of the log.
+disk_report() {
+    local avail_kib
+    avail_kib=$(df -Pk "$TARGET_DIR" | awk 'NR == 2 { print $4 }')
+    echo "disk: $((avail_kib / 1024 / 1024)) GiB free under $TARGET_DIR"
+    if [ "$avail_kib" -lt $((12 * 1024 * 1024)) ]; then
+        echo "warning: a cold run needs about 12 GiB free for $TARGET_DIR" >&2
+    fi
+}
+disk_report
 
 started=$(date +%s)
 declare -a RESULTS=()
@@ -100,6 +115,7 @@ done < <(grep -hE '^test result:' "$LOG_DIR"/test*.log 2>/dev/null \
 
 echo
 echo "==> summary ($(( $(date +%s) - started ))s)"
+echo "  target: $(du -sh "$TARGET_DIR" 2>/dev/null | cut -f1) in $TARGET_DIR"
 printf '  %s\n' "${RESULTS[@]}"
 echo "steps: $(( ${#RESULTS[@]} - failed )) passed, $failed failed"
 echo "tests: $passed_tests passed, $failed_tests failed"
