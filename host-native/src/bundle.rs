@@ -299,6 +299,17 @@ fn stream_block(
     let (mut reader, _, what) = source.open_block(height)?;
     let ctx = |e: &dyn std::fmt::Display| anyhow::anyhow!("block {height} ({what}): {e}");
     let mut txids_out = BufWriter::new(File::create(txids_part)?);
+    // A remote block is written as it streams in (one fetch); a local one is placed by the
+    // kernel after the pass (below).
+    let mut block_out = if source.is_remote() {
+        Some(BufWriter::with_capacity(
+            CHUNK,
+            File::create(block_part)
+                .with_context(|| format!("creating {}", block_part.display()))?,
+        ))
+    } else {
+        None
+    };
     let mut txid_v1 = PieceHasher::new(piece);
     let mut txid_v2 = hybrid.then(|| FileHasher::new(piece));
     let mut dec = BlockDecoder::new(BlockLimits::default());
@@ -344,6 +355,9 @@ fn stream_block(
                     break;
                 }
                 buf.truncate(filled);
+                if let Some(out) = block_out.as_mut() {
+                    out.write_all(&buf)?;
+                }
                 let mut input = &buf[..];
                 while let Some(ev) = dec.decode(&mut input).map_err(|e| ctx(&e))? {
                     match ev {
@@ -383,9 +397,15 @@ fn stream_block(
     // The block file is the source's bytes, now verified: placed by the kernel (a hard link
     // for a `dir` source on the same filesystem, else copy_file_range), never through a
     // user-space buffer, which halves the memory traffic of a bundle.
-    source
-        .place_block(height, block_part)
-        .map_err(|e| ctx(&format!("{e:#}")))?;
+    match block_out {
+        Some(out) => {
+            let f = out.into_inner().map_err(|e| ctx(&e.error()))?;
+            f.sync_all()?;
+        }
+        None => source
+            .place_block(height, block_part)
+            .map_err(|e| ctx(&format!("{e:#}")))?,
+    }
     txids_out.flush()?;
     txids_out.get_ref().sync_all()?;
     let txid_hashes = FileHashes {

@@ -32,7 +32,8 @@ pub fn bundle(args: &BundleArgs) -> Result<ExitCode> {
         None => config.torrent_format,
     };
     let spec: SourceSpec = args.source.parse()?;
-    let source = BlockSource::open(&spec, network)?;
+    let galaxy = crate::galaxy::Galaxy::from_config(&config).block;
+    let source = BlockSource::open(&spec, network, Some(&galaxy))?;
     let ranges = match (args.first, args.last) {
         (Some(first), Some(last)) => vec![(first, last)],
         (Some(first), None) => vec![torrent_core::bundle::range_of(first, bundle_blocks)],

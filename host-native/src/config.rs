@@ -174,6 +174,19 @@ pub struct Config {
     pub galaxy_validation_port: u16,
     /// Galaxy Alert service port (`alerts_to_galaxy`).
     pub galaxy_alert_port: u16,
+    /// Galaxy Block service port (`block_source = "galaxy"`).
+    pub galaxy_block_port: u16,
+    /// Galaxy Overlay service port (`overlay = "galaxy"`).
+    pub galaxy_overlay_port: u16,
+    /// Galaxy Auth service port (`auth = "galaxy"`).
+    pub galaxy_auth_port: u16,
+    /// Where bundle references are published: `local` (the registry at `GET /v1/bundles`
+    /// only) or `galaxy` (also Galaxy's Overlay service; a bundle counts as published once
+    /// the Overlay has it).
+    pub overlay: OverlayKind,
+    /// Who decides operator tokens: `local` (equal to `auth_token`) or `galaxy` (Galaxy's
+    /// Auth service, answers cached for the TTL it gives).
+    pub auth: AuthKind,
     /// Also send operator alerts to Galaxy's Alert service.
     pub alerts_to_galaxy: bool,
     /// Largest bincode frame sent to or accepted from a Galaxy service, bytes.
@@ -219,6 +232,26 @@ pub enum Validation {
     /// `torrent_core` compiled to wasm, in wasmtime with fuel and memory caps.
     Sandbox,
     /// Galaxy's Validation service.
+    Galaxy,
+}
+
+/// Where bundle references are published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlayKind {
+    /// The local registry only.
+    Local,
+    /// Also Galaxy's Overlay service.
+    Galaxy,
+}
+
+/// Who decides operator tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthKind {
+    /// The configured `auth_token`.
+    Local,
+    /// Galaxy's Auth service.
     Galaxy,
 }
 
@@ -298,6 +331,11 @@ impl Default for Config {
             galaxy_storage_port: 50053,
             galaxy_validation_port: 50057,
             galaxy_alert_port: 50061,
+            galaxy_block_port: 50054,
+            galaxy_overlay_port: 50056,
+            galaxy_auth_port: 50060,
+            overlay: OverlayKind::Local,
+            auth: AuthKind::Local,
             alerts_to_galaxy: false,
             galaxy_max_frame: 16 << 20,
             galaxy_timeout_ms: 5_000,

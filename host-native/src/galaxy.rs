@@ -8,8 +8,13 @@
 //! an error included, is never retried: retrying a refused broadcast would not change it.
 //!
 //! The message enums are the contract between this service and Galaxy's Transaction (50052),
-//! Storage (50053), Validation (50057) and Alert (50061) services; `tests/` holds stand-ins
-//! speaking the same frames.
+//! Storage (50053), Block (50054), Overlay (50056), Validation (50057), Auth (50060) and
+//! Alert (50061) services; `tests/` holds stand-ins speaking the same frames.
+//!
+//! Most calls are one request, one answer. A block is the exception: it can be gigabytes, so
+//! the Block service answers [`BlockRequest::Block`] with a header frame, a run of chunk
+//! frames (each under the frame limit) and an end frame, and [`RemoteBlock`] reads them as a
+//! `Read` with bounded memory, reconnecting at the byte where a broken stream stopped.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -163,6 +168,211 @@ pub enum AlertResponse {
     },
 }
 
+/// Block service (50054) requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockRequest {
+    /// The best chain's tip.
+    Tip,
+    /// The best chain's blocks in `from..=to` that still hold their data; the service may
+    /// answer a prefix and say where to continue.
+    Index {
+        /// First height.
+        from: u64,
+        /// Last height.
+        to: u64,
+    },
+    /// The block at `height` from byte `offset`: answered by [`BlockResponse::Begin`], then
+    /// [`BlockResponse::Chunk`]s, then [`BlockResponse::End`].
+    Block {
+        /// Height on the best chain.
+        height: u64,
+        /// First byte wanted (non-zero when resuming a broken stream).
+        offset: u64,
+    },
+    /// Drop the block's data (its header stays): the bundle holding it passed the prune
+    /// gate. `hash` guards against a reorganisation since the bundle was written.
+    Prune {
+        /// Height.
+        height: u64,
+        /// Block hash, internal byte order.
+        hash: [u8; 32],
+    },
+}
+
+/// One block in an index answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockInfo {
+    /// Height.
+    pub height: u64,
+    /// Block hash, internal byte order.
+    pub hash: [u8; 32],
+    /// Serialized size in bytes.
+    pub size: u64,
+}
+
+/// Block service (50054) responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockResponse {
+    /// Answer to [`BlockRequest::Tip`].
+    Tip {
+        /// Height.
+        height: u64,
+        /// Hash, internal byte order.
+        hash: [u8; 32],
+    },
+    /// Answer to [`BlockRequest::Index`], ascending.
+    Index {
+        /// Blocks with data.
+        blocks: Vec<BlockInfo>,
+        /// Where to continue, when the answer stopped short of `to`.
+        next: Option<u64>,
+    },
+    /// First frame of a block stream.
+    Begin {
+        /// Height.
+        height: u64,
+        /// Hash, internal byte order.
+        hash: [u8; 32],
+        /// Whole block size (not the remainder after `offset`).
+        size: u64,
+    },
+    /// The next bytes of the block.
+    Chunk {
+        /// Bytes.
+        #[serde(with = "bytes")]
+        data: Vec<u8>,
+    },
+    /// Last frame of a block stream.
+    End,
+    /// Answer to [`BlockRequest::Prune`].
+    Pruned {
+        /// Height.
+        height: u64,
+    },
+    /// Not understood or not allowed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Serializes `Vec<u8>` as serde bytes: the same bincode encoding as a sequence of `u8`
+/// (a varint length, then the bytes), without a visitor call per byte.
+mod bytes {
+    use serde::{Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    struct Visitor;
+
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Vec<u8>, A::Error> {
+            let mut v = Vec::with_capacity(a.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(b) = a.next_element()? {
+                v.push(b);
+            }
+            Ok(v)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(Visitor)
+    }
+}
+
+/// A bundle's reference as the Overlay service (50056) carries it: enough for any peer to
+/// join the swarm (the `.torrent` itself, so no metadata exchange is needed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TorrentRef {
+    /// Bundle name (`bsv-<network>-<first>-<last>`).
+    pub name: String,
+    /// Network name.
+    pub network: String,
+    /// First height.
+    pub first: u64,
+    /// Last height.
+    pub last: u64,
+    /// v1 info-hash.
+    pub infohash_v1: [u8; 20],
+    /// Magnet link.
+    pub magnet: String,
+    /// The `.torrent` file.
+    #[serde(with = "bytes")]
+    pub torrent: Vec<u8>,
+}
+
+/// Overlay service (50056) requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OverlayRequest {
+    /// Publish (or re-publish: idempotent by info-hash) a bundle's reference.
+    Publish(TorrentRef),
+    /// The references whose range holds `height`.
+    Lookup {
+        /// Height.
+        height: u64,
+    },
+}
+
+/// Overlay service (50056) responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OverlayResponse {
+    /// Recorded.
+    Published,
+    /// Answer to [`OverlayRequest::Lookup`].
+    Refs(Vec<TorrentRef>),
+    /// Not understood or not allowed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// Auth service (50060) requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthRequest {
+    /// May the bearer of `token` do `scope`?
+    Check {
+        /// The token an operator presented.
+        token: String,
+        /// What they asked for (`torrent_service.admin`).
+        scope: String,
+    },
+}
+
+/// Auth service (50060) responses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthResponse {
+    /// Allowed, for this long.
+    Allowed {
+        /// Who the token belongs to.
+        subject: String,
+        /// Seconds the answer may be cached.
+        ttl_s: u32,
+    },
+    /// Refused.
+    Denied {
+        /// Why.
+        reason: String,
+    },
+    /// Not understood or not allowed.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GalaxyError {
@@ -267,7 +477,11 @@ pub struct GalaxyClient {
 }
 
 impl GalaxyClient {
-    fn once<Q: Serialize, A: DeserializeOwned>(&self, req: &Q) -> std::io::Result<A> {
+    /// Connects and sends `req` in its envelope; the caller reads the answer frames.
+    ///
+    /// # Errors
+    /// Transport errors, or a request over the frame limit.
+    pub fn send<Q: Serialize>(&self, req: &Q) -> std::io::Result<TcpStream> {
         let mut last = None;
         for sa in self.addr.to_socket_addrs()? {
             match TcpStream::connect_timeout(&sa, self.timeout) {
@@ -280,7 +494,7 @@ impl GalaxyClient {
                         request: req,
                     };
                     write_frame(&mut s, &env, self.max_frame)?;
-                    return read_frame(&mut s, self.max_frame);
+                    return Ok(s);
                 }
                 Err(e) => last = Some(e),
             }
@@ -288,6 +502,11 @@ impl GalaxyClient {
         Err(last.unwrap_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::NotFound, "address resolves to nothing")
         }))
+    }
+
+    fn once<Q: Serialize, A: DeserializeOwned>(&self, req: &Q) -> std::io::Result<A> {
+        let mut s = self.send(req)?;
+        read_frame(&mut s, self.max_frame)
     }
 
     /// One request, one answer; transport failures are retried with backoff.
@@ -327,6 +546,168 @@ impl GalaxyClient {
     }
 }
 
+/// One block streamed from the Block service, as a reader of exactly its bytes.
+///
+/// Memory is one chunk. A transport failure mid-stream reconnects and asks again from the
+/// byte reached, up to the client's attempts (counted afresh after every chunk that
+/// arrives), with doubling backoff; the service's `Begin` must repeat the block's hash and
+/// size each time, so a reorganisation between attempts is an error, never a spliced block.
+#[derive(Debug)]
+pub struct RemoteBlock {
+    client: GalaxyClient,
+    height: u64,
+    hash: [u8; 32],
+    size: u64,
+    pos: u64,
+    stream: Option<TcpStream>,
+    chunk: Vec<u8>,
+    at: usize,
+    failures: u32,
+}
+
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+impl RemoteBlock {
+    /// A reader of the block at `height`, which the index said has `hash` and `size`.
+    pub fn new(client: GalaxyClient, height: u64, hash: [u8; 32], size: u64) -> Self {
+        Self {
+            client,
+            height,
+            hash,
+            size,
+            pos: 0,
+            stream: None,
+            chunk: Vec::new(),
+            at: 0,
+            failures: 0,
+        }
+    }
+
+    fn next_chunk(&mut self) -> std::io::Result<()> {
+        let max = self.client.max_frame;
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => {
+                let mut s = self.client.send(&BlockRequest::Block {
+                    height: self.height,
+                    offset: self.pos,
+                })?;
+                match read_frame::<BlockResponse>(&mut s, max)? {
+                    BlockResponse::Begin { height, hash, size }
+                        if height == self.height && hash == self.hash && size == self.size => {}
+                    BlockResponse::Begin { .. } => {
+                        return Err(invalid(format!(
+                            "block {} is no longer the block indexed (reorganised?)",
+                            self.height
+                        )));
+                    }
+                    BlockResponse::Error { message } => {
+                        return Err(invalid(format!("block {}: {message}", self.height)));
+                    }
+                    other => {
+                        return Err(invalid(format!(
+                            "block {}: unexpected answer {}",
+                            self.height,
+                            variant(&other)
+                        )));
+                    }
+                }
+                self.stream.insert(s)
+            }
+        };
+        match read_frame::<BlockResponse>(stream, max)? {
+            BlockResponse::Chunk { data }
+                if !data.is_empty() && data.len() as u64 <= self.size - self.pos =>
+            {
+                self.chunk = data;
+                self.at = 0;
+                Ok(())
+            }
+            BlockResponse::Chunk { data } => Err(invalid(format!(
+                "block {}: a chunk of {} bytes at byte {} of {}",
+                self.height,
+                data.len(),
+                self.pos,
+                self.size
+            ))),
+            BlockResponse::End => Err(invalid(format!(
+                "block {} ended at byte {} of {}",
+                self.height, self.pos, self.size
+            ))),
+            BlockResponse::Error { message } => {
+                Err(invalid(format!("block {}: {message}", self.height)))
+            }
+            other => Err(invalid(format!(
+                "block {}: unexpected answer {}",
+                self.height,
+                variant(&other)
+            ))),
+        }
+    }
+}
+
+fn variant(r: &BlockResponse) -> &'static str {
+    match r {
+        BlockResponse::Tip { .. } => "Tip",
+        BlockResponse::Index { .. } => "Index",
+        BlockResponse::Begin { .. } => "Begin",
+        BlockResponse::Chunk { .. } => "Chunk",
+        BlockResponse::End => "End",
+        BlockResponse::Pruned { .. } => "Pruned",
+        BlockResponse::Error { .. } => "Error",
+    }
+}
+
+impl Read for RemoteBlock {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.at < self.chunk.len() {
+                let n = out.len().min(self.chunk.len() - self.at);
+                out[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+                self.at += n;
+                self.pos += n as u64;
+                return Ok(n);
+            }
+            if self.pos >= self.size || out.is_empty() {
+                return Ok(0);
+            }
+            match self.next_chunk() {
+                Ok(()) => self.failures = 0,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => return Err(e),
+                Err(e) => {
+                    self.stream = None;
+                    self.failures += 1;
+                    if self.failures >= self.client.attempts.max(1) {
+                        return Err(std::io::Error::new(
+                            e.kind(),
+                            format!(
+                                "{} at {}: block {} at byte {}: {e} (after {} attempts)",
+                                self.client.service,
+                                self.client.addr,
+                                self.height,
+                                self.pos,
+                                self.failures
+                            ),
+                        ));
+                    }
+                    tracing::debug!(
+                        height = self.height,
+                        pos = self.pos,
+                        "block stream broke: {e}; resuming"
+                    );
+                    std::thread::sleep(
+                        self.client
+                            .backoff
+                            .saturating_mul(1 << (self.failures - 1).min(7)),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The Galaxy clients the config describes.
 #[derive(Debug, Clone)]
 pub struct Galaxy {
@@ -338,6 +719,12 @@ pub struct Galaxy {
     pub validation: GalaxyClient,
     /// Alert service.
     pub alert: GalaxyClient,
+    /// Block service.
+    pub block: GalaxyClient,
+    /// Overlay service.
+    pub overlay: GalaxyClient,
+    /// Auth service.
+    pub auth: GalaxyClient,
 }
 
 impl Galaxy {
@@ -357,6 +744,9 @@ impl Galaxy {
             storage: client("Storage", c.galaxy_storage_port),
             validation: client("Validation", c.galaxy_validation_port),
             alert: client("Alert", c.galaxy_alert_port),
+            block: client("Block", c.galaxy_block_port),
+            overlay: client("Overlay", c.galaxy_overlay_port),
+            auth: client("Auth", c.galaxy_auth_port),
         }
     }
 }
@@ -390,6 +780,38 @@ mod tests {
         let mut junk = 3u32.to_le_bytes().to_vec();
         junk.extend_from_slice(&[0xfe, 0xfe, 0xfe]);
         assert!(read_frame::<TxResponse>(&mut junk.as_slice(), 1024).is_err());
+    }
+
+    #[test]
+    fn chunks_encode_as_plain_byte_sequences() {
+        // The stand-ins and Galaxy may declare chunks as `Vec<u8>`: same bytes on the wire.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        enum Plain {
+            Tip {
+                height: u64,
+                hash: [u8; 32],
+            },
+            Index {
+                blocks: Vec<BlockInfo>,
+                next: Option<u64>,
+            },
+            Begin {
+                height: u64,
+                hash: [u8; 32],
+                size: u64,
+            },
+            Chunk {
+                data: Vec<u8>,
+            },
+        }
+        let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let fast = BlockResponse::Chunk { data: data.clone() };
+        let plain = Plain::Chunk { data };
+        let cfg = bincode::config::standard();
+        let a = bincode::serde::encode_to_vec(&fast, cfg).unwrap();
+        assert_eq!(a, bincode::serde::encode_to_vec(&plain, cfg).unwrap());
+        let (back, _): (BlockResponse, usize) = bincode::serde::decode_from_slice(&a, cfg).unwrap();
+        assert_eq!(back, fast);
     }
 
     #[test]

@@ -76,17 +76,17 @@ fn code_of(f: &ProofFailure) -> i32 {
 #[derive(Debug, Clone)]
 pub struct Grpc {
     proofs: Arc<Proofs>,
-    auth_token: String,
+    auth: Arc<crate::auth::Authorizer>,
     /// Most txids accepted by one `GetProofs`.
     max_batch: usize,
 }
 
 impl Grpc {
-    /// A server over `proofs`; `auth_token` guards operator calls (empty: refused).
-    pub fn new(proofs: Arc<Proofs>, auth_token: String) -> Self {
+    /// A server over `proofs`; `auth` decides operator calls.
+    pub fn new(proofs: Arc<Proofs>, auth: Arc<crate::auth::Authorizer>) -> Self {
         Self {
             proofs,
-            auth_token,
+            auth,
             max_batch: 10_000,
         }
     }
@@ -217,17 +217,22 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::PrefetchRequest>,
     ) -> Result<Response<pb::PrefetchResponse>, Status> {
-        let authorized = !self.auth_token.is_empty()
-            && request
+        let token = crate::auth::bearer(
+            request
                 .metadata()
                 .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|t| t == self.auth_token);
-        if !authorized {
-            return Err(Status::unauthenticated(
-                "Prefetch is an operator call: send authorization: Bearer <auth_token>",
-            ));
+                .and_then(|v| v.to_str().ok()),
+        );
+        match self.auth.check(token).await {
+            Ok(_) => {}
+            Err(e @ crate::auth::AuthError::Unavailable(_)) => {
+                return Err(Status::unavailable(e.to_string()));
+            }
+            Err(e) => {
+                return Err(Status::unauthenticated(format!(
+                    "Prefetch is an operator call: send authorization: Bearer <auth_token> ({e})"
+                )));
+            }
         }
         let r = request.into_inner();
         let (files, fetched) = self.proofs.prefetch(&r.bundle).await?;

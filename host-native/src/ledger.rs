@@ -282,6 +282,7 @@ pub struct LedgerMetrics {
     broadcast_failures: AtomicU64,
     alerts: Mutex<BTreeMap<&'static str, u64>>,
     under_seeded: Mutex<BTreeSet<String>>,
+    raised: Mutex<BTreeSet<(&'static str, String)>>,
     galaxy: std::sync::OnceLock<crate::galaxy::GalaxyClient>,
 }
 
@@ -312,6 +313,25 @@ impl LedgerMetrics {
         }
     }
 
+    /// Raises alert `kind` for `key` unless it is already raised (an outage alerts once,
+    /// not at every retry); [`LedgerMetrics::resolve`] re-arms it.
+    pub fn alert_once(&self, kind: &'static str, key: &str, message: &str) {
+        let fresh = self
+            .raised
+            .lock()
+            .is_ok_and(|mut r| r.insert((kind, key.to_string())));
+        if fresh {
+            alert(self, kind, message);
+        }
+    }
+
+    /// The condition behind alert `kind` for `key` is over.
+    pub fn resolve(&self, kind: &'static str, key: &str) {
+        if let Ok(mut r) = self.raised.lock() {
+            r.remove(&(kind, key.to_string()));
+        }
+    }
+
     /// Counts an alert of `kind`.
     pub fn alert(&self, kind: &'static str) {
         if let Ok(mut a) = self.alerts.lock() {
@@ -319,6 +339,16 @@ impl LedgerMetrics {
         }
     }
 }
+
+/// Every alert kind, each always present in `torrent_service_alerts_total` (zero until
+/// raised), so that rules over them see a series from the first scrape.
+pub const ALERT_KINDS: [&str; 5] = [
+    "seeder_slashed",
+    "bundle_under_seeded",
+    "payout_unfunded",
+    "overlay_unavailable",
+    "auth_unavailable",
+];
 
 /// Raises an operator alert: a warning in the log (target `torrent_service::alert`) and a
 /// count in `torrent_service_alerts_total{kind}`. The Galaxy Alert adapter reads the same.
@@ -1331,7 +1361,7 @@ impl Book {
             "# HELP torrent_service_alerts_total Operator alerts raised, by kind.\n# TYPE torrent_service_alerts_total counter"
         );
         let alerts = m.alerts.lock().map(|a| a.clone()).unwrap_or_default();
-        for kind in ["seeder_slashed", "bundle_under_seeded", "payout_unfunded"] {
+        for kind in ALERT_KINDS {
             let _ = writeln!(
                 out,
                 "torrent_service_alerts_total{{kind=\"{kind}\"}} {}",
@@ -1533,7 +1563,7 @@ pub struct Payouts {
     interval: std::time::Duration,
     retry: std::time::Duration,
     batch: u64,
-    token: String,
+    auth: Arc<crate::auth::Authorizer>,
     storage: Option<crate::galaxy::GalaxyClient>,
     /// One settlement at a time (a scheduled one and `ledger settle` may meet).
     busy: Mutex<()>,
@@ -1552,7 +1582,11 @@ impl Payouts {
     ///
     /// # Errors
     /// An unreadable wallet file or a bad broadcaster setting.
-    pub fn from_config(config: &crate::config::Config, book: Arc<Book>) -> Result<Self> {
+    pub fn from_config(
+        config: &crate::config::Config,
+        book: Arc<Book>,
+        auth: Arc<crate::auth::Authorizer>,
+    ) -> Result<Self> {
         use crate::config::BroadcasterKind;
         let key = match &config.wallet_file {
             Some(path) => {
@@ -1595,7 +1629,7 @@ impl Payouts {
             interval: std::time::Duration::from_secs(config.payout_interval_s),
             retry: std::time::Duration::from_secs(config.payout_retry_s),
             batch: config.payout_batch_sat,
-            token: config.auth_token.clone(),
+            auth,
             storage,
             busy: Mutex::new(()),
         })
@@ -1744,15 +1778,6 @@ fn refuse(e: &anyhow::Error) -> axum::response::Response {
     json_reply(status, serde_json::json!({ "error": msg }))
 }
 
-fn bearer_ok(p: &Payouts, headers: &axum::http::HeaderMap) -> bool {
-    !p.token.is_empty()
-        && headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            == Some(p.token.as_str())
-}
-
 /// The operator's ledger view as JSON (`GET /admin/ledger`).
 ///
 /// # Errors
@@ -1806,27 +1831,19 @@ struct ConfirmBody {
 /// `POST /admin/settle`, `POST /admin/payouts/{txid}/confirm`, `.../abandon`.
 pub fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
     use axum::extract::{Path as UrlPath, Query, State};
-    use axum::http::{HeaderMap, StatusCode};
+    use axum::http::StatusCode;
     use axum::routing::{get, post};
     type S = State<(Arc<Payouts>, u64)>;
-    let unauthorized = || {
-        json_reply(
-            StatusCode::UNAUTHORIZED,
-            serde_json::json!({"error": "missing or wrong bearer token"}),
-        )
-    };
     async fn blocking<T: Send + 'static>(
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {
         tokio::task::spawn_blocking(f).await?
     }
+    let auth = Arc::clone(&p.auth);
     axum::Router::new()
         .route(
             "/admin/ledger",
-            get(move |State((p, stake)): S, h: HeaderMap| async move {
-                if !bearer_ok(&p, &h) {
-                    return unauthorized();
-                }
+            get(move |State((p, stake)): S| async move {
                 match blocking(move || overview(&p.book, stake)).await {
                     Ok(v) => json_reply(StatusCode::OK, v),
                     Err(e) => refuse(&e),
@@ -1835,10 +1852,7 @@ pub fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
         )
         .route(
             "/admin/ledger/history",
-            get(move |State((p, _)): S, h: HeaderMap, Query(l): Query<Limit>| async move {
-                if !bearer_ok(&p, &h) {
-                    return unauthorized();
-                }
+            get(move |State((p, _)): S, Query(l): Query<Limit>| async move {
                 let limit = l.limit.unwrap_or(100).min(100_000);
                 match blocking(move || p.book.history(limit)).await {
                     Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
@@ -1848,10 +1862,7 @@ pub fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
         )
         .route(
             "/admin/payouts",
-            get(move |State((p, _)): S, h: HeaderMap| async move {
-                if !bearer_ok(&p, &h) {
-                    return unauthorized();
-                }
+            get(move |State((p, _)): S| async move {
                 match blocking(move || p.book.payouts()).await {
                     Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
                     Err(e) => refuse(&e),
@@ -1860,10 +1871,7 @@ pub fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
         )
         .route(
             "/admin/settle",
-            post(move |State((p, _)): S, h: HeaderMap| async move {
-                if !bearer_ok(&p, &h) {
-                    return unauthorized();
-                }
+            post(move |State((p, _)): S| async move {
                 match blocking(move || p.settle_now()).await {
                     Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
                     Err(e) => refuse(&e),
@@ -1874,12 +1882,8 @@ pub fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
             "/admin/payouts/{txid}/{action}",
             post(
                 move |State((p, _)): S,
-                      h: HeaderMap,
                       UrlPath((txid, action)): UrlPath<(String, String)>,
                       body: axum::body::Bytes| async move {
-                    if !bearer_ok(&p, &h) {
-                        return unauthorized();
-                    }
                     let b: ConfirmBody = serde_json::from_slice(&body).unwrap_or_default();
                     let r = match action.as_str() {
                         "confirm" => blocking(move || p.book.confirm(&txid, b.block_height)).await,
@@ -1898,6 +1902,10 @@ pub fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
                 },
             ),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::guard,
+        ))
         .with_state((p, stake_amount))
 }
 

@@ -9,6 +9,7 @@
 //! `inspect`, `verify` and `config` work, the others report that they are not built yet.
 
 pub mod audit;
+pub mod auth;
 pub mod bundle;
 pub mod cli;
 pub mod commands;

@@ -57,6 +57,8 @@ pub struct Pipeline {
     pub bundles: PathBuf,
     /// Bundle settings (announce and web seed URLs included).
     pub opts: BundleOptions,
+    /// Where operator alerts go (log, metrics, Galaxy Alert); none in one-shot commands.
+    pub book: Option<Arc<crate::ledger::Book>>,
 }
 
 fn unix_now() -> u64 {
@@ -71,7 +73,8 @@ impl Pipeline {
     /// # Errors
     /// An unreadable source or database.
     pub fn open_source(&self) -> Result<BlockSource> {
-        let mut source = BlockSource::open(&self.spec, self.config.network)?;
+        let galaxy = crate::galaxy::Galaxy::from_config(&self.config).block;
+        let mut source = BlockSource::open(&self.spec, self.config.network, Some(&galaxy))?;
         source.hide(&self.store.pruned_heights()?);
         Ok(source)
     }
@@ -194,12 +197,68 @@ impl Pipeline {
                     tracing::info!(name = %rec.name, txids = n, "txid index committed");
                 }
                 Stage::Indexed => {
-                    // The embedded registry serves what the bundle store holds; recording
-                    // the stage is the publication (a Galaxy overlay adapter hooks in here).
+                    // The embedded registry serves what the bundle store holds, so for it
+                    // recording the stage is the publication. With the Galaxy overlay the
+                    // Overlay must have the reference first; while it is down the bundle
+                    // waits here (nothing is lost) and the next scan tries again.
+                    if self.config.overlay == crate::config::OverlayKind::Galaxy {
+                        let kind = "overlay_unavailable";
+                        match self.publish_to_overlay(&rec) {
+                            Ok(()) => {
+                                if let Some(b) = &self.book {
+                                    b.metrics.resolve(kind, &rec.name);
+                                }
+                            }
+                            Err(e) => {
+                                if let Some(b) = &self.book {
+                                    b.metrics.alert_once(
+                                        kind,
+                                        &rec.name,
+                                        &format!("{}: not published yet: {e:#}", rec.name),
+                                    );
+                                }
+                                return Err(e);
+                            }
+                        }
+                    }
                     self.set_stage(&mut rec, Stage::Published)?;
                     tracing::info!(name = %rec.name, "bundle published");
                 }
                 _ => return Ok(rec),
+            }
+        }
+    }
+
+    /// Sends a bundle's reference (its `.torrent` and magnet) to Galaxy's Overlay service.
+    ///
+    /// # Errors
+    /// The Overlay is unreachable or refuses, or the torrent cannot be read.
+    pub fn publish_to_overlay(&self, rec: &BundleRecord) -> Result<()> {
+        let (torrent, m) = self.metainfo(&rec.name)?;
+        let ih = m
+            .infohash_v1
+            .with_context(|| format!("{}: no v1 info-hash", rec.name))?;
+        let announce: Vec<&str> = m.announce.iter().map(String::as_str).collect();
+        let seeds: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
+        let reference = crate::galaxy::TorrentRef {
+            name: rec.name.clone(),
+            network: self.config.network.to_string(),
+            first: rec.first,
+            last: rec.last,
+            infohash_v1: ih.0,
+            magnet: m.magnet(&announce, &seeds),
+            torrent,
+        };
+        let overlay = crate::galaxy::Galaxy::from_config(&self.config).overlay;
+        match overlay.call::<_, crate::galaxy::OverlayResponse>(
+            &crate::galaxy::OverlayRequest::Publish(reference),
+        )? {
+            crate::galaxy::OverlayResponse::Published => Ok(()),
+            crate::galaxy::OverlayResponse::Error { message } => {
+                anyhow::bail!("Galaxy Overlay refused {}: {message}", rec.name)
+            }
+            crate::galaxy::OverlayResponse::Refs(_) => {
+                anyhow::bail!("Galaxy Overlay: unexpected answer to Publish")
             }
         }
     }

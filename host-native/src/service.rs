@@ -104,13 +104,21 @@ pub async fn run(config: Config) -> Result<()> {
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", tracker_addr.port()));
 
+    let book = Arc::new(crate::ledger::Book::open(
+        Arc::clone(&store),
+        config.rules(),
+    )?);
+    let auth = Arc::new(crate::auth::Authorizer::from_config(
+        &config,
+        Some(Arc::clone(&book)),
+    ));
     let settings = TrackerSettings {
         network: config.network,
         public_host: public_host.clone(),
         registration_window_s: config.registration_window_s,
         stake_amount: config.stake_amount,
         rate_limit_per_ip: config.rate_limit_per_ip,
-        auth_token: config.auth_token.clone(),
+        auth: Arc::clone(&auth),
         swarm: SwarmConfig {
             interval_s: config.announce_interval_s,
             min_interval_s: (config.announce_interval_s / 6).max(1),
@@ -121,10 +129,6 @@ pub async fn run(config: Config) -> Result<()> {
         },
         spv,
     };
-    let book = Arc::new(crate::ledger::Book::open(
-        Arc::clone(&store),
-        config.rules(),
-    )?);
     if config.alerts_to_galaxy {
         book.metrics
             .send_alerts_to(crate::galaxy::Galaxy::from_config(&config).alert);
@@ -145,6 +149,7 @@ pub async fn run(config: Config) -> Result<()> {
     let payouts = Arc::new(crate::ledger::Payouts::from_config(
         &config,
         Arc::clone(&book),
+        Arc::clone(&auth),
     )?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -198,6 +203,7 @@ pub async fn run(config: Config) -> Result<()> {
                 announce: vec![format!("http://{public_host}/announce")],
                 web_seeds: vec![format!("http://{public_http}/webseed/")],
             },
+            book: Some(Arc::clone(&book)),
         })),
         None => None,
     };
@@ -367,7 +373,7 @@ pub async fn run(config: Config) -> Result<()> {
         }
     });
     let s3 = stopped(stop_rx.clone());
-    let grpc = crate::grpc::Grpc::new(Arc::clone(&proofs), config.auth_token.clone());
+    let grpc = crate::grpc::Grpc::new(Arc::clone(&proofs), Arc::clone(&auth));
     tasks.spawn(async move {
         if let Err(e) = crate::grpc::serve(grpc_listener, grpc, s3).await {
             tracing::error!("proof server: {e:#}");

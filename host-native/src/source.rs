@@ -6,7 +6,10 @@
 //!   magic. Blocks sit in arrival order, so heights come from the chain itself: a block whose
 //!   `prev` is all zeros is height 0, one whose `prev` is the network's genesis is height 1,
 //!   and each child is its parent plus one; with forks, the longest branch wins.
-//! - `rest:URL` and `galaxy` are recognised and refused until their adapters exist.
+//! - `galaxy`: Galaxy's Block service (50054). Heights, hashes and sizes come from its index
+//!   of the best chain; each block is streamed in frames ([`crate::galaxy::RemoteBlock`]),
+//!   and pruning asks the service to drop the block's data.
+//! - `rest:URL` is recognised and refused until its adapter exists.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -18,6 +21,8 @@ use std::str::FromStr;
 use anyhow::{Context, Result, bail};
 use torrent_core::bsv::blk::parse_frame_header;
 use torrent_core::{BlockHash, Header, Network};
+
+use crate::galaxy::{BlockRequest, BlockResponse, GalaxyClient, RemoteBlock};
 
 /// A parsed `block_source` / `--source` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,34 +102,107 @@ impl FromStr for SourceSpec {
     }
 }
 
-/// Where one block's bytes are.
+/// Where one block's bytes are: a byte range of a local file, or (Galaxy) the block's hash
+/// as the Block service indexed it.
 #[derive(Debug, Clone)]
 struct Location {
     path: PathBuf,
     offset: u64,
     len: u64,
+    hash: Option<[u8; 32]>,
 }
 
-/// Blocks by height, from either kind of local source.
+/// Blocks by height, from a local source or Galaxy's Block service.
 #[derive(Debug)]
 pub struct BlockSource {
     blocks: BTreeMap<u64, Location>,
     describe: String,
+    remote: Option<GalaxyClient>,
 }
 
 impl BlockSource {
-    /// Opens a source. Only local sources are supported in this build.
+    /// Opens a source; `galaxy` is the Block service client, used when `spec` is `galaxy`.
     ///
     /// # Errors
-    /// Unreadable paths, unparseable blk files, or an unsupported source kind.
-    pub fn open(spec: &SourceSpec, network: Network) -> Result<Self> {
+    /// Unreadable paths, unparseable blk files, an unreachable Block service, or an
+    /// unsupported source kind.
+    pub fn open(
+        spec: &SourceSpec,
+        network: Network,
+        galaxy: Option<&GalaxyClient>,
+    ) -> Result<Self> {
         match spec {
             SourceSpec::Dir(p) => Self::open_dir(p),
             SourceSpec::Blk(p) => Self::open_blk(p, network),
-            SourceSpec::Rest(_) | SourceSpec::Galaxy => {
-                bail!("block source {spec} is not supported by this build (use dir: or blk:)")
+            SourceSpec::Galaxy => match galaxy {
+                Some(c) => Self::open_galaxy(c.clone()),
+                None => bail!(
+                    "block source galaxy needs the Galaxy settings (galaxy_host, galaxy_block_port)"
+                ),
+            },
+            SourceSpec::Rest(_) => {
+                bail!(
+                    "block source {spec} is not supported by this build (use dir:, blk: or galaxy)"
+                )
             }
         }
+    }
+
+    /// Reads the Block service's index of the best chain, page by page.
+    fn open_galaxy(client: GalaxyClient) -> Result<Self> {
+        let describe = format!("galaxy:{}", client.addr);
+        let tip = match client.call::<_, BlockResponse>(&BlockRequest::Tip)? {
+            BlockResponse::Tip { height, .. } => height,
+            BlockResponse::Error { message } => bail!("{describe}: {message}"),
+            _ => bail!("{describe}: unexpected answer to Tip"),
+        };
+        let mut blocks = BTreeMap::new();
+        let mut from = 0u64;
+        loop {
+            let (list, next) =
+                match client.call::<_, BlockResponse>(&BlockRequest::Index { from, to: tip })? {
+                    BlockResponse::Index { blocks, next } => (blocks, next),
+                    BlockResponse::Error { message } => bail!("{describe}: {message}"),
+                    _ => bail!("{describe}: unexpected answer to Index"),
+                };
+            let mut last = None;
+            for b in list {
+                if b.height < from || b.height > tip || last.is_some_and(|l| b.height <= l) {
+                    bail!(
+                        "{describe}: index answer for {from}..={tip} holds height {} out of order",
+                        b.height
+                    );
+                }
+                last = Some(b.height);
+                blocks.insert(
+                    b.height,
+                    Location {
+                        path: PathBuf::new(),
+                        offset: 0,
+                        len: b.size,
+                        hash: Some(b.hash),
+                    },
+                );
+            }
+            match next {
+                // A page must move forward, so a confused service cannot loop us.
+                Some(n) if n > from && n <= tip => from = n,
+                Some(n) => bail!("{describe}: index paging went from {from} to {n}"),
+                None => break,
+            }
+        }
+        tracing::debug!(tip, blocks = blocks.len(), "{describe}: index read");
+        Ok(Self {
+            blocks,
+            describe,
+            remote: Some(client),
+        })
+    }
+
+    /// Whether blocks come over the network (then the bundle writer keeps the bytes it
+    /// streams instead of fetching the block a second time).
+    pub fn is_remote(&self) -> bool {
+        self.remote.is_some()
     }
 
     fn open_dir(dir: &Path) -> Result<Self> {
@@ -160,6 +238,7 @@ impl BlockSource {
                     path: path.clone(),
                     offset: 0,
                     len,
+                    hash: None,
                 },
             ) {
                 bail!(
@@ -172,6 +251,7 @@ impl BlockSource {
         Ok(Self {
             blocks,
             describe: format!("dir:{}", dir.display()),
+            remote: None,
         })
     }
 
@@ -227,6 +307,7 @@ impl BlockSource {
                             path: file.clone(),
                             offset: offset + 8,
                             len,
+                            hash: None,
                         },
                     ),
                 );
@@ -291,6 +372,7 @@ impl BlockSource {
         Ok(Self {
             blocks,
             describe: format!("blk:{}", path.display()),
+            remote: None,
         })
     }
 
@@ -313,11 +395,15 @@ impl BlockSource {
     ///
     /// # Errors
     /// A missing height or an I/O error.
-    pub fn open_block(&self, height: u64) -> Result<(impl Read + use<>, u64, String)> {
+    pub fn open_block(&self, height: u64) -> Result<(Box<dyn Read + Send>, u64, String)> {
         let loc = self
             .blocks
             .get(&height)
             .with_context(|| format!("height {height} is not in {}", self.describe))?;
+        if let (Some(c), Some(hash)) = (&self.remote, loc.hash) {
+            let r = RemoteBlock::new(c.clone(), height, hash, loc.len);
+            return Ok((Box::new(r), loc.len, self.describe.clone()));
+        }
         let mut f =
             File::open(&loc.path).with_context(|| format!("opening {}", loc.path.display()))?;
         f.seek(SeekFrom::Start(loc.offset))?;
@@ -326,7 +412,7 @@ impl BlockSource {
         } else {
             format!("{} at offset {}", loc.path.display(), loc.offset)
         };
-        Ok((f.take(loc.len), loc.len, what))
+        Ok((Box::new(f.take(loc.len)), loc.len, what))
     }
 
     /// Puts the block at `height` at `dst` (a new file) and syncs it: a hard link when the
@@ -342,6 +428,22 @@ impl BlockSource {
             .get(&height)
             .with_context(|| format!("height {height} is not in {}", self.describe))?;
         let _ = std::fs::remove_file(dst);
+        if let (Some(c), Some(hash)) = (&self.remote, loc.hash) {
+            let mut out =
+                File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
+            let copied = std::io::copy(
+                &mut RemoteBlock::new(c.clone(), height, hash, loc.len),
+                &mut out,
+            )
+            .with_context(|| format!("block {height} from {}", self.describe))?;
+            anyhow::ensure!(
+                copied == loc.len,
+                "block {height} ended after {copied} of {} bytes",
+                loc.len
+            );
+            out.sync_all()?;
+            return Ok(());
+        }
         let whole_file =
             loc.offset == 0 && loc.path.metadata().map(|m| m.len()).ok() == Some(loc.len);
         if whole_file && std::fs::hard_link(&loc.path, dst).is_ok() {
@@ -370,6 +472,19 @@ impl BlockSource {
     /// # Errors
     /// An I/O error other than "not found".
     pub fn remove_block(&self, height: u64) -> Result<bool> {
+        if let Some(c) = &self.remote {
+            // Galaxy: the Block service drops the data; a height no longer indexed is done.
+            let Some(hash) = self.blocks.get(&height).and_then(|l| l.hash) else {
+                return Ok(true);
+            };
+            return match c.call::<_, BlockResponse>(&BlockRequest::Prune { height, hash })? {
+                BlockResponse::Pruned { height: h } if h == height => Ok(true),
+                BlockResponse::Error { message } => {
+                    bail!("{}: pruning block {height}: {message}", self.describe)
+                }
+                _ => bail!("{}: unexpected answer to Prune {height}", self.describe),
+            };
+        }
         let Some(loc) = self.blocks.get(&height) else {
             return Ok(self.describe.starts_with("dir:"));
         };

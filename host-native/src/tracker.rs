@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -55,8 +55,8 @@ pub struct TrackerSettings {
     pub stake_amount: u64,
     /// Requests per second per IP (0: unlimited).
     pub rate_limit_per_ip: u32,
-    /// Operator token for admin calls (empty: admin calls refused).
-    pub auth_token: String,
+    /// Who may make operator (`/admin/*`) calls.
+    pub auth: Arc<crate::auth::Authorizer>,
     /// Swarm limits and intervals.
     pub swarm: SwarmConfig,
     /// `spv` stake mode: the stake address and the trusted headers by height.
@@ -622,18 +622,8 @@ struct StakeRequest {
     reference: Option<String>,
 }
 
-fn authorized(t: &Tracker, headers: &HeaderMap) -> bool {
-    let token = &t.settings.auth_token;
-    !token.is_empty()
-        && headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            == Some(token.as_str())
-}
-
-async fn admin_stake(State(t): State<Arc<Tracker>>, headers: HeaderMap, body: Bytes) -> Response {
-    admin(&t, &headers, &body, |t, r| {
+async fn admin_stake(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
+    admin(&t, &body, |t, r| {
         if r.amount == 0 {
             anyhow::bail!("amount must be at least 1 satoshi");
         }
@@ -659,23 +649,15 @@ async fn admin_stake(State(t): State<Arc<Tracker>>, headers: HeaderMap, body: By
     })
 }
 
-async fn admin_revoke(State(t): State<Arc<Tracker>>, headers: HeaderMap, body: Bytes) -> Response {
-    admin(&t, &headers, &body, |t, r| t.store.revoke(&r.address))
+async fn admin_revoke(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
+    admin(&t, &body, |t, r| t.store.revoke(&r.address))
 }
 
 fn admin(
     t: &Tracker,
-    headers: &HeaderMap,
     body: &[u8],
     op: impl Fn(&Tracker, &StakeRequest) -> anyhow::Result<Account>,
 ) -> Response {
-    if !authorized(t, headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({"error": "missing or wrong bearer token"})),
-        )
-            .into_response();
-    }
     let req: StakeRequest = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {
@@ -826,14 +808,7 @@ async fn set_proof_url(
     }
 }
 
-async fn admin_seeders(State(t): State<Arc<Tracker>>, headers: HeaderMap) -> Response {
-    if !authorized(&t, &headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            axum::Json(serde_json::json!({"error": "missing or wrong bearer token"})),
-        )
-            .into_response();
-    }
+async fn admin_seeders(State(t): State<Arc<Tracker>>) -> Response {
     match t.accounts() {
         Ok(a) => (
             StatusCode::OK,
@@ -854,8 +829,16 @@ async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// The tracker's HTTP routes.
+/// The tracker's HTTP routes; `/admin/*` only past [`crate::auth::guard`].
 pub fn router(t: Arc<Tracker>) -> Router {
+    let admin = Router::new()
+        .route("/admin/stake", post(admin_stake))
+        .route("/admin/revoke", post(admin_revoke))
+        .route("/admin/seeders", get(admin_seeders))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&t.settings.auth),
+            crate::auth::guard,
+        ));
     Router::new()
         .route("/announce", get(http_announce))
         .route("/{passkey}/announce", get(http_announce))
@@ -864,10 +847,8 @@ pub fn router(t: Arc<Tracker>) -> Router {
         .route("/register", post(http_register))
         .route("/stake", post(submit_stake))
         .route("/seeder/proof-url", post(set_proof_url))
-        .route("/admin/stake", post(admin_stake))
-        .route("/admin/revoke", post(admin_revoke))
-        .route("/admin/seeders", get(admin_seeders))
         .route("/metrics", get(metrics))
+        .merge(admin)
         .with_state(t)
 }
 

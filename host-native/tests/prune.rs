@@ -17,27 +17,7 @@ use torrent_service::store::Store;
 
 mod common;
 
-use common::{KillOnDrop, Service, bin, free_port, temp, vectors, wait_for};
-
-/// Writes blocks 0–255 (genesis file + the blk file of 1–255) as `<height>.bin` into `dst`.
-fn block_dir(dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    std::fs::copy(
-        vectors().join("block-000000-genesis.bin"),
-        dst.join("0.bin"),
-    )
-    .unwrap();
-    let blk = std::fs::read(vectors().join("blocks-000001-000255.blk")).unwrap();
-    let (mut i, mut h) = (0usize, 1u64);
-    while i < blk.len() {
-        assert_eq!(&blk[i..i + 4], &[0xf9, 0xbe, 0xb4, 0xd9]);
-        let n = u32::from_le_bytes(blk[i + 4..i + 8].try_into().unwrap()) as usize;
-        std::fs::write(dst.join(format!("{h}.bin")), &blk[i + 8..i + 8 + n]).unwrap();
-        i += 8 + n;
-        h += 1;
-    }
-    assert_eq!(h, 256);
-}
+use common::{KillOnDrop, Service, bin, block_dir, free_port, temp, wait_for};
 
 /// Fixed ports, so that announce and web seed URLs (outside `info`, but inside the .torrent
 /// bytes) are the same across restarts and in the reference bundles.

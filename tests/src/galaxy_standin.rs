@@ -168,6 +168,169 @@ pub mod wire {
             message: String,
         },
     }
+
+    /// Block service requests.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum BlockRequest {
+        /// The tip.
+        Tip,
+        /// Blocks with data in `from..=to`.
+        Index {
+            /// First height.
+            from: u64,
+            /// Last height.
+            to: u64,
+        },
+        /// One block from a byte offset, streamed.
+        Block {
+            /// Height.
+            height: u64,
+            /// First byte.
+            offset: u64,
+        },
+        /// Drop a block's data.
+        Prune {
+            /// Height.
+            height: u64,
+            /// Hash, internal order.
+            hash: [u8; 32],
+        },
+    }
+
+    /// An index entry.
+    #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+    pub struct BlockInfo {
+        /// Height.
+        pub height: u64,
+        /// Hash, internal order.
+        pub hash: [u8; 32],
+        /// Size.
+        pub size: u64,
+    }
+
+    /// Block service responses.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum BlockResponse {
+        /// The tip.
+        Tip {
+            /// Height.
+            height: u64,
+            /// Hash.
+            hash: [u8; 32],
+        },
+        /// A page of the index.
+        Index {
+            /// Entries.
+            blocks: Vec<BlockInfo>,
+            /// Where to continue.
+            next: Option<u64>,
+        },
+        /// Start of a block stream.
+        Begin {
+            /// Height.
+            height: u64,
+            /// Hash.
+            hash: [u8; 32],
+            /// Whole size.
+            size: u64,
+        },
+        /// Block bytes.
+        Chunk {
+            /// Bytes.
+            data: Vec<u8>,
+        },
+        /// End of a block stream.
+        End,
+        /// Pruned.
+        Pruned {
+            /// Height.
+            height: u64,
+        },
+        /// Not understood or not allowed.
+        Error {
+            /// Why.
+            message: String,
+        },
+    }
+
+    /// A published bundle reference.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct TorrentRef {
+        /// Bundle name.
+        pub name: String,
+        /// Network.
+        pub network: String,
+        /// First height.
+        pub first: u64,
+        /// Last height.
+        pub last: u64,
+        /// v1 info-hash.
+        pub infohash_v1: [u8; 20],
+        /// Magnet link.
+        pub magnet: String,
+        /// The .torrent.
+        pub torrent: Vec<u8>,
+    }
+
+    /// Overlay requests.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum OverlayRequest {
+        /// Publish a reference.
+        Publish(TorrentRef),
+        /// References covering a height.
+        Lookup {
+            /// Height.
+            height: u64,
+        },
+    }
+
+    /// Overlay responses.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum OverlayResponse {
+        /// Recorded.
+        Published,
+        /// References.
+        Refs(Vec<TorrentRef>),
+        /// Not understood or not allowed.
+        Error {
+            /// Why.
+            message: String,
+        },
+    }
+
+    /// Auth requests.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum AuthRequest {
+        /// May `token` do `scope`?
+        Check {
+            /// Token.
+            token: String,
+            /// Scope.
+            scope: String,
+        },
+    }
+
+    /// Auth responses.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub enum AuthResponse {
+        /// Allowed.
+        Allowed {
+            /// Who.
+            subject: String,
+            /// Cache seconds.
+            ttl_s: u32,
+        },
+        /// Refused.
+        Denied {
+            /// Why.
+            reason: String,
+        },
+        /// Not understood or not allowed.
+        Error {
+            /// Why.
+            message: String,
+        },
+    }
 }
 
 use wire::{
@@ -466,5 +629,467 @@ impl StandIn {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+// --- Block, Overlay and Auth ---------------------------------------------------------------
+
+use redb::ReadableTable;
+use wire::{
+    AuthRequest, AuthResponse, BlockInfo, BlockRequest, BlockResponse, OverlayRequest,
+    OverlayResponse, TorrentRef,
+};
+
+const PRUNED: redb::TableDefinition<'_, u64, &[u8]> = redb::TableDefinition::new("pruned");
+const REFS: redb::TableDefinition<'_, &[u8], &[u8]> = redb::TableDefinition::new("overlay_refs");
+
+/// Galaxy's Block service over a folder of raw block files named by height (the layout of
+/// `dir:` sources), with pruned heights in redb: `Prune` deletes the block's file and
+/// records the height, so later `Index` answers leave it out.
+#[derive(Debug, Clone)]
+pub struct BlockStandIn {
+    /// Address.
+    pub addr: SocketAddr,
+    state: Arc<BlockState>,
+}
+
+/// A held block: its file, hash and size.
+type Held = (std::path::PathBuf, [u8; 32], u64);
+
+#[derive(Debug)]
+struct BlockState {
+    /// height → held block
+    blocks: Mutex<BTreeMap<u64, Held>>,
+    db: redb::Database,
+    page: usize,
+    chunk: usize,
+    /// Break the next block stream after this many bytes (once), to test resumption.
+    break_after: Mutex<Option<u64>>,
+    streams: std::sync::atomic::AtomicU64,
+}
+
+fn block_error(message: impl Into<String>) -> BlockResponse {
+    BlockResponse::Error {
+        message: message.into(),
+    }
+}
+
+impl BlockStandIn {
+    /// Serves the blocks in `dir` (files whose first run of digits is the height) on
+    /// `addr`, with its database at `db`; index pages hold `page` entries and blocks stream
+    /// in `chunk`-byte frames.
+    ///
+    /// # Errors
+    /// Unreadable files or database, or an address that cannot be bound.
+    pub fn start(
+        addr: &str,
+        dir: &std::path::Path,
+        db: &std::path::Path,
+        auth_token: &str,
+        page: usize,
+        chunk: usize,
+    ) -> anyhow::Result<Self> {
+        let db = redb::Database::create(db)?;
+        {
+            let w = db.begin_write()?;
+            w.open_table(PRUNED)?;
+            w.commit()?;
+        }
+        let pruned: std::collections::BTreeSet<u64> = {
+            let r = db.begin_read()?;
+            let t = r.open_table(PRUNED)?;
+            t.iter()?
+                .map(|e| e.map(|(k, _)| k.value()))
+                .collect::<Result<_, _>>()?
+        };
+        let mut blocks = BTreeMap::new();
+        for e in std::fs::read_dir(dir)? {
+            let path = e?.path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            let digits: String = name
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            let Ok(height) = digits.parse::<u64>() else {
+                continue;
+            };
+            if pruned.contains(&height) || name.ends_with(".part") {
+                continue;
+            }
+            let mut header = [0u8; 80];
+            std::fs::File::open(&path)?.read_exact(&mut header)?;
+            let hash = torrent_core::Header::from_bytes(&header)
+                .block_hash()
+                .to_byte_array();
+            let size = path.metadata()?.len();
+            blocks.insert(height, (path, hash, size));
+        }
+        let l = TcpListener::bind(addr)?;
+        let me = Self {
+            addr: l.local_addr()?,
+            state: Arc::new(BlockState {
+                blocks: Mutex::new(blocks),
+                db,
+                page: page.max(1),
+                chunk: chunk.max(1),
+                break_after: Mutex::new(None),
+                streams: std::sync::atomic::AtomicU64::new(0),
+            }),
+        };
+        let (state, token) = (Arc::clone(&me.state), auth_token.to_string());
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let (state, token) = (Arc::clone(&state), token.clone());
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    while let Ok(env) = read::<Envelope<BlockRequest>>(&mut s) {
+                        let ok = if env.auth_token == token {
+                            state.answer(&mut s, env.request)
+                        } else {
+                            write(&mut s, &block_error("auth_token refused")).is_ok()
+                        };
+                        if !ok {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(me)
+    }
+
+    /// The next block stream breaks after `bytes` bytes (once).
+    pub fn break_next_stream_after(&self, bytes: u64) {
+        if let Ok(mut b) = self.state.break_after.lock() {
+            *b = Some(bytes);
+        }
+    }
+
+    /// Block streams started so far (resumptions included).
+    pub fn streams(&self) -> u64 {
+        self.state
+            .streams
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Heights whose data is still held.
+    pub fn heights(&self) -> Vec<u64> {
+        self.state
+            .blocks
+            .lock()
+            .map(|b| b.keys().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl BlockState {
+    /// Answers one request; false when the connection should close.
+    fn answer(&self, s: &mut TcpStream, q: BlockRequest) -> bool {
+        let reply = match q {
+            BlockRequest::Tip => {
+                let b = self
+                    .blocks
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match b.iter().next_back() {
+                    Some((h, (_, hash, _))) => BlockResponse::Tip {
+                        height: *h,
+                        hash: *hash,
+                    },
+                    None => block_error("no blocks"),
+                }
+            }
+            BlockRequest::Index { from, to } => {
+                let b = self
+                    .blocks
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut it = b.range(from..=to.max(from));
+                let blocks: Vec<BlockInfo> = it
+                    .by_ref()
+                    .take(self.page)
+                    .map(|(h, (_, hash, size))| BlockInfo {
+                        height: *h,
+                        hash: *hash,
+                        size: *size,
+                    })
+                    .collect();
+                let next = it.next().map(|(h, _)| *h);
+                BlockResponse::Index { blocks, next }
+            }
+            BlockRequest::Block { height, offset } => return self.stream(s, height, offset),
+            BlockRequest::Prune { height, hash } => self.prune(height, hash),
+        };
+        write(s, &reply).is_ok()
+    }
+
+    fn stream(&self, s: &mut TcpStream, height: u64, offset: u64) -> bool {
+        let found = self
+            .blocks
+            .lock()
+            .ok()
+            .and_then(|b| b.get(&height).cloned());
+        let Some((path, hash, size)) = found else {
+            return write(s, &block_error(format!("block {height} is not held"))).is_ok();
+        };
+        if offset > size {
+            return write(s, &block_error(format!("offset {offset} is past {size}"))).is_ok();
+        }
+        self.streams
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cut = self.break_after.lock().ok().and_then(|mut b| b.take());
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => return write(s, &block_error(format!("block {height}: {e}"))).is_ok(),
+        };
+        if std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset)).is_err()
+            || write(s, &BlockResponse::Begin { height, hash, size }).is_err()
+        {
+            return false;
+        }
+        let mut sent = 0u64;
+        let mut buf = vec![0u8; self.chunk];
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => return false,
+            };
+            if cut.is_some_and(|c| sent + n as u64 > c) {
+                // Drop the connection mid-block, as a crashed service would.
+                let _ = s.shutdown(std::net::Shutdown::Both);
+                return false;
+            }
+            if write(
+                s,
+                &BlockResponse::Chunk {
+                    data: buf[..n].to_vec(),
+                },
+            )
+            .is_err()
+            {
+                return false;
+            }
+            sent += n as u64;
+        }
+        write(s, &BlockResponse::End).is_ok()
+    }
+
+    fn prune(&self, height: u64, hash: [u8; 32]) -> BlockResponse {
+        let mut b = self
+            .blocks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some((path, held, _)) = b.get(&height).cloned() else {
+            // Already pruned: idempotent.
+            return BlockResponse::Pruned { height };
+        };
+        if held != hash {
+            return block_error(format!("block {height} is not the block named"));
+        }
+        let recorded = (|| -> anyhow::Result<()> {
+            let w = self.db.begin_write()?;
+            w.open_table(PRUNED)?.insert(height, &hash[..])?;
+            w.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = recorded {
+            return block_error(format!("recording the prune: {e}"));
+        }
+        let _ = std::fs::remove_file(&path);
+        b.remove(&height);
+        BlockResponse::Pruned { height }
+    }
+}
+
+/// Galaxy's Overlay service: bundle references in redb, by info-hash.
+#[derive(Debug, Clone)]
+pub struct OverlayStandIn {
+    /// Address.
+    pub addr: SocketAddr,
+    db: Arc<redb::Database>,
+}
+
+impl OverlayStandIn {
+    /// Serves on `addr` with its database at `db`.
+    ///
+    /// # Errors
+    /// An unusable database or an address that cannot be bound.
+    pub fn start(addr: &str, db: &std::path::Path, auth_token: &str) -> anyhow::Result<Self> {
+        let db = Arc::new(redb::Database::create(db)?);
+        {
+            let w = db.begin_write()?;
+            w.open_table(REFS)?;
+            w.commit()?;
+        }
+        let l = TcpListener::bind(addr)?;
+        let me = Self {
+            addr: l.local_addr()?,
+            db: Arc::clone(&db),
+        };
+        let token = auth_token.to_string();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let (db, token) = (Arc::clone(&db), token.clone());
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    while let Ok(env) = read::<Envelope<OverlayRequest>>(&mut s) {
+                        let reply = if env.auth_token == token {
+                            overlay_answer(&db, env.request).unwrap_or_else(|e| {
+                                OverlayResponse::Error {
+                                    message: e.to_string(),
+                                }
+                            })
+                        } else {
+                            OverlayResponse::Error {
+                                message: "auth_token refused".into(),
+                            }
+                        };
+                        if write(&mut s, &reply).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(me)
+    }
+
+    /// Every reference held.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn refs(&self) -> anyhow::Result<Vec<TorrentRef>> {
+        let r = self.db.begin_read()?;
+        let t = r.open_table(REFS)?;
+        let mut out = Vec::new();
+        for e in t.iter()? {
+            let (_, v) = e?;
+            let (x, _) = bincode::serde::decode_from_slice(v.value(), bincode::config::standard())?;
+            out.push(x);
+        }
+        Ok(out)
+    }
+}
+
+fn overlay_answer(db: &redb::Database, q: OverlayRequest) -> anyhow::Result<OverlayResponse> {
+    match q {
+        OverlayRequest::Publish(r) => {
+            // What a real overlay checks first: the info-hash is the torrent's.
+            let m = torrent_core::metainfo::Metainfo::parse(
+                &r.torrent,
+                &torrent_core::bencode::Limits::default(),
+            )
+            .map_err(|e| anyhow::anyhow!("torrent: {e}"))?;
+            if m.infohash_v1.map(|h| h.0) != Some(r.infohash_v1) {
+                return Ok(OverlayResponse::Error {
+                    message: "infohash_v1 is not the torrent's".into(),
+                });
+            }
+            let bytes = bincode::serde::encode_to_vec(&r, bincode::config::standard())?;
+            let w = db.begin_write()?;
+            w.open_table(REFS)?
+                .insert(&r.infohash_v1[..], bytes.as_slice())?;
+            w.commit()?;
+            Ok(OverlayResponse::Published)
+        }
+        OverlayRequest::Lookup { height } => {
+            let r = db.begin_read()?;
+            let t = r.open_table(REFS)?;
+            let mut out = Vec::new();
+            for e in t.iter()? {
+                let (_, v) = e?;
+                let (x, _): (TorrentRef, usize) =
+                    bincode::serde::decode_from_slice(v.value(), bincode::config::standard())?;
+                if (x.first..=x.last).contains(&height) {
+                    out.push(x);
+                }
+            }
+            Ok(OverlayResponse::Refs(out))
+        }
+    }
+}
+
+/// Galaxy's Auth service: a fixed table of operator tokens and their subjects, each allowed
+/// the `torrent_service.admin` scope; counts the questions it answers.
+#[derive(Debug, Clone)]
+pub struct AuthStandIn {
+    /// Address.
+    pub addr: SocketAddr,
+    checks: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl AuthStandIn {
+    /// Serves on `addr`; `tokens` maps operator tokens to subjects; answers may be cached
+    /// for `ttl_s` seconds.
+    ///
+    /// # Errors
+    /// An address that cannot be bound.
+    pub fn start(
+        addr: &str,
+        auth_token: &str,
+        tokens: &[(&str, &str)],
+        ttl_s: u32,
+    ) -> std::io::Result<Self> {
+        let l = TcpListener::bind(addr)?;
+        let checks = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let me = Self {
+            addr: l.local_addr()?,
+            checks: Arc::clone(&checks),
+        };
+        let table: Arc<BTreeMap<String, String>> = Arc::new(
+            tokens
+                .iter()
+                .map(|(t, s)| ((*t).to_string(), (*s).to_string()))
+                .collect(),
+        );
+        let token = auth_token.to_string();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let (table, token, checks) =
+                    (Arc::clone(&table), token.clone(), Arc::clone(&checks));
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    while let Ok(env) = read::<Envelope<AuthRequest>>(&mut s) {
+                        let reply = if env.auth_token != token {
+                            AuthResponse::Error {
+                                message: "auth_token refused".into(),
+                            }
+                        } else {
+                            checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let AuthRequest::Check { token, scope } = env.request;
+                            match table.get(&token) {
+                                Some(subject) if scope == "torrent_service.admin" => {
+                                    AuthResponse::Allowed {
+                                        subject: subject.clone(),
+                                        ttl_s,
+                                    }
+                                }
+                                Some(_) => AuthResponse::Denied {
+                                    reason: format!("scope {scope} not granted"),
+                                },
+                                None => AuthResponse::Denied {
+                                    reason: "unknown token".into(),
+                                },
+                            }
+                        };
+                        if write(&mut s, &reply).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(me)
+    }
+
+    /// Questions answered so far.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -1,15 +1,17 @@
-//! `galaxy-standin`: Galaxy's Transaction, Storage, Validation and Alert services as
-//! stand-ins (see
-//! `torrent_tests::galaxy_standin`), for the end-to-end run and the demo.
+//! `galaxy-standin`: Galaxy's Transaction, Storage, Validation, Alert, Block, Overlay and
+//! Auth services as stand-ins (see `torrent_tests::galaxy_standin`), for the end-to-end run
+//! and the demo.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use torrent_tests::galaxy_standin::{StandIn, wire::GalaxyUtxo};
+use torrent_tests::galaxy_standin::{
+    AuthStandIn, BlockStandIn, OverlayStandIn, StandIn, wire::GalaxyUtxo,
+};
 
-/// Galaxy Transaction, Storage, Validation and Alert stand-ins speaking length-prefixed
-/// bincode 2.
+/// Galaxy Transaction, Storage, Validation, Alert, Block, Overlay and Auth stand-ins
+/// speaking length-prefixed bincode 2.
 #[derive(Debug, Parser)]
 struct Args {
     /// Transaction service address.
@@ -24,6 +26,25 @@ struct Args {
     /// Alert service address.
     #[arg(long, default_value = "127.0.0.1:50061")]
     alert: String,
+    /// Block service address (served when --blocks is given).
+    #[arg(long, default_value = "127.0.0.1:50054")]
+    block: String,
+    /// Folder of raw block files named by height, served by the Block service; pruned
+    /// blocks are deleted from it.
+    #[arg(long)]
+    blocks: Option<std::path::PathBuf>,
+    /// Overlay service address.
+    #[arg(long, default_value = "127.0.0.1:50056")]
+    overlay: String,
+    /// Auth service address.
+    #[arg(long, default_value = "127.0.0.1:50060")]
+    auth: String,
+    /// Operator token the Auth service accepts (as subject "operator"); repeatable.
+    #[arg(long = "operator-token")]
+    operator_tokens: Vec<String>,
+    /// Folder for the Block and Overlay databases (redb).
+    #[arg(long, default_value = "galaxy-standin")]
+    state_dir: std::path::PathBuf,
     /// The token requests must carry.
     #[arg(long, env = "TORRENT_SERVICE_AUTH_TOKEN")]
     auth_token: String,
@@ -71,6 +92,32 @@ fn main() -> Result<()> {
     let s = StandIn::start(&a.transaction, &a.storage, &a.auth_token, &utxos)?;
     let (validation, alert) =
         s.serve_validation_and_alerts(&a.validation, &a.alert, &a.auth_token)?;
+    std::fs::create_dir_all(&a.state_dir)
+        .with_context(|| format!("creating {}", a.state_dir.display()))?;
+    let block = match &a.blocks {
+        Some(dir) => Some(
+            BlockStandIn::start(
+                &a.block,
+                dir,
+                &a.state_dir.join("block.redb"),
+                &a.auth_token,
+                10_000,
+                1 << 20,
+            )
+            .with_context(|| format!("Block service over {}", dir.display()))?
+            .addr
+            .to_string(),
+        ),
+        None => None,
+    };
+    let overlay =
+        OverlayStandIn::start(&a.overlay, &a.state_dir.join("overlay.redb"), &a.auth_token)?;
+    let tokens: Vec<(&str, &str)> = a
+        .operator_tokens
+        .iter()
+        .map(|t| (t.as_str(), "operator"))
+        .collect();
+    let auth = AuthStandIn::start(&a.auth, &a.auth_token, &tokens, 60)?;
     let mut out = std::io::stdout();
     writeln!(
         out,
@@ -80,6 +127,9 @@ fn main() -> Result<()> {
             "storage": s.storage.to_string(),
             "validation": validation.to_string(),
             "alert": alert.to_string(),
+            "block": block,
+            "overlay": overlay.addr.to_string(),
+            "auth": auth.addr.to_string(),
         })
     )?;
     out.flush()?;
