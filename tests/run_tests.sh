@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README): installs what it needs, idempotently, then runs
 # formatting, lints, every test suite, the wasm32 builds (failing if the guest imports
-# anything), the fuzz targets over their seeds, bench and doc builds. Exits non-zero if any
-# step fails; prints a summary of what ran.
+# anything), the fuzz targets over their seeds, bench and doc builds, and the end-to-end run
+# of the whole system. Exits non-zero if any step fails; prints a summary of what ran.
 #
 # Reuses CARGO_TARGET_DIR when set. Runs one cargo at a time (CI has 2 cores).
 set -uo pipefail
@@ -103,6 +103,16 @@ fuzz_targets() {
 step fuzz fuzz_targets
 step bench-build cargo bench --locked -p torrent_core --no-run
 step doc env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+# The whole system end to end (tests/src/bin/e2e.rs): Galaxy stand-ins, the service on the
+# Galaxy path, real blocks offloaded, BSM-registered seeders, aria2c and libtorrent through
+# the tracker, proofs over gRPC and JSON checked natively, in wasmtime, by @bsv/sdk and in
+# headless Chromium, rewards, the prune gate, a payout checked by @bsv/sdk, Prometheus text.
+e2e() {
+    cargo build --locked -q -p torrent_service -p torrent_tests --bins || return 1
+    "$TARGET_DIR/debug/e2e" --service "$TARGET_DIR/debug/torrent_service" \
+        --work "$TARGET_DIR/e2e-work"
+}
+step e2e e2e
 
 # --- summary -------------------------------------------------------------------------------
 passed_tests=0

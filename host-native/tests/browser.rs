@@ -5,123 +5,21 @@
 //! are saved and their paths printed.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
 use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_tests::webdriver::Chromium;
 
 mod common;
 
-use common::{KillOnDrop, Service, free_port, temp, vectors, wait_for};
+use common::{Service, temp, vectors, wait_for};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-struct Driver {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Driver {
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let mut resp = match (method, body) {
-            ("GET", _) => self.agent.get(&url).call(),
-            ("DELETE", _) => self.agent.delete(&url).call(),
-            (_, b) => self
-                .agent
-                .post(&url)
-                .header("content-type", "application/json")
-                .send(b.unwrap_or(json!({})).to_string().as_bytes()),
-        }
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let v: Value = resp.body_mut().read_json().unwrap();
-        assert!(
-            v["value"].get("error").is_none(),
-            "{method} {path}: {}",
-            v["value"]
-        );
-        v["value"].clone()
-    }
-
-    fn find(&self, session: &str, css: &str) -> String {
-        let v = self.call(
-            "POST",
-            &format!("/session/{session}/element"),
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        v[ELEMENT].as_str().unwrap().to_string()
-    }
-
-    fn text(&self, session: &str, css: &str) -> String {
-        let e = self.find(session, css);
-        self.call("GET", &format!("/session/{session}/element/{e}/text"), None)
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-
-    fn click(&self, session: &str, css: &str) {
-        let e = self.find(session, css);
-        self.call(
-            "POST",
-            &format!("/session/{session}/element/{e}/click"),
-            None,
-        );
-    }
-
-    /// Waits until `#verdict` starts with `prefix`; returns its text.
-    fn verdict(&self, session: &str, prefix: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let t = self.text(session, "#verdict");
-            if t.starts_with(prefix) {
-                return t;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "verdict stayed {t:?}, wanted {prefix}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn screenshot(&self, session: &str, name: &str) -> PathBuf {
-        let b64 = self.call("GET", &format!("/session/{session}/screenshot"), None);
-        let png = base64_decode(b64.as_str().unwrap());
-        assert_eq!(&png[1..4], b"PNG");
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-        std::fs::write(&path, png).unwrap();
-        println!("screenshot: {}", path.display());
-        path
-    }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'+' => 62,
-            _ => 63,
-        }
-    };
-    let bytes: Vec<u8> = s
-        .bytes()
-        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
-        .collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= val(*c) << (18 - 6 * i);
-        }
-        for i in 0..chunk.len().saturating_sub(1) {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    out
+/// Saves a screenshot under the test target's temp dir and prints its path.
+fn shot(c: &Chromium, name: &str) -> u64 {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let size = c.screenshot(&path).unwrap();
+    println!("screenshot: {}", path.display());
+    size
 }
 
 #[test]
@@ -154,102 +52,41 @@ fn the_spv_page_verifies_a_real_proof_and_rejects_a_tampered_one() {
             .is_ok_and(|r| r.status() == 200)
     });
 
-    let port = free_port();
-    let _driver = KillOnDrop(
-        Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver: tests/run_tests.sh installs chromium-driver"),
-    );
-    let d = Driver {
-        base: format!("http://127.0.0.1:{port}"),
-        agent,
-    };
-    wait_for("chromedriver", 20, || {
-        d.agent
-            .get(format!("{}/status", d.base))
-            .call()
-            .ok()
-            .and_then(|mut r| r.body_mut().read_json::<Value>().ok())
-            .is_some_and(|v| v["value"]["ready"] == true)
-    });
-    let profile = dir.join("chromium-profile");
-    let session = d.call(
-        "POST",
-        "/session",
-        Some(json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,1400",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            },
-        }}})),
-    )["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let s = session.as_str();
-    d.call(
-        "POST",
-        &format!("/session/{s}/url"),
-        Some(json!({"url": format!("http://{http}/")})),
-    );
-    d.verdict(s, "Ready");
+    let c = Chromium::start(&dir.join("chromium-profile")).unwrap();
+    let wait = Duration::from_secs(30);
+    c.goto(&format!("http://{http}/")).unwrap();
+    c.wait_text("#verdict", "Ready", wait).unwrap();
 
     // A real transaction: verified in the browser, path and proof of work shown.
     let txid = txids[777].to_string();
-    let input = d.find(s, "#txid");
-    d.call(
-        "POST",
-        &format!("/session/{s}/element/{input}/value"),
-        Some(json!({"text": txid})),
-    );
-    d.click(s, "#check");
-    let ok = d.verdict(s, "VERIFIED");
+    c.type_into("#txid", &txid).unwrap();
+    c.click("#check").unwrap();
+    let ok = c.wait_text("#verdict", "VERIFIED", wait).unwrap();
     assert!(ok.contains("transaction 777 of block 413567"), "{ok}");
-    let rows = d.call(
-        "POST",
-        &format!("/session/{s}/elements"),
-        Some(json!({"using": "css selector", "value": "#path tbody tr"})),
-    );
     assert_eq!(
-        rows.as_array().unwrap().len(),
+        c.count("#path tbody tr").unwrap(),
         11,
         "1557 transactions: 11 levels"
     );
-    let header = d.text(s, "#header");
+    let header = c.text("#header").unwrap();
     assert!(
         header.contains("proof of work") && header.contains("ok: hash"),
         "{header}"
     );
-    let shot = d.screenshot(s, "spv-verified.png");
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    assert!(shot(&c, "spv-verified.png") > 10_000);
 
     // The same proof with one bit flipped by the page: rejected.
-    d.click(s, "#tamper");
-    d.click(s, "#check");
-    let bad = d.verdict(s, "REJECTED");
+    c.click("#tamper").unwrap();
+    c.click("#check").unwrap();
+    let bad = c.wait_text("#verdict", "REJECTED", wait).unwrap();
     assert!(bad.contains("proof rejected"), "{bad}");
-    d.screenshot(s, "spv-rejected.png");
+    shot(&c, "spv-rejected.png");
 
     // Not a transaction of any offloaded block.
-    d.call("POST", &format!("/session/{s}/element/{input}/clear"), None);
-    d.call(
-        "POST",
-        &format!("/session/{s}/element/{input}/value"),
-        Some(json!({"text": "ab".repeat(32)})),
-    );
-    d.click(s, "#check");
-    d.verdict(s, "NOT FOUND");
-    d.call("DELETE", &format!("/session/{s}"), None);
+    c.type_into("#txid", &"ab".repeat(32)).unwrap();
+    c.click("#check").unwrap();
+    c.wait_text("#verdict", "NOT FOUND", wait).unwrap();
+    drop(c);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

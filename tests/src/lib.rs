@@ -6,6 +6,7 @@
 
 pub mod chain_gen;
 pub mod galaxy_standin;
+pub mod webdriver;
 
 use std::path::PathBuf;
 
@@ -145,4 +146,39 @@ pub fn prove_every_tx(raw: &[u8], height: u64) -> Result<ProofCounts> {
         counts.tsc += 1;
     }
     Ok(counts)
+}
+
+/// A transaction paying `value` satoshis to `key`'s P2PKH address (its input is made up:
+/// wallets and stand-ins only look at the output), to fund payout wallets in tests.
+pub fn funding_tx(
+    key: &torrent_core::bsv::keys::PrivateKey,
+    value: u64,
+    salt: u8,
+) -> torrent_core::bsv::tx::Transaction {
+    use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxOut};
+    Transaction {
+        version: 1,
+        inputs: vec![TxIn {
+            prevout: OutPoint {
+                txid: torrent_core::Txid::from_byte_array([salt; 32]),
+                vout: 0,
+            },
+            script_sig: vec![0x51],
+            sequence: 0xffff_ffff,
+        }],
+        outputs: vec![TxOut {
+            value,
+            script_pubkey: key.address().script_pubkey(),
+        }],
+        lock_time: 0,
+    }
+}
+
+/// Test key `i` (deterministic, so that tests can name the seeder's address).
+pub fn test_key(i: u32) -> torrent_core::bsv::keys::PrivateKey {
+    torrent_core::bsv::keys::PrivateKey::from_bytes(
+        &torrent_core::bsv::hash::sha256d(&i.to_le_bytes()),
+        torrent_core::Network::Mainnet,
+    )
+    .expect("a sha256d digest is a valid key with overwhelming probability")
 }

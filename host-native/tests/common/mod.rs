@@ -165,11 +165,7 @@ pub(crate) fn register_staked(svc: &Service, dir: &Path, i: u32) -> String {
 
 /// Seeder key `i` (deterministic, so that tests can name the seeder's address).
 pub(crate) fn seeder_key(i: u32) -> torrent_core::bsv::keys::PrivateKey {
-    torrent_core::bsv::keys::PrivateKey::from_bytes(
-        &torrent_core::bsv::hash::sha256d(&i.to_le_bytes()),
-        torrent_core::Network::Mainnet,
-    )
-    .unwrap()
+    torrent_tests::test_key(i)
 }
 
 /// [`register_staked`] with more `register` arguments (e.g. `--proof-url`).
@@ -220,30 +216,13 @@ pub(crate) fn ledger_cmd(svc: &Service, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// A transaction paying `value` satoshis to `key`'s P2PKH address (its input is made up:
-/// wallets and stand-ins only look at the output), to fund payout wallets.
+/// A transaction paying `value` satoshis to `key`'s P2PKH address, to fund payout wallets.
 pub(crate) fn funding(
     key: &torrent_core::bsv::keys::PrivateKey,
     value: u64,
     salt: u8,
 ) -> torrent_core::bsv::tx::Transaction {
-    use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxOut};
-    Transaction {
-        version: 1,
-        inputs: vec![TxIn {
-            prevout: OutPoint {
-                txid: torrent_core::Txid::from_byte_array([salt; 32]),
-                vout: 0,
-            },
-            script_sig: vec![0x51],
-            sequence: 0xffff_ffff,
-        }],
-        outputs: vec![TxOut {
-            value,
-            script_pubkey: key.address().script_pubkey(),
-        }],
-        lock_time: 0,
-    }
+    torrent_tests::funding_tx(key, value, salt)
 }
 
 /// A fresh, empty folder for one test: `ts_<test crate>_<name>_<pid>` under the temp dir.
