@@ -567,6 +567,44 @@ mod tests {
     }
 
     #[test]
+    fn readme_and_repository_config_document_every_key() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let example = std::fs::read_to_string(root.join("tests/config.toml")).unwrap();
+        let mut keys = known_keys();
+        keys.sort();
+        keys.dedup();
+        for key in &keys {
+            assert!(
+                readme.contains(&format!("| `{key}` |")),
+                "README.md's configuration table lacks `{key}`"
+            );
+            assert!(
+                example
+                    .lines()
+                    .any(|l| l.trim_start_matches("# ").starts_with(&format!("{key} = "))),
+                "tests/config.toml lacks `{key}`"
+            );
+        }
+        // And documents nothing that is not a key.
+        for line in readme.lines() {
+            if let Some(rest) = line.strip_prefix("| `")
+                && let Some((name, _)) = rest.split_once("` |")
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && readme.contains("| key | default | meaning |")
+                && line.matches(" | ").count() == 2
+            {
+                assert!(
+                    keys.iter().any(|k| k == name),
+                    "README.md documents unknown key `{name}`"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn env_overrides_file_and_unknown_keys_are_named() {
         let f = write("[torrent_service]\ntracker_port = 7000\n[other_service]\nx = 1\n");
         let c = Config::load_with_env(Some(&f.0), []).unwrap();

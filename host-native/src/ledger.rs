@@ -342,10 +342,11 @@ impl LedgerMetrics {
 
 /// Every alert kind, each always present in `torrent_service_alerts_total` (zero until
 /// raised), so that rules over them see a series from the first scrape.
-pub const ALERT_KINDS: [&str; 5] = [
+pub const ALERT_KINDS: [&str; 6] = [
     "seeder_slashed",
     "bundle_under_seeded",
     "payout_unfunded",
+    "block_source_unavailable",
     "overlay_unavailable",
     "auth_unavailable",
 ];

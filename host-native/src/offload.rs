@@ -483,9 +483,22 @@ pub async fn offload_loop(
             Ok(done)
         })
         .await;
+        // A block source that cannot be read (a Galaxy Block service that is down, a
+        // missing folder) alerts once per outage; the next scan simply tries again.
+        let kind = "block_source_unavailable";
         match offloaded {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!("aging scan: {e:#}"),
+            Ok(Ok(_)) => {
+                if let Some(b) = &p.book {
+                    b.metrics.resolve(kind, "source");
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::error!("aging scan: {e:#}");
+                if let Some(b) = &p.book {
+                    b.metrics
+                        .alert_once(kind, "source", &format!("aging scan: {e:#}"));
+                }
+            }
             Err(e) => tracing::error!("aging scan task: {e}"),
         }
         match p.store.bundles() {

@@ -382,6 +382,24 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
         0,
         "and deleted its files"
     );
+
+    // The Block service goes down: the aging scan fails, one alert reaches Galaxy's Alert
+    // service (not one per scan), and the service keeps serving the registry.
+    block.stop();
+    wait_for("the block source alert", 20, || {
+        chain
+            .alerts()
+            .iter()
+            .any(|(k, m)| k == "block_source_unavailable" && m.contains("Block"))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let raised = chain
+        .alerts()
+        .iter()
+        .filter(|(k, _)| k == "block_source_unavailable")
+        .count();
+    assert_eq!(raised, 1, "one alert per outage");
+    assert_eq!(bundles(&http).len(), 4);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

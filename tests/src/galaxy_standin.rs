@@ -666,6 +666,7 @@ struct BlockState {
     /// Break the next block stream after this many bytes (once), to test resumption.
     break_after: Mutex<Option<u64>>,
     streams: std::sync::atomic::AtomicU64,
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 fn block_error(message: impl Into<String>) -> BlockResponse {
@@ -739,11 +740,16 @@ impl BlockStandIn {
                 chunk: chunk.max(1),
                 break_after: Mutex::new(None),
                 streams: std::sync::atomic::AtomicU64::new(0),
+                stopped: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         let (state, token) = (Arc::clone(&me.state), auth_token.to_string());
         std::thread::spawn(move || {
             for s in l.incoming().flatten() {
+                if state.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Closing the listener: the port refuses connections from now on.
+                    break;
+                }
                 let (state, token) = (Arc::clone(&state), token.clone());
                 std::thread::spawn(move || {
                     let mut s = s;
@@ -761,6 +767,15 @@ impl BlockStandIn {
             }
         });
         Ok(me)
+    }
+
+    /// Stops accepting connections (the service goes down; its data stays on disk).
+    pub fn stop(&self) {
+        self.state
+            .stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag and drops the listener.
+        let _ = TcpStream::connect(self.addr);
     }
 
     /// The next block stream breaks after `bytes` bytes (once).
