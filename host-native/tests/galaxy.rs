@@ -330,40 +330,8 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
 
     // A staked seeder holding the bundles: audits pass, the gate opens, and the blocks
     // leave Galaxy's Block service (deleted there, recorded in its database).
-    let key = common::seeder_key(1);
-    let wif = dir.join("seeder.wif");
-    std::fs::write(&wif, key.to_wif()).unwrap();
-    let out = bin()
-        .args(["register", "--wif-file"])
-        .arg(&wif)
-        .args(["--tracker", &format!("http://{tracker}")])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let passkey_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = bin()
-        .args(["ledger", "--config"])
-        .arg(&svc.config)
-        .args(["--server", &format!("http://{tracker}")])
-        .args(["--token", OPERATOR])
-        .args([
-            "stake",
-            "--credit",
-            &key.address().to_string(),
-            "--amount",
-            "100000",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let passkey_url = common::register(&svc, &dir, 1, &[]);
+    common::credit_stake(&svc, 1, Some(OPERATOR));
     let csv: Vec<String> = want
         .keys()
         .map(|n| reference.join(format!("{n}.torrent")).display().to_string())

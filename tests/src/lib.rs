@@ -182,3 +182,18 @@ pub fn test_key(i: u32) -> torrent_core::bsv::keys::PrivateKey {
     )
     .expect("a sha256d digest is a valid key with overwhelming probability")
 }
+
+/// aria2c flags for a one-shot download on loopback: no DHT, LPD or PEX (only the tracker
+/// and web seeds), no seeding afterwards, give up after 90 s without progress, quiet.
+pub const ARIA2_LOOPBACK: [&str; 10] = [
+    "--seed-time=0",
+    "--enable-dht=false",
+    "--enable-dht6=false",
+    "--bt-enable-lpd=false",
+    "--enable-peer-exchange=false",
+    "--bt-stop-timeout=90",
+    "--summary-interval=0",
+    "--console-log-level=warn",
+    "--listen-port=6990-6999",
+    "--quiet=true",
+];

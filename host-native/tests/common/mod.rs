@@ -170,14 +170,20 @@ pub(crate) fn seeder_key(i: u32) -> torrent_core::bsv::keys::PrivateKey {
 
 /// [`register_staked`] with more `register` arguments (e.g. `--proof-url`).
 pub(crate) fn register_staked_with(svc: &Service, dir: &Path, i: u32, extra: &[&str]) -> String {
-    let k = seeder_key(i);
-    let base = format!("http://{}", svc.tracker());
+    let passkey_url = register(svc, dir, i, extra);
+    credit_stake(svc, i, None);
+    passkey_url
+}
+
+/// Registers seeder key `i` with `svc` (our `register` command, BSM-signed); returns the
+/// announce URL with its passkey.
+pub(crate) fn register(svc: &Service, dir: &Path, i: u32, extra: &[&str]) -> String {
     let wif = dir.join(format!("seeder-{i}.wif"));
-    std::fs::write(&wif, k.to_wif()).unwrap();
+    std::fs::write(&wif, seeder_key(i).to_wif()).unwrap();
     let out = bin()
         .args(["register", "--wif-file"])
         .arg(&wif)
-        .args(["--tracker", &base])
+        .args(["--tracker", &format!("http://{}", svc.tracker())])
         .args(extra)
         .output()
         .unwrap();
@@ -186,23 +192,24 @@ pub(crate) fn register_staked_with(svc: &Service, dir: &Path, i: u32, extra: &[&
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let passkey_url = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    let out = ledger_cmd(
-        svc,
-        &[
-            "stake",
-            "--credit",
-            &k.address().to_string(),
-            "--amount",
-            "100000",
-        ],
-    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Credits seeder `i`'s 100,000 sat stake (`ledger stake --credit`), with `token` or the
+/// config's `auth_token`.
+pub(crate) fn credit_stake(svc: &Service, i: u32, token: Option<&str>) {
+    let address = seeder_key(i).address().to_string();
+    let mut args = Vec::new();
+    if let Some(t) = token {
+        args.extend(["--token", t]);
+    }
+    args.extend(["stake", "--credit", &address, "--amount", "100000"]);
+    let out = ledger_cmd(svc, &args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    passkey_url
 }
 
 /// Runs `torrent_service ledger ARGS...` against `svc` (its config and tracker URL).
@@ -296,20 +303,9 @@ pub(crate) fn free_port() -> u16 {
 /// gives up after 90 s without progress); true on success.
 pub(crate) fn aria2(torrent: &Path, out: &Path) -> bool {
     Command::new("aria2c")
-        .args([
-            "--dir",
-            out.to_str().unwrap(),
-            "--seed-time=0",
-            "--enable-dht=false",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--bt-stop-timeout=90",
-            "--summary-interval=0",
-            "--console-log-level=warn",
-            "--listen-port=6990-6999",
-            "--quiet=true",
-        ])
+        .arg("--dir")
+        .arg(out)
+        .args(torrent_tests::ARIA2_LOOPBACK)
         .arg(torrent)
         .status()
         .expect("aria2 is installed by tests/run_tests.sh")

@@ -513,17 +513,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
             let ok = Command::new("aria2c")
                 .arg("--dir")
                 .arg(&seeder_data)
-                .args([
-                    "--seed-time=0",
-                    "--enable-dht=false",
-                    "--enable-dht6=false",
-                    "--bt-enable-lpd=false",
-                    "--enable-peer-exchange=false",
-                    "--bt-stop-timeout=90",
-                    "--summary-interval=0",
-                    "--console-log-level=warn",
-                    "--quiet=true",
-                ])
+                .args(torrent_tests::ARIA2_LOOPBACK)
                 .arg(bundles_dir.join(format!("{name}.torrent")))
                 .status()
                 .context("aria2c (tests/run_tests.sh installs aria2)")?
