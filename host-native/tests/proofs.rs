@@ -484,13 +484,6 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
         ih(bundles.join(format!("{name}.torrent"))),
         "another miner's bundle of the same block is the same torrent"
     );
-    let tracker = format!("http://127.0.0.1:{}/announce", ports.0);
-    let (_lt, _out, ready) = common::lt_seed(
-        other.join(format!("{name}.torrent")).to_str().unwrap(),
-        &other,
-        &tracker,
-    );
-    assert_eq!(ready["seeding"], true);
     // The service's own copy of the txid file is gone (pruned bundle data).
     let txids_dir = bundles.join(name).join("txids");
     let file = std::fs::read_dir(&txids_dir)
@@ -502,6 +495,16 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
     std::fs::remove_file(&file).unwrap();
 
     let svc = Service::start_with(&dir, "");
+    // The other miner's seeder joins once the tracker is up again: an announce that failed
+    // while it was down would leave libtorrent in its retry backoff, which can outlast the
+    // fetch timeout on a loaded machine.
+    let tracker = format!("http://127.0.0.1:{}/announce", ports.0);
+    let (_lt, _out, ready) = common::lt_seed(
+        other.join(format!("{name}.torrent")).to_str().unwrap(),
+        &other,
+        &tracker,
+    );
+    assert_eq!(ready["seeding"], true);
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let (header, txids) = block(413_567);
     // Twenty concurrent requests for different txids of the block share one fetch.
