@@ -814,6 +814,121 @@ mod tests {
         assert_eq!(back, fast);
     }
 
+    /// A Block service that answers the n-th connection's request with `script[n]`.
+    fn fake_block_service(script: Vec<Vec<BlockResponse>>) -> GalaxyClient {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for (mut s, answers) in l.incoming().flatten().zip(script) {
+                let _: Envelope<BlockRequest> = read_frame(&mut s, 1 << 20).unwrap();
+                for a in answers {
+                    write_frame(&mut s, &a, 1 << 20).unwrap();
+                }
+            }
+        });
+        GalaxyClient {
+            service: "Block",
+            addr,
+            auth_token: String::new(),
+            max_frame: 1 << 20,
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+            backoff: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn a_block_stream_that_breaks_its_contract_is_an_error_not_a_block() {
+        let begin = BlockResponse::Begin {
+            height: 5,
+            hash: [7; 32],
+            size: 10,
+        };
+        let cases = [
+            (
+                vec![begin.clone(), BlockResponse::End],
+                "ended at byte 0 of 10",
+            ),
+            (
+                vec![begin.clone(), BlockResponse::Chunk { data: vec![0; 11] }],
+                "a chunk of 11 bytes at byte 0 of 10",
+            ),
+            (
+                vec![BlockResponse::Error {
+                    message: "pruned".into(),
+                }],
+                "block 5: pruned",
+            ),
+            (
+                vec![BlockResponse::Begin {
+                    height: 5,
+                    hash: [7; 32],
+                    size: 11,
+                }],
+                "no longer the block indexed",
+            ),
+            (
+                vec![BlockResponse::Pruned { height: 5 }],
+                "unexpected answer Pruned",
+            ),
+        ];
+        for (answers, want) in cases {
+            let c = fake_block_service(vec![answers]);
+            let e = RemoteBlock::new(c, 5, [7; 32], 10)
+                .read_to_end(&mut Vec::new())
+                .unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData, "{e}");
+            assert!(e.to_string().contains(want), "{e} (wanted {want})");
+        }
+    }
+
+    #[test]
+    fn a_confused_block_index_is_refused() {
+        use crate::source::{BlockSource, SourceSpec};
+        let info = |height| BlockInfo {
+            height,
+            hash: [1; 32],
+            size: 100,
+        };
+        let tip = BlockResponse::Tip {
+            height: 9,
+            hash: [1; 32],
+        };
+        let cases = [
+            (
+                BlockResponse::Index {
+                    blocks: vec![info(3), info(2)],
+                    next: None,
+                },
+                "holds height 2 out of order",
+            ),
+            (
+                BlockResponse::Index {
+                    blocks: vec![info(12)],
+                    next: None,
+                },
+                "holds height 12 out of order",
+            ),
+            (
+                BlockResponse::Index {
+                    blocks: vec![info(0)],
+                    next: Some(0),
+                },
+                "index paging went from 0 to 0",
+            ),
+        ];
+        for (index, want) in cases {
+            let c = fake_block_service(vec![vec![tip.clone()], vec![index]]);
+            let e = BlockSource::open(
+                &SourceSpec::Galaxy,
+                torrent_core::Network::Mainnet,
+                Some(&c),
+            )
+            .unwrap_err();
+            assert!(format!("{e:#}").contains(want), "{e:#} (wanted {want})");
+        }
+    }
+
     #[test]
     fn transport_failures_are_retried_then_named() {
         // A port with nothing listening.

@@ -281,7 +281,6 @@ pub struct LedgerMetrics {
     payouts_created: AtomicU64,
     broadcast_failures: AtomicU64,
     alerts: Mutex<BTreeMap<&'static str, u64>>,
-    under_seeded: Mutex<BTreeSet<String>>,
     raised: Mutex<BTreeSet<(&'static str, String)>>,
     galaxy: std::sync::OnceLock<crate::galaxy::GalaxyClient>,
 }
@@ -296,25 +295,27 @@ impl LedgerMetrics {
     /// Records how many active seeders bundle `name` has; alerts when it falls below
     /// `min` (once per fall, not every round).
     pub fn seeders_of(&self, name: &str, active: usize, min: usize) {
-        let Ok(mut under) = self.under_seeded.lock() else {
-            return;
-        };
         if active < min {
-            if under.insert(name.to_string()) {
-                drop(under);
-                alert(
-                    self,
-                    "bundle_under_seeded",
-                    &format!("bundle {name} has {active} active seeders, fewer than {min}"),
-                );
-            }
+            self.alert_once(
+                "bundle_under_seeded",
+                name,
+                &format!("bundle {name} has {active} active seeders, fewer than {min}"),
+            );
         } else {
-            under.remove(name);
+            self.resolve("bundle_under_seeded", name);
         }
     }
 
-    /// Raises alert `kind` for `key` unless it is already raised (an outage alerts once,
-    /// not at every retry); [`LedgerMetrics::resolve`] re-arms it.
+    /// How many keys of alert `kind` are raised and not yet resolved.
+    pub fn raised(&self, kind: &'static str) -> usize {
+        self.raised
+            .lock()
+            .map(|r| r.iter().filter(|(k, _)| *k == kind).count())
+            .unwrap_or(0)
+    }
+
+    /// Raises alert `kind` for `key` unless it is already raised (a condition alerts once,
+    /// not at every round or retry); [`LedgerMetrics::resolve`] re-arms it.
     pub fn alert_once(&self, kind: &'static str, key: &str, message: &str) {
         let fresh = self
             .raised
@@ -1352,7 +1353,7 @@ impl Book {
              # HELP torrent_service_wallet_satoshis Unspent satoshis in the payout wallet.\n# TYPE torrent_service_wallet_satoshis gauge\ntorrent_service_wallet_satoshis {wallet}",
             m.broadcast_failures.load(Ordering::Relaxed)
         );
-        let under = m.under_seeded.lock().map(|u| u.len()).unwrap_or(0);
+        let under = m.raised("bundle_under_seeded");
         let _ = writeln!(
             out,
             "# HELP torrent_service_bundles_under_seeded Seeding bundles with fewer active seeders than min_seeders.\n# TYPE torrent_service_bundles_under_seeded gauge\ntorrent_service_bundles_under_seeded {under}"

@@ -415,7 +415,7 @@ impl BlockSource {
         Ok((Box::new(f.take(loc.len)), loc.len, what))
     }
 
-    /// Puts the block at `height` at `dst` (a new file) and syncs it: a hard link when the
+    /// Puts the block at `height` of a local source at `dst` (a new file) and syncs it: a hard link when the
     /// source is a whole file on the same filesystem (blocks are immutable, and pruning the
     /// source later leaves the bundle's link), otherwise a kernel-side copy of its byte
     /// range (`copy_file_range` through `std::io::copy`).
@@ -428,21 +428,13 @@ impl BlockSource {
             .get(&height)
             .with_context(|| format!("height {height} is not in {}", self.describe))?;
         let _ = std::fs::remove_file(dst);
-        if let (Some(c), Some(hash)) = (&self.remote, loc.hash) {
-            let mut out =
-                File::create(dst).with_context(|| format!("creating {}", dst.display()))?;
-            let copied = std::io::copy(
-                &mut RemoteBlock::new(c.clone(), height, hash, loc.len),
-                &mut out,
-            )
-            .with_context(|| format!("block {height} from {}", self.describe))?;
-            anyhow::ensure!(
-                copied == loc.len,
-                "block {height} ended after {copied} of {} bytes",
-                loc.len
+        if self.remote.is_some() {
+            // A streamed block has no local bytes to place: the bundle writer keeps what it
+            // streams (one fetch per block).
+            bail!(
+                "block {height} comes from {}: it is written as it streams",
+                self.describe
             );
-            out.sync_all()?;
-            return Ok(());
         }
         let whole_file =
             loc.offset == 0 && loc.path.metadata().map(|m| m.len()).ok() == Some(loc.len);
