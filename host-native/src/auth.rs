@@ -140,29 +140,18 @@ impl Authorizer {
             Ok(a) => Ok(a),
             Err(e) => Err(e.to_string()),
         };
-        let Some(book) = &self.book else {
-            return Self::decide(&self.cache, token, answer);
-        };
-        match &answer {
-            Ok(_) => book.metrics.resolve("auth_unavailable", "auth"),
-            Err(e) => book.metrics.alert_once(
-                "auth_unavailable",
-                "auth",
-                &format!("operator calls refused: {e}"),
-            ),
+        if let Some(book) = &self.book {
+            let problem = answer
+                .as_ref()
+                .err()
+                .map(|e| format!("operator calls refused: {e}"));
+            book.metrics
+                .condition("auth_unavailable", "auth", problem.as_deref());
         }
-        Self::decide(&self.cache, token, answer)
-    }
-
-    fn decide(
-        cache: &Mutex<HashMap<String, (Instant, String)>>,
-        token: &str,
-        answer: Result<AuthResponse, String>,
-    ) -> Result<String, AuthError> {
         match answer {
             Ok(AuthResponse::Allowed { subject, ttl_s }) => {
                 let ttl = Duration::from_secs(u64::from(ttl_s)).min(MAX_TTL);
-                if let Ok(mut cache) = cache.lock() {
+                if let Ok(mut cache) = self.cache.lock() {
                     let now = Instant::now();
                     cache.retain(|_, (until, _)| *until > now);
                     cache.insert(token.to_string(), (now + ttl, subject.clone()));

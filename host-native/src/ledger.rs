@@ -295,14 +295,21 @@ impl LedgerMetrics {
     /// Records how many active seeders bundle `name` has; alerts when it falls below
     /// `min` (once per fall, not every round).
     pub fn seeders_of(&self, name: &str, active: usize, min: usize) {
-        if active < min {
-            self.alert_once(
-                "bundle_under_seeded",
-                name,
-                &format!("bundle {name} has {active} active seeders, fewer than {min}"),
-            );
-        } else {
-            self.resolve("bundle_under_seeded", name);
+        self.condition(
+            "bundle_under_seeded",
+            name,
+            (active < min)
+                .then(|| format!("bundle {name} has {active} active seeders, fewer than {min}"))
+                .as_deref(),
+        );
+    }
+
+    /// Reports the state of the condition behind alert `kind` for `key`: `Some(problem)`
+    /// raises it (once, until it clears), `None` clears it.
+    pub fn condition(&self, kind: &'static str, key: &str, problem: Option<&str>) {
+        match problem {
+            Some(message) => self.alert_once(kind, key, message),
+            None => self.resolve(kind, key),
         }
     }
 

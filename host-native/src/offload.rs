@@ -202,24 +202,17 @@ impl Pipeline {
                     // Overlay must have the reference first; while it is down the bundle
                     // waits here (nothing is lost) and the next scan tries again.
                     if self.config.overlay == crate::config::OverlayKind::Galaxy {
-                        let kind = "overlay_unavailable";
-                        match self.publish_to_overlay(&rec) {
-                            Ok(()) => {
-                                if let Some(b) = &self.book {
-                                    b.metrics.resolve(kind, &rec.name);
-                                }
-                            }
-                            Err(e) => {
-                                if let Some(b) = &self.book {
-                                    b.metrics.alert_once(
-                                        kind,
-                                        &rec.name,
-                                        &format!("{}: not published yet: {e:#}", rec.name),
-                                    );
-                                }
-                                return Err(e);
-                            }
-                        }
+                        let published = self.publish_to_overlay(&rec);
+                        self.condition(
+                            "overlay_unavailable",
+                            &rec.name,
+                            published
+                                .as_ref()
+                                .err()
+                                .map(|e| format!("{}: not published yet: {e:#}", rec.name))
+                                .as_deref(),
+                        );
+                        published?;
                     }
                     self.set_stage(&mut rec, Stage::Published)?;
                     tracing::info!(name = %rec.name, "bundle published");
@@ -260,6 +253,14 @@ impl Pipeline {
             crate::galaxy::OverlayResponse::Refs(_) => {
                 anyhow::bail!("Galaxy Overlay: unexpected answer to Publish")
             }
+        }
+    }
+
+    /// Reports an alert condition (see [`crate::ledger::LedgerMetrics::condition`]); one-shot
+    /// commands have no book and only log.
+    fn condition(&self, kind: &'static str, key: &str, problem: Option<&str>) {
+        if let Some(b) = &self.book {
+            b.metrics.condition(kind, key, problem);
         }
     }
 
@@ -485,19 +486,12 @@ pub async fn offload_loop(
         .await;
         // A block source that cannot be read (a Galaxy Block service that is down, a
         // missing folder) alerts once per outage; the next scan simply tries again.
-        let kind = "block_source_unavailable";
         match offloaded {
-            Ok(Ok(_)) => {
-                if let Some(b) = &p.book {
-                    b.metrics.resolve(kind, "source");
-                }
-            }
+            Ok(Ok(_)) => p.condition("block_source_unavailable", "source", None),
             Ok(Err(e)) => {
                 tracing::error!("aging scan: {e:#}");
-                if let Some(b) = &p.book {
-                    b.metrics
-                        .alert_once(kind, "source", &format!("aging scan: {e:#}"));
-                }
+                let message = format!("aging scan: {e:#}");
+                p.condition("block_source_unavailable", "source", Some(&message));
             }
             Err(e) => tracing::error!("aging scan task: {e}"),
         }
