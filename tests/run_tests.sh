@@ -69,10 +69,24 @@ install_apt() {
     fi
 }
 
-step install install_toolchain_parts
 [ ${#APT_PACKAGES[@]} -gt 0 ] && step apt install_apt
 # npm packages the tests use as independent implementations (@bsv/sdk), pinned by the lock.
 step npm npm ci --prefix tests/interop --no-audit --no-fund
+
+# What a newcomer does first, before this script installs anything for Rust (on a fresh
+# machine the toolchain has no wasm target yet): a fresh clone, the README's first command,
+# the demo's page verifying a txid in Chromium, then the binary copied elsewhere with the
+# clone gone (tests/src/bin/first_contact.rs). The driver needs nothing built for wasm.
+first_contact() {
+    cargo build --locked -q -p torrent_tests --bin first-contact || return 1
+    "$TARGET_DIR/debug/first-contact" --repo "$ROOT" --work "$TARGET_DIR/first-contact-work" \
+        --target-dir "$TARGET_DIR/first-contact" || return 1
+    # Its release build is of no use to the steps below; a developer's reused target keeps
+    # it so that the next run rebuilds only the workspace's crates.
+    [ -n "${CARGO_TARGET_DIR:-}" ] || rm -rf "$TARGET_DIR/first-contact"
+}
+step first-contact first_contact
+step install install_toolchain_parts
 
 # --- checks --------------------------------------------------------------------------------
 step fmt cargo fmt --all --check
@@ -83,9 +97,6 @@ proto_fresh() {
         git diff --exit-code --stat -- host-native/src/proto
 }
 step proto proto_fresh
-# The web-spv page's wasm (wasm-bindgen CLI at the Cargo.lock version), served by the
-# service in the browser test.
-step web-spv ./web-spv/build.sh
 step test timeout 2700 cargo test --locked --workspace --no-fail-fast
 step test-core-no-std cargo test --locked -p torrent_core --no-default-features --lib
 step wasm-core cargo build --locked -p torrent_core --target wasm32-unknown-unknown --no-default-features

@@ -42,6 +42,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod audit;
 pub mod bencode;
 pub mod bsv;
 pub mod bundle;
@@ -52,6 +53,7 @@ pub mod metainfo;
 pub mod peer;
 pub mod proof;
 pub mod prune;
+pub mod settle;
 pub mod time;
 pub mod tracker;
 pub mod verdict;

@@ -10,8 +10,16 @@
 //! The rule is deliberately conservative: a seeder counts only if it is staked, not revoked,
 //! currently announcing as complete, and has passed an audit of this bundle within
 //! `audit_max_age` with no failed audit since. Anything missing keeps the gate closed.
+//!
+//! Copies must be independent (DESIGN §15): the gate counts *networks*, not accounts.
+//! Accounts cost a stake each, machines do not, so three accounts on one host would
+//! otherwise open the gate and leave "nothing is lost" resting on that one host. Each
+//! qualified seeder is placed in the network its latest passing audit reached it on (IPv4
+//! /`prefix_v4`, IPv6 /`prefix_v6`; an IPv4-mapped IPv6 address is IPv4), and each network
+//! counts once, whatever the number of accounts in it.
 
 use alloc::vec::Vec;
+use core::net::IpAddr;
 
 use crate::time::UnixMillis;
 
@@ -86,6 +94,33 @@ pub struct GateConfig {
     pub audit_max_age: core::time::Duration,
     /// Stake a seeder must hold, satoshis.
     pub stake_amount: u64,
+    /// IPv4 prefix length of one network (24 by default).
+    pub prefix_v4: u8,
+    /// IPv6 prefix length of one network (48 by default).
+    pub prefix_v6: u8,
+}
+
+/// A network, as the gate counts them: an address masked to its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NetworkPrefix(pub IpAddr);
+
+impl NetworkPrefix {
+    /// The network `ip` belongs to under `cfg`'s prefixes (longer prefixes are taken as the
+    /// whole address).
+    pub fn of(ip: IpAddr, cfg: &GateConfig) -> Self {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => {
+                let bits = u32::from(cfg.prefix_v4.min(32));
+                let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+                Self(IpAddr::V4((u32::from(v4) & mask).into()))
+            }
+            IpAddr::V6(v6) => {
+                let bits = u32::from(cfg.prefix_v6.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                Self(IpAddr::V6((u128::from(v6) & mask).into()))
+            }
+        }
+    }
 }
 
 /// What the host knows of one registered seeder, for one bundle.
@@ -103,6 +138,9 @@ pub struct SeederEvidence {
     pub last_pass: Option<UnixMillis>,
     /// Time of its latest failed audit of this bundle.
     pub last_fail: Option<UnixMillis>,
+    /// The address its latest passing audit reached it on (`None` for audits recorded
+    /// before addresses were: such a seeder is audited again before it counts).
+    pub audited_at: Option<IpAddr>,
 }
 
 /// Why a seeder does not count.
@@ -120,6 +158,8 @@ pub enum Disqualified {
     AuditStale,
     /// A failed audit at or after the latest pass.
     AuditFailed,
+    /// The latest pass did not record where the seeder was reached.
+    UnknownNetwork,
 }
 
 impl SeederEvidence {
@@ -143,6 +183,9 @@ impl SeederEvidence {
         if pass.saturating_add(cfg.audit_max_age) < now {
             return Err(Disqualified::AuditStale);
         }
+        if self.audited_at.is_none() {
+            return Err(Disqualified::UnknownNetwork);
+        }
         Ok(())
     }
 }
@@ -150,13 +193,15 @@ impl SeederEvidence {
 /// The gate's answer for one bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// Pruning may proceed; the qualified accounts, ascending (recorded as the evidence).
+    /// Pruning may proceed; one qualified account per network (the lowest id of each),
+    /// ascending (recorded as the evidence).
     Open(Vec<u64>),
     /// The bundle has not reached [`Stage::Seeding`] yet.
     NotReady(Stage),
-    /// Too few qualified seeders: how many qualified, and how many are needed.
+    /// Too few independent copies: how many networks hold a qualified seeder, and how many
+    /// are needed.
     TooFewSeeders {
-        /// Distinct qualified accounts.
+        /// Distinct networks with a qualified seeder.
         qualified: u32,
         /// `min_seeders`.
         needed: u32,
@@ -167,7 +212,8 @@ pub enum Verdict {
 ///
 /// A bundle already at [`Stage::Pruning`] stays open (the decision was recorded before the
 /// first delete, and finishing it is what crash recovery must do). Evidence for the same
-/// account counted once, whatever the number of entries.
+/// account counted once, whatever the number of entries; accounts on one network count
+/// once (module docs).
 pub fn evaluate(
     stage: Stage,
     evidence: &[SeederEvidence],
@@ -177,12 +223,17 @@ pub fn evaluate(
     if stage < Stage::Seeding {
         return Verdict::NotReady(stage);
     }
-    let mut qualified: Vec<u64> = evidence
+    // (network, account) of every qualified seeder; the lowest account of each network.
+    let mut by_network: Vec<(NetworkPrefix, u64)> = evidence
         .iter()
         .filter(|e| e.qualifies(cfg, now).is_ok())
-        .map(|e| e.account)
+        .filter_map(|e| Some((NetworkPrefix::of(e.audited_at?, cfg), e.account)))
         .collect();
+    by_network.sort_unstable();
+    by_network.dedup_by_key(|(n, _)| *n);
+    let mut qualified: Vec<u64> = by_network.into_iter().map(|(_, a)| a).collect();
     qualified.sort_unstable();
+    // One account in two networks (it moved between audits of different bundles) counts once.
     qualified.dedup();
     if stage >= Stage::Pruning {
         return Verdict::Open(qualified);
@@ -208,8 +259,11 @@ mod tests {
         min_seeders: 3,
         audit_max_age: Duration::from_secs(3600),
         stake_amount: 100_000,
+        prefix_v4: 24,
+        prefix_v6: 48,
     };
 
+    /// A qualified seeder audited on network 10.0.`account`.0/24.
     fn good(account: u64, now: UnixMillis) -> SeederEvidence {
         SeederEvidence {
             account,
@@ -218,7 +272,64 @@ mod tests {
             complete: true,
             last_pass: Some(UnixMillis(now.0 - 1000)),
             last_fail: None,
+            audited_at: Some(IpAddr::V4([10, 0, account as u8, 1].into())),
         }
+    }
+
+    /// Three accounts on one /24 (or one /48, or IPv4-mapped into IPv6) are one copy;
+    /// three /24s are three.
+    #[test]
+    fn accounts_on_one_network_count_once() {
+        let now = UnixMillis::from_secs(10_000_000);
+        let on = |account: u64, ip: IpAddr| SeederEvidence {
+            audited_at: Some(ip),
+            ..good(account, now)
+        };
+        let v4 = |a, b, c, d| IpAddr::V4([a, b, c, d].into());
+        let one_host = [
+            on(1, v4(127, 0, 0, 1)),
+            on(2, v4(127, 0, 0, 1)),
+            on(3, v4(127, 0, 0, 9)),
+        ];
+        assert_eq!(
+            evaluate(Stage::Seeding, &one_host, &CFG, now),
+            Verdict::TooFewSeeders {
+                qualified: 1,
+                needed: 3
+            }
+        );
+        let three = [
+            on(1, v4(127, 1, 0, 1)),
+            on(2, v4(127, 2, 0, 1)),
+            on(3, v4(127, 3, 0, 1)),
+            on(4, v4(127, 3, 0, 2)),
+        ];
+        assert_eq!(
+            evaluate(Stage::Seeding, &three, &CFG, now),
+            Verdict::Open(vec![1, 2, 3])
+        );
+        let v6 = |s: u16, h: u16| IpAddr::V6([0x2001, 0xdb8, s, 0, 0, 0, 0, h].into());
+        let mapped = IpAddr::V6(core::net::Ipv4Addr::new(127, 1, 0, 7).to_ipv6_mapped());
+        let mixed = [
+            on(1, v6(1, 1)),
+            on(2, v6(1, 2)),
+            on(3, v6(2, 1)),
+            on(5, mapped),
+            on(6, v4(127, 1, 0, 1)),
+        ];
+        assert_eq!(
+            evaluate(Stage::Seeding, &mixed, &CFG, now),
+            Verdict::Open(vec![1, 3, 5])
+        );
+        // A wider prefix merges networks.
+        let cfg = GateConfig {
+            prefix_v4: 8,
+            ..CFG
+        };
+        assert!(matches!(
+            evaluate(Stage::Seeding, &three, &cfg, now),
+            Verdict::TooFewSeeders { qualified: 1, .. }
+        ));
     }
 
     #[test]
@@ -276,6 +387,9 @@ mod tests {
         e = good(1, now);
         e.last_pass = Some(UnixMillis(now.0 - 3_600_001));
         assert_eq!(e.qualifies(&CFG, now), Err(Disqualified::AuditStale));
+        e = good(1, now);
+        e.audited_at = None;
+        assert_eq!(e.qualifies(&CFG, now), Err(Disqualified::UnknownNetwork));
     }
 
     #[test]

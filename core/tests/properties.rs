@@ -258,6 +258,52 @@ proptest! {
         s.expire(UnixMillis::from_secs(t + 100_000));
         prop_assert_eq!(s.peer_count(), 0);
     }
+
+    /// Strangers reusing peer ids from other IPs change nothing of the honest peers (their
+    /// entries, accounts and addresses are those of a tracker that never saw the strangers),
+    /// and `downloaded` never exceeds the number of distinct (peer id, IP) that completed.
+    #[test]
+    fn strangers_reusing_peer_ids_change_nothing_and_completions_count_once(
+        ops in prop::collection::vec((0u8..6, any::<bool>(), any::<bool>(), 0u8..4), 1..300),
+    ) {
+        use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+        use std::collections::BTreeSet;
+        use torrent_core::metainfo::InfoHashV1;
+        use torrent_core::time::UnixMillis;
+        use torrent_core::tracker::swarm::{Announce, Event, SwarmConfig, Swarms};
+        let ih = InfoHashV1([7; 20]);
+        let mut attacked = Swarms::new(SwarmConfig::default());
+        let mut honest = Swarms::new(SwarmConfig::default());
+        let mut completers = BTreeSet::new();
+        for (i, (peer, stranger, seeder, ev)) in ops.into_iter().enumerate() {
+            let now = UnixMillis::from_secs(1_000 + i as u64);
+            let ip = if stranger { Ipv4Addr::new(192, 0, 2, peer) } else { Ipv4Addr::new(10, 0, 0, peer) };
+            let a = Announce {
+                info_hash: ih,
+                peer_id: [peer; 20],
+                addr: SocketAddr::new(IpAddr::V4(ip), 6881),
+                event: [Event::Started, Event::None, Event::Completed, Event::Stopped][ev as usize],
+                left: if seeder { 0 } else { 100 },
+                uploaded: 0,
+                downloaded: 0,
+                numwant: Some(0),
+                account: (!stranger && seeder).then_some(u64::from(peer)),
+            };
+            if a.event != Event::Stopped && (a.event == Event::Completed || seeder) {
+                completers.insert((peer, stranger));
+            }
+            attacked.announce(now, &a, 1);
+            if !stranger {
+                honest.announce(now, &a, 1);
+            }
+            prop_assert_eq!(attacked.authenticated_seed_peers(&ih), honest.authenticated_seed_peers(&ih));
+            for p in 0..6u8 {
+                let home = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, p)), 6881);
+                prop_assert_eq!(attacked.has_peer(&ih, &[p; 20], &home), honest.has_peer(&ih, &[p; 20], &home));
+            }
+            prop_assert!(attacked.scrape(&ih).downloaded as usize <= completers.len());
+        }
+    }
 }
 
 proptest! {

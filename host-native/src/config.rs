@@ -63,8 +63,13 @@ pub struct Config {
     pub bundle_blocks: u64,
     /// Bundle torrent format: `v1` (default) or `hybrid` (v1 + BEP 52 v2).
     pub torrent_format: torrent_core::bundle::TorrentFormat,
-    /// Distinct staked, audited seeders needed before a block may be pruned.
+    /// Distinct staked, audited seeders, on distinct networks, needed before a block may be
+    /// pruned.
     pub min_seeders: u32,
+    /// IPv4 prefix length of one network for the prune gate: seeders in one /24 are one copy.
+    pub gate_prefix_v4: u8,
+    /// IPv6 prefix length of one network for the prune gate.
+    pub gate_prefix_v6: u8,
     /// HTTP port: JSON API, web seed, metrics, the SPV page.
     pub http_port: u16,
     /// BitTorrent peer port.
@@ -108,6 +113,11 @@ pub struct Config {
     pub audit_max_age_s: u64,
     /// Whole pieces fetched and checked per audit.
     pub audit_pieces: u32,
+    /// Audits of one round run at most this many at a time.
+    pub audit_concurrency: u32,
+    /// An audit round ends after this many seconds, whatever is still running (unreachable
+    /// peers cannot stall it); one audit gives up after at most 30 s.
+    pub audit_round_deadline_s: u64,
     /// Delete aged blocks from the block source once the prune gate opens.
     pub prune: bool,
     /// Run the BitTorrent session (seed bundles, fetch in seeder mode).
@@ -195,8 +205,9 @@ pub struct Config {
     pub galaxy_timeout_ms: u64,
     /// Attempts per Galaxy call on transport failure (backoff doubling from 200 ms).
     pub galaxy_attempts: u32,
-    /// Where the web-spv page's generated wasm (`web-spv/build.sh`) is served from; default
-    /// the source tree's `web-spv/pkg`.
+    /// A folder to serve the web-spv page's generated `web_spv.js` and `web_spv_bg.wasm`
+    /// from instead of the copies built into the binary (`web-spv/build.sh` writes
+    /// `web-spv/pkg`): for working on the page without rebuilding the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_spv_dir: Option<PathBuf>,
 }
@@ -285,6 +296,8 @@ impl Default for Config {
             bundle_blocks: 144,
             torrent_format: torrent_core::bundle::TorrentFormat::V1,
             min_seeders: 3,
+            gate_prefix_v4: 24,
+            gate_prefix_v6: 48,
             http_port: 8080,
             peer_port: 6881,
             listen_host: "0.0.0.0".into(),
@@ -303,6 +316,8 @@ impl Default for Config {
             audit_interval_s: 600,
             audit_max_age_s: 86_400,
             audit_pieces: 4,
+            audit_concurrency: 16,
+            audit_round_deadline_s: 120,
             prune: true,
             bittorrent: true,
             dht: false,
@@ -445,6 +460,16 @@ impl Config {
         }
         if self.audit_pieces == 0 {
             bail!("audit_pieces must be at least 1");
+        }
+        if self.audit_concurrency == 0 || self.audit_round_deadline_s == 0 {
+            bail!("audit_concurrency and audit_round_deadline_s must be at least 1");
+        }
+        if self.gate_prefix_v4 == 0
+            || self.gate_prefix_v4 > 32
+            || self.gate_prefix_v6 == 0
+            || self.gate_prefix_v6 > 128
+        {
+            bail!("gate_prefix_v4 must be 1-32 and gate_prefix_v6 1-128");
         }
         if self.audit_interval_s == 0 || self.aging_scan_interval_s == 0 {
             bail!("audit_interval_s and aging_scan_interval_s must be at least 1");

@@ -1,13 +1,14 @@
 //! The embedded demo (DESIGN §10): `cargo run -p torrent_service` with no config file and
 //! no `block_source` runs the whole flow on the real mainnet blocks shipped in the
 //! repository. On the first run it imports blocks 0–255 (the genesis block and
-//! `blocks-000001-000255.blk`) into `<data_dir>/sample-blocks`, one raw file per height,
+//! `blocks-000001-000255.blk`, 58 KiB, compiled into the binary so that the demo runs
+//! wherever the binary is copied) into `<data_dir>/sample-blocks`, one raw file per height,
 //! and offloads them in bundles of 128 blocks, so that the 256 samples make two whole
 //! bundles (ranges are fixed multiples of `bundle_blocks`; a partial range is never
 //! bundled, or miners would not agree on its info-hash). Everything else is the normal
 //! service: tracker, seeding, proofs, JSON API, metrics and the SPV page.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use torrent_core::Network;
@@ -15,13 +16,11 @@ use torrent_core::bsv::blk::BlkFrames;
 
 use crate::config::Config;
 
-/// Where the repository's sample blocks are (compiled in: the demo runs from a checkout).
-pub fn samples_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/vectors/blocks"
-    ))
-}
+/// Mainnet's genesis block, raw.
+const GENESIS: &[u8] = include_bytes!("../../tests/vectors/blocks/block-000000-genesis.bin");
+
+/// Mainnet blocks 1–255 in `blk` framing, as a node writes them.
+const BLOCKS_1_255: &[u8] = include_bytes!("../../tests/vectors/blocks/blocks-000001-000255.blk");
 
 /// Blocks per bundle in the demo: 256 samples, two whole bundles.
 pub const DEMO_BUNDLE_BLOCKS: u64 = 128;
@@ -38,25 +37,16 @@ pub fn wanted(config_file: Option<&Path>, config: &Config) -> bool {
 /// import is redone, never half taken), then points the config at them.
 ///
 /// # Errors
-/// The samples are missing (not a checkout) or the data directory cannot be written.
+/// The data directory cannot be written.
 pub fn prepare(config: &mut Config) -> Result<()> {
     let dir = config.data_dir.join("sample-blocks");
     if !dir.exists() {
-        let src = samples_dir();
-        let genesis = std::fs::read(src.join("block-000000-genesis.bin")).with_context(|| {
-            format!(
-                "the demo needs the sample blocks of a checkout ({}); or set block_source",
-                src.display()
-            )
-        })?;
-        let blk = std::fs::read(src.join("blocks-000001-000255.blk"))
-            .with_context(|| format!("reading {}", src.display()))?;
         let part = config.data_dir.join("sample-blocks.part");
         let _ = std::fs::remove_dir_all(&part);
         std::fs::create_dir_all(&part).with_context(|| format!("creating {}", part.display()))?;
-        std::fs::write(part.join("000000000.bin"), &genesis)?;
+        std::fs::write(part.join("000000000.bin"), GENESIS)?;
         let mut height = 0u64;
-        for frame in BlkFrames::new(&blk, Network::Mainnet.disk_magic()) {
+        for frame in BlkFrames::new(BLOCKS_1_255, Network::Mainnet.disk_magic()) {
             let block = frame.map_err(|e| anyhow::anyhow!("sample blk file: {e}"))?;
             height += 1;
             std::fs::write(part.join(format!("{height:09}.bin")), block)?;

@@ -280,6 +280,9 @@ pub struct LedgerMetrics {
     slashed_sat: [AtomicU64; 2],
     payouts_created: AtomicU64,
     broadcast_failures: AtomicU64,
+    audit_rounds: AtomicU64,
+    audit_round_ms: AtomicU64,
+    audits_cut: AtomicU64,
     alerts: Mutex<BTreeMap<&'static str, u64>>,
     raised: Mutex<BTreeSet<(&'static str, String)>>,
     galaxy: std::sync::OnceLock<crate::galaxy::GalaxyClient>,
@@ -290,6 +293,14 @@ impl LedgerMetrics {
     /// the client's retries; an Alert service that is down costs a log line, nothing else).
     pub fn send_alerts_to(&self, client: crate::galaxy::GalaxyClient) {
         let _ = self.galaxy.set(client);
+    }
+
+    /// Records a finished audit round: how long it took and how many audits its deadline
+    /// cut (they count as neither pass nor fail).
+    pub fn audit_round(&self, millis: u64, cut: u64) {
+        self.audit_rounds.fetch_add(1, Ordering::Relaxed);
+        self.audit_round_ms.store(millis, Ordering::Relaxed);
+        self.audits_cut.fetch_add(cut, Ordering::Relaxed);
     }
 
     /// Records how many active seeders bundle `name` has; alerts when it falls below
@@ -900,20 +911,24 @@ impl Book {
         Ok(self.unspent_split()?.0)
     }
 
-    fn unspent_split(&self) -> Result<(Vec<Utxo>, usize)> {
+    /// Unspent wallet outputs, those released by abandoned payouts first, with the payout
+    /// that released each of those (the first `.1.len()` of the list).
+    fn unspent_split(&self) -> Result<(Vec<Utxo>, Vec<String>)> {
         let r = self.store.db().begin_read()?;
         let Ok(t) = r.open_table(WALLET) else {
-            return Ok((Vec::new(), 0));
+            return Ok((Vec::new(), Vec::new()));
         };
         let mut out = Vec::new();
         let mut released = Vec::new();
+        let mut released_from = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
             let w: WalletRow = serde_json::from_slice(v.value())?;
             if w.spent_by.is_some() {
                 continue;
             }
-            let list = if w.released_from.is_some() {
+            let list = if let Some(from) = &w.released_from {
+                released_from.push(from.clone());
                 &mut released
             } else {
                 &mut out
@@ -938,9 +953,8 @@ impl Book {
                 .cmp(&a.value)
                 .then(a.outpoint.vout.cmp(&b.outpoint.vout))
         });
-        let n = released.len();
         released.extend(out);
-        Ok((released, n))
+        Ok((released, released_from))
     }
 
     /// Pays every balance at or above the threshold in one transaction funded by `key`'s
@@ -983,20 +997,52 @@ impl Book {
                 })
             })
             .collect::<Result<_>>()?;
-        // Outputs released by abandoned payouts are always spent first, all of them: the new
-        // payout then conflicts with every abandoned one, so that if an abandoned
-        // transaction surfaces and is mined after all, this one cannot be, and nobody is
-        // paid twice. The rest are taken largest first.
-        let (mut utxos, mut must) = self.unspent_split()?;
-        if let Some(ok) = allowed {
-            let change: BTreeSet<String> = self.change_outpoints()?;
-            let keep = |u: &Utxo| {
-                let k = format!("{}:{}", u.outpoint.txid, u.outpoint.vout);
-                ok.contains(&k) || change.contains(&k)
-            };
-            must = utxos[..must].iter().filter(|u| keep(u)).count();
-            utxos.retain(|u| keep(u));
-        }
+        // Outputs released by abandoned payouts are spent first, every one that still can
+        // be: the new payout then conflicts with every abandoned one, so that if an
+        // abandoned transaction surfaces and is mined after all, this one cannot be, and
+        // nobody is paid twice. When an abandoned payout has no such input left (the UTXO
+        // source reports them spent or does not know them: it may have been mined), no
+        // payout can conflict with it, and settlement stops (core's `settle` rule). The
+        // rest are taken largest first.
+        let (utxos, released_from) = self.unspent_split()?;
+        let change: BTreeSet<String> = match allowed {
+            Some(_) => self.change_outpoints()?,
+            None => BTreeSet::new(),
+        };
+        let spendable = |u: &Utxo| {
+            let k = format!("{}:{}", u.outpoint.txid, u.outpoint.vout);
+            allowed.is_none_or(|ok| ok.contains(&k) || change.contains(&k))
+        };
+        let released: Vec<torrent_core::settle::Released<String, usize>> = released_from
+            .iter()
+            .enumerate()
+            .map(|(i, payout)| torrent_core::settle::Released {
+                payout: payout.clone(),
+                outpoint: i,
+                spendable: spendable(&utxos[i]),
+            })
+            .collect();
+        let first = match torrent_core::settle::inputs_after_abandon(&released) {
+            Ok(first) => first,
+            Err(payout) => {
+                let msg = format!(
+                    "settlement refused: abandoned payout {payout} may have been mined (the UTXO source reports none of its inputs unspent), and a new payout could not conflict with it: its seeders could be paid twice"
+                );
+                alert(&self.metrics, "payout_conflict_unverifiable", &msg);
+                bail!(msg);
+            }
+        };
+        let must = first.len();
+        let utxos: Vec<Utxo> = first
+            .iter()
+            .map(|&i| utxos[i].clone())
+            .chain(
+                utxos[released_from.len()..]
+                    .iter()
+                    .filter(|u| spendable(u))
+                    .cloned(),
+            )
+            .collect();
         let change_script = key.address().script_pubkey();
         let mut built = Err(TxBuildError::Empty);
         let mut used = 0;
@@ -1307,6 +1353,13 @@ impl Book {
                 m.reward_sat[i].load(Ordering::Relaxed)
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP torrent_service_audit_rounds_total Audit rounds finished.\n# TYPE torrent_service_audit_rounds_total counter\ntorrent_service_audit_rounds_total {}\n# HELP torrent_service_audit_round_seconds How long the latest audit round took.\n# TYPE torrent_service_audit_round_seconds gauge\ntorrent_service_audit_round_seconds {:.3}\n# HELP torrent_service_audits_cut_total Audits still running when their round's deadline passed.\n# TYPE torrent_service_audits_cut_total counter\ntorrent_service_audits_cut_total {}",
+            m.audit_rounds.load(Ordering::Relaxed),
+            m.audit_round_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            m.audits_cut.load(Ordering::Relaxed)
+        );
         let reasons = ["invalid_proof", "failed_audit"];
         let _ = writeln!(
             out,

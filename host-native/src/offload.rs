@@ -280,6 +280,8 @@ impl Pipeline {
             min_seeders: self.config.min_seeders,
             audit_max_age: std::time::Duration::from_secs(self.config.audit_max_age_s),
             stake_amount: self.config.stake_amount,
+            prefix_v4: self.config.gate_prefix_v4,
+            prefix_v6: self.config.gate_prefix_v6,
         }
     }
 
@@ -307,6 +309,7 @@ impl Pipeline {
                 complete: complete.contains(&a.id),
                 last_pass: audit.last_pass.map(UnixMillis),
                 last_fail: audit.last_fail.map(UnixMillis),
+                audited_at: audit.last_pass_ip,
             });
         }
         Ok(out)
@@ -557,13 +560,34 @@ pub async fn gate_loop(
     }
 }
 
-/// One audit-and-gate round over every bundle at `seeding` or later.
+/// One audit to run this round, with what recording it needs.
+struct PlannedAudit {
+    bundle: String,
+    ih_hex: String,
+    metainfo: Arc<torrent_core::metainfo::Metainfo>,
+    target: torrent_core::audit::AuditTarget,
+}
+
+/// One audit-and-gate round over every bundle at `seeding` or later (DESIGN §15 "Audits"):
+/// core plans at most one audit per (active account, bundle) per audit window, the audits
+/// run `audit_concurrency` at a time, and the round stops waiting at
+/// `audit_round_deadline_s` (what is still running is counted as cut, recorded as nothing);
+/// then the gate is applied to each bundle.
 ///
 /// # Errors
 /// Database errors.
 pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) -> Result<()> {
-    let accounts = p.store.accounts()?;
-    for mut rec in p.store.bundles()? {
+    let started = std::time::Instant::now();
+    let interval = std::time::Duration::from_secs(p.config.audit_interval_s);
+    let stake_amount = p.config.stake_amount;
+    let active = |id: u64| {
+        tracker
+            .account_by_id(id)
+            .is_some_and(|a| !a.revoked && a.stake >= stake_amount)
+    };
+    let mut bundles = Vec::new();
+    let mut planned = Vec::new();
+    for rec in p.store.bundles()? {
         if rec.stage() < Stage::Seeding {
             continue;
         }
@@ -575,60 +599,100 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
             continue;
         };
         let peers = tracker.authenticated_seed_peers(&ih);
-        let m = Arc::new(m);
-        for (account, addr) in &peers {
-            let (m2, addr, n) = (Arc::clone(&m), *addr, p.config.audit_pieces);
-            let mut seed = [0u8; 8];
-            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            let seed = u64::from_le_bytes(seed);
-            let report = tokio::task::spawn_blocking(move || {
-                let total = u32::try_from(m2.pieces.len()).unwrap_or(u32::MAX);
-                let pieces = crate::audit::pick_pieces(total, n, seed);
-                crate::audit::audit_peer(addr, &m2, &pieces, std::time::Duration::from_secs(30))
-            })
-            .await?;
-            let at = crate::tracker::now().0;
-            p.store
-                .record_audit(&ih_hex, *account, report.passed, at, report.failure.clone())?;
-            if report.passed {
-                tracing::info!(bundle = %rec.name, account, peer = %addr, pieces = ?report.pieces, ms = report.millis, "audit passed");
-            } else {
-                tracing::warn!(bundle = %rec.name, account, peer = %addr, failure = report.failure.as_deref().unwrap_or(""), "audit failed");
-            }
-            // The audit's pieces are verified data this seeder delivered: bulk reward. A
-            // failed audit is slashed. Both keyed by the audit, so a retry records once.
-            if let Some(a) = tracker.account_by_id(*account) {
-                let key = format!("audit:{ih_hex}:{}:{at}", a.address);
-                let entry = if report.passed {
-                    crate::ledger::Entry::Bulk {
-                        address: a.address.clone(),
-                        bytes: report.bytes,
-                        bundle: rec.name.clone(),
-                    }
-                } else {
-                    crate::ledger::Entry::Slash {
-                        address: a.address.clone(),
-                        reason: crate::ledger::Offence::FailedAudit,
-                        detail: format!(
-                            "audit of bundle {} at {addr}: {}",
-                            rec.name,
-                            report.failure.as_deref().unwrap_or("failed")
-                        ),
-                    }
-                };
-                let book = Arc::clone(tracker.book());
-                if let Err(e) =
-                    tokio::task::spawn_blocking(move || book.record(&key, entry)).await?
-                {
-                    tracing::error!(seeder = %a.address, "recording the audit in the ledger: {e:#}");
-                }
+        let mut seed = [0u8; 8];
+        getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let now = UnixMillis(crate::tracker::now().0);
+        let mut last = std::collections::BTreeMap::new();
+        for (account, _) in &peers {
+            if let Some(at) = p.store.audit(&ih_hex, *account)?.and_then(|a| a.last_at()) {
+                last.insert(*account, UnixMillis(at));
             }
         }
-        let active = tracker.authenticated_seeders(&ih);
+        let metainfo = Arc::new(m);
+        for target in torrent_core::audit::plan(
+            &peers,
+            active,
+            |a| last.get(&a).copied(),
+            interval,
+            now,
+            u64::from_le_bytes(seed),
+        ) {
+            planned.push(PlannedAudit {
+                bundle: rec.name.clone(),
+                ih_hex: ih_hex.clone(),
+                metainfo: Arc::clone(&metainfo),
+                target,
+            });
+        }
+        bundles.push((rec, ih, peers));
+    }
+
+    // The audits, concurrently, until the deadline.
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_secs(p.config.audit_round_deadline_s);
+    let per_audit = std::time::Duration::from_secs(p.config.audit_round_deadline_s.min(30));
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        p.config.audit_concurrency as usize,
+    ));
+    // A random order each round: whatever the deadline cuts, it is nobody in particular.
+    for i in (1..planned.len()).rev() {
+        let j =
+            getrandom::u64().map_err(|e| anyhow::anyhow!("no randomness: {e}"))? % (i as u64 + 1);
+        planned.swap(i, j as usize);
+    }
+    let mut running = tokio::task::JoinSet::new();
+    let total = planned.len();
+    for a in planned {
+        let (permits, n) = (Arc::clone(&permits), p.config.audit_pieces);
+        running.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            let m = Arc::clone(&a.metainfo);
+            let addr = a.target.addr;
+            let report = tokio::task::spawn_blocking(move || {
+                let total = u32::try_from(m.pieces.len()).unwrap_or(u32::MAX);
+                let pieces = crate::audit::pick_pieces(total, n, u64::from_le_bytes(seed));
+                crate::audit::audit_peer(addr, &m, &pieces, per_audit)
+            })
+            .await;
+            (a, report)
+        });
+    }
+    let mut done = 0usize;
+    while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, running.join_next()).await {
+        let (a, report) = match joined {
+            Ok((a, Ok(report))) => (a, report),
+            Ok((_, Err(e))) | Err(e) => {
+                tracing::error!("an audit task failed: {e}");
+                continue;
+            }
+        };
+        done += 1;
+        record_audit(p, tracker, &a, &report, &active, interval).await?;
+    }
+    // Whatever is left is abandoned (each blocking audit ends on its own timeout).
+    running.abort_all();
+    let cut = (total - done) as u64;
+    if cut > 0 {
+        tracing::warn!(
+            cut,
+            total,
+            "audit round deadline passed: the rest of this round's audits are dropped"
+        );
+    }
+    tracker.book().metrics.audit_round(
+        u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cut,
+    );
+
+    let accounts = p.store.accounts()?;
+    for (mut rec, ih, peers) in bundles {
+        let active_seeders = tracker.authenticated_seeders(&ih);
         tracker
             .book()
             .metrics
-            .seeders_of(&rec.name, active, p.config.min_seeders as usize);
+            .seeders_of(&rec.name, active_seeders, p.config.min_seeders as usize);
         if rec.stage() >= Stage::Pruned {
             continue;
         }
@@ -641,6 +705,69 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
         })
         .await??;
         tracing::debug!(?verdict, "prune gate");
+    }
+    Ok(())
+}
+
+/// Records one audit's outcome: the audit record (with the network it reached), then the
+/// ledger entry, keyed by (bundle, account, window) so that one window pays at most the
+/// bytes one audit verified. An account that went inactive meanwhile gets nothing.
+///
+/// # Errors
+/// Database errors.
+async fn record_audit(
+    p: &Arc<Pipeline>,
+    tracker: &crate::tracker::Tracker,
+    a: &PlannedAudit,
+    report: &crate::audit::AuditReport,
+    active: &impl Fn(u64) -> bool,
+    interval: std::time::Duration,
+) -> Result<()> {
+    let (account, addr) = (a.target.account, a.target.addr);
+    let at = crate::tracker::now().0;
+    p.store.record_audit(
+        &a.ih_hex,
+        account,
+        report.passed,
+        at,
+        addr.ip(),
+        report.failure.clone(),
+    )?;
+    if report.passed {
+        tracing::info!(bundle = %a.bundle, account, peer = %addr, pieces = ?report.pieces, ms = report.millis, "audit passed");
+    } else {
+        tracing::warn!(bundle = %a.bundle, account, peer = %addr, failure = report.failure.as_deref().unwrap_or(""), "audit failed");
+    }
+    let Some(acct) = tracker.account_by_id(account) else {
+        return Ok(());
+    };
+    if report.passed && !active(account) {
+        return Ok(());
+    }
+    // The audit's pieces are verified data this seeder delivered: bulk reward. A failed
+    // audit is slashed. One key per (bundle, account, window): a retry records once.
+    let window = torrent_core::audit::window(UnixMillis(at), interval);
+    let key = format!("audit:{}:{}:w{window}", a.ih_hex, acct.address);
+    let entry = if report.passed {
+        crate::ledger::Entry::Bulk {
+            address: acct.address.clone(),
+            bytes: report.bytes,
+            bundle: a.bundle.clone(),
+        }
+    } else {
+        crate::ledger::Entry::Slash {
+            address: acct.address.clone(),
+            reason: crate::ledger::Offence::FailedAudit,
+            detail: format!(
+                "audit of bundle {} at {addr}: {}",
+                a.bundle,
+                report.failure.as_deref().unwrap_or("failed")
+            ),
+        }
+    };
+    let book = Arc::clone(tracker.book());
+    if let Err(e) = tokio::task::spawn_blocking(move || book.record(&key, entry)).await? {
+        tracing::error!(seeder = %acct.address, "recording the audit in the ledger: {e:#}");
     }
     Ok(())
 }

@@ -4,8 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use torrent_core::bsv::bsm;
-use torrent_core::bsv::keys::PrivateKey;
+use torrent_core::bsv::beef::Beef;
+use torrent_core::bsv::keys::{Address, PrivateKey};
+use torrent_core::bsv::tx::{Transaction, TxLimits};
+use torrent_core::bsv::{bsm, stake};
 use torrent_core::tracker::register::{self, RegistrationRequest};
 
 use crate::cli::RegisterArgs;
@@ -85,6 +87,30 @@ fn post_json(
     Ok((status, json))
 }
 
+/// Checks, before sending it, that a staking BEEF's transaction names `address` (DESIGN §15):
+/// the tracker would refuse it, and the error says what to add.
+fn check_stake_commitment(beef_hex: &str, address: &Address) -> Result<()> {
+    let bytes = torrent_core::hex::decode(beef_hex).context("the BEEF is not hex")?;
+    let beef = Beef::decode(&bytes).map_err(|e| anyhow::anyhow!("invalid BEEF: {e}"))?;
+    let raw = beef
+        .subject_tx()
+        .and_then(|t| t.raw.as_ref())
+        .context("the BEEF holds no transaction")?;
+    let tx = Transaction::decode(raw, &TxLimits::default())
+        .map_err(|e| anyhow::anyhow!("the staking transaction does not parse: {e}"))?;
+    let hint = || {
+        format!(
+            "the staking transaction needs an output with the script {} (OP_FALSE OP_RETURN \"torrent_service stake\" \"{address}\")",
+            stake::commitment_hex(address)
+        )
+    };
+    match stake::committed_address(&tx) {
+        Ok(a) if a == *address => Ok(()),
+        Ok(a) => bail!("it stakes for {a}; {}", hint()),
+        Err(e) => bail!("{e}; {}", hint()),
+    }
+}
+
 /// Runs `register`.
 ///
 /// # Errors
@@ -96,6 +122,20 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
         PrivateKey::from_wif(wif.trim()).context("the WIF file does not hold a valid WIF key")?;
     let domain = domain_of(&args.tracker)?;
     let address = key.address().to_string();
+    // The staking BEEF is checked before registering: a refusal then changes nothing.
+    let stake_hex = match &args.stake_beef {
+        Some(path) => {
+            let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let hex = match std::str::from_utf8(&raw) {
+                Ok(t) if torrent_core::hex::decode(t.trim()).is_ok() => t.trim().to_string(),
+                _ => torrent_core::hex::encode(&raw),
+            };
+            check_stake_commitment(&hex, &key.address())
+                .with_context(|| format!("{} cannot stake for {address}", path.display()))?;
+            Some(hex)
+        }
+        None => None,
+    };
     let mut raw = [0u8; 16];
     getrandom::fill(&mut raw).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
     let nonce = torrent_core::hex::encode(&raw);
@@ -121,12 +161,7 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
     }
     let mut reply = reply;
     let passkey = reply["passkey"].as_str().unwrap_or_default().to_string();
-    if let Some(path) = &args.stake_beef {
-        let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let hex = match std::str::from_utf8(&raw) {
-            Ok(t) if torrent_core::hex::decode(t.trim()).is_ok() => t.trim().to_string(),
-            _ => torrent_core::hex::encode(&raw),
-        };
+    if let Some(hex) = stake_hex {
         let staked = seeder_call(
             &args.tracker,
             "stake",
@@ -151,6 +186,17 @@ pub fn run(args: &RegisterArgs) -> Result<ExitCode> {
         crate::outln!("{reply}");
     } else {
         crate::outln!("{}", reply["announce_url"].as_str().unwrap_or_default());
+        if let (Some(to), Some(commitment)) = (
+            reply["stake_address"].as_str(),
+            reply["stake_commitment"].as_str(),
+        ) && reply["stake"].as_u64() < reply["stake_amount"].as_u64()
+        {
+            eprintln!(
+                "to stake: pay {} sat to {to} in a transaction that also has an output with the script {commitment} (OP_FALSE OP_RETURN \"torrent_service stake\" \"{}\"); once mined, run register again with --stake-beef <its BEEF>",
+                reply["stake_amount"],
+                reply["address"].as_str().unwrap_or_default()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

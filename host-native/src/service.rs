@@ -297,10 +297,7 @@ pub async fn run(config: Config) -> Result<()> {
                 axum::Router::new()
                     .route("/pkg/{file}", get(crate::web::pkg))
                     .with_state(crate::web::Web {
-                        pkg: config
-                            .web_spv_dir
-                            .clone()
-                            .unwrap_or_else(crate::web::default_pkg_dir),
+                        pkg_dir: config.web_spv_dir.clone(),
                     }),
             )
             .merge(webseed)

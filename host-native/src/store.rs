@@ -82,6 +82,17 @@ pub struct AuditRecord {
     /// Why the latest failure failed.
     #[serde(default)]
     pub last_failure: Option<String>,
+    /// The IP the latest pass reached the seeder at: its network for the prune gate
+    /// (records written before this field have none, and count only after a new pass).
+    #[serde(default)]
+    pub last_pass_ip: Option<std::net::IpAddr>,
+}
+
+impl AuditRecord {
+    /// The latest audit, pass or fail, Unix millis.
+    pub fn last_at(&self) -> Option<u64> {
+        self.last_pass.max(self.last_fail)
+    }
 }
 
 /// A registered seeder.
@@ -445,6 +456,7 @@ impl Store {
         account: u64,
         passed: bool,
         at_millis: u64,
+        from: std::net::IpAddr,
         failure: Option<String>,
     ) -> Result<AuditRecord> {
         let key = format!("{infohash}:{account}");
@@ -458,6 +470,7 @@ impl Store {
             };
             if passed {
                 a.last_pass = Some(at_millis);
+                a.last_pass_ip = Some(from);
                 a.passes += 1;
             } else {
                 a.last_fail = Some(at_millis);

@@ -443,15 +443,20 @@ impl Tracker {
                     .registrations_ok
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::info!(address = %account.address, "seeder registered");
-                (
-                    StatusCode::OK,
-                    serde_json::json!({
-                        "passkey": passkey,
-                        "announce_url": format!("http://{}/announce?passkey={passkey}", self.settings.public_host),
-                        "address": account.address,
-                        "stake": account.stake,
-                    }),
-                )
+                let mut reply = serde_json::json!({
+                    "passkey": passkey,
+                    "announce_url": format!("http://{}/announce?passkey={passkey}", self.settings.public_host),
+                    "address": account.address,
+                    "stake": account.stake,
+                });
+                if let Some(spv) = &self.settings.spv {
+                    // What the staking transaction must carry besides its payment (DESIGN §15).
+                    reply["stake_address"] = spv.address.to_string().into();
+                    reply["stake_amount"] = self.settings.stake_amount.into();
+                    reply["stake_commitment"] =
+                        torrent_core::bsv::stake::commitment_hex(&address).into();
+                }
+                (StatusCode::OK, reply)
             }
             Ok(Registered::NonceReused) => {
                 self.metrics.rejected("replay");
@@ -726,15 +731,35 @@ async fn submit_stake(
         Ok(b) => b,
         Err(e) => return err(StatusCode::BAD_REQUEST, format!("invalid BEEF: {e}")),
     };
-    let (txid, paid) = match beef.verify_payment(&spv.address, |h| spv.merkle_root_at(h)) {
+    let payment = match beef.verify_payment(&spv.address, |h| spv.merkle_root_at(h)) {
         Ok(x) => x,
         Err(e) => return err(StatusCode::BAD_REQUEST, format!("stake not proven: {e}")),
     };
+    let (txid, paid) = (payment.txid, payment.paid);
     if paid == 0 {
         return err(
             StatusCode::BAD_REQUEST,
             format!("transaction {txid} pays nothing to {}", spv.address),
         );
+    }
+    // A mined payment is public: only the seeder it names may claim it (DESIGN §15).
+    match torrent_core::bsv::stake::committed_address(&payment.tx) {
+        Ok(a) if a.to_string() == account.address => {}
+        Ok(a) => {
+            tracing::warn!(submitter = %account.address, committed = %a, %txid, "stake claimed by another account refused");
+            return err(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "transaction {txid} stakes for {a}, not for this passkey's account: only that seeder can submit it"
+                ),
+            );
+        }
+        Err(e) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("transaction {txid} is not bound to a seeder: {e}"),
+            );
+        }
     }
     let recorded = t
         .book

@@ -90,3 +90,56 @@ fn the_spv_page_verifies_a_real_proof_and_rejects_a_tampered_one() {
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The page's verifier cannot load: the page says so and why, instead of "Loading…".
+/// `web_spv_dir` points at a folder first empty (no glue), then holding the glue the binary
+/// embeds but not the wasm; a service without the override serves both and the page is
+/// ready.
+#[test]
+fn the_page_says_why_when_its_verifier_cannot_load() {
+    let dir = temp("browser-missing");
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let svc = Service::start_with(
+        &dir,
+        &format!("bittorrent = false\nweb_spv_dir = \"{}\"\n", pkg.display()),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let embedded_dir = temp("browser-embedded");
+    let embedded = Service::start_with(&embedded_dir, "bittorrent = false\n");
+    let embedded_http = embedded.ready["http"].as_str().unwrap().to_string();
+
+    let c = Chromium::start(&dir.join("chromium-profile")).unwrap();
+    let wait = Duration::from_secs(30);
+    c.goto(&format!("http://{http}/")).unwrap();
+    let text = c
+        .wait_text("#verdict", "The verifier could not load", wait)
+        .unwrap();
+    assert!(text.contains("web_spv.js: 404"), "{text}");
+    assert!(
+        !text.contains(&pkg.display().to_string()),
+        "the server's path is not shown: {text}"
+    );
+    shot(&c, "spv-no-glue.png");
+
+    // The glue is there, the wasm is not.
+    let mut r = ureq::get(format!("http://{embedded_http}/pkg/web_spv.js"))
+        .call()
+        .unwrap();
+    std::fs::write(pkg.join("web_spv.js"), r.body_mut().read_to_vec().unwrap()).unwrap();
+    c.goto(&format!("http://{http}/")).unwrap();
+    let text = c
+        .wait_text("#verdict", "The verifier could not load", wait)
+        .unwrap();
+    assert!(text.contains("web_spv_bg.wasm: 404"), "{text}");
+    shot(&c, "spv-no-wasm.png");
+
+    // The binary's own copies: ready.
+    c.goto(&format!("http://{embedded_http}/")).unwrap();
+    c.wait_text("#verdict", "Ready", wait).unwrap();
+    drop(c);
+    svc.stop();
+    embedded.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&embedded_dir);
+}

@@ -591,6 +591,7 @@ fn killed_runs_restart_to_the_identical_torrent() {
             seed: 11,
             start_time: 1_500_000_000,
             payout: None,
+            stake_for: None,
         },
         &chain,
         OutputFormat::Both,

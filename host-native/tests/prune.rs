@@ -143,6 +143,27 @@ fn verify_bundle(torrent: &Path, data_root: &Path) -> bool {
         .ok()
 }
 
+fn metrics_text(http: u16) -> String {
+    String::from_utf8(
+        ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_vec()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// `torrent_service_audits_total{result="pass"}`.
+fn audit_passes(http: u16) -> u64 {
+    metrics_text(http)
+        .lines()
+        .find_map(|l| l.strip_prefix("torrent_service_audits_total{result=\"pass\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 #[test]
 fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     let dir = temp("flow");
@@ -151,7 +172,7 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     assert_eq!(refs.len(), 4);
     let src = dir.join("src");
     block_dir(&src);
-    write_config(&dir, &src, ports, 64, 2);
+    write_config(&dir, &src, ports, 64, 3);
     let svc = Service::start_with(&dir, "");
     assert!(svc.ready["peer"].as_str().is_some(), "{}", svc.ready);
 
@@ -174,30 +195,42 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "nothing pruned without seeders"
     );
 
-    // One registered, staked libtorrent seeder: audits pass, but the gate wants two.
+    // Three registered, staked libtorrent seeders on one /24 (127.1.0.1-3): audits pass,
+    // but they are one copy, and the gate wants three (DESIGN §15).
     let csv: Vec<String> = refs
         .keys()
         .map(|n| ref_out.join(format!("{n}.torrent")).display().to_string())
         .collect();
     let csv = csv.join(",");
-    let pk1 = common::register_staked(&svc, &dir, 1);
-    let (_s1, _o1, r1) = common::lt_seed(&csv, &ref_out, &pk1);
-    assert_eq!(r1["seeding"], true);
-    wait_for("the tracker to list seeder 1", 30, || {
-        stages(ports.http).values().all(|b| b["seeders"] == 1)
+    let mut seeders = Vec::new();
+    for (i, ip) in [(1, "127.1.0.1"), (2, "127.1.0.2"), (3, "127.1.0.3")] {
+        let pk = common::register_staked(&svc, &dir, i);
+        let (s, o, r) = common::lt_seed_on(ip, &csv, &ref_out, &pk);
+        assert_eq!(r["seeding"], true);
+        seeders.push((s, o));
+    }
+    wait_for("the tracker to list seeders 1-3", 30, || {
+        stages(ports.http).values().all(|b| b["seeders"] == 3)
     });
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for("audits of seeders 1-3 on the four bundles", 60, || {
+        audit_passes(ports.http) >= 12
+    });
+    std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
         heights_in(&src).len(),
         256,
-        "one seeder does not open a gate of two"
+        "three accounts on one /24 do not open a gate of three"
     );
     assert!(stages(ports.http).values().all(|b| b["stage"] == "seeding"));
 
-    // A second seeder: audits pass, the gate opens, the blocks leave the source.
-    let pk2 = common::register_staked(&svc, &dir, 2);
-    let (_s2, _o2, r2) = common::lt_seed(&csv, &ref_out, &pk2);
-    assert_eq!(r2["seeding"], true);
+    // Two more, each on a /24 of its own: three networks, the gate opens, the blocks leave
+    // the source.
+    for (i, ip) in [(4, "127.2.0.1"), (5, "127.3.0.1")] {
+        let pk = common::register_staked(&svc, &dir, i);
+        let (s, o, r) = common::lt_seed_on(ip, &csv, &ref_out, &pk);
+        assert_eq!(r["seeding"], true);
+        seeders.push((s, o));
+    }
     wait_for("every bundle pruned", 60, || {
         stages(ports.http).values().all(|b| b["stage"] == "pruned")
     });
@@ -206,7 +239,8 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "every block left the dir source"
     );
     for (name, b) in stages(ports.http) {
-        assert_eq!(b["gate_accounts"], serde_json::json!([1, 2]), "{name}");
+        // One account per network: the lowest of 127.1.0.0/24, then 127.2 and 127.3.
+        assert_eq!(b["gate_accounts"], serde_json::json!([1, 4, 5]), "{name}");
         // The service's own copy stays complete and verified: it still seeds it.
         assert!(verify_bundle(
             &bundles.join(format!("{name}.torrent")),
@@ -215,29 +249,16 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     }
 
     // Prometheus text: every stage is a series, and the audits that opened the gates count.
-    let metrics = String::from_utf8(
-        ureq::get(&format!("http://127.0.0.1:{}/metrics", ports.http))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_vec()
-            .unwrap(),
-    )
-    .unwrap();
+    let metrics = metrics_text(ports.http);
     assert!(
         metrics.contains("torrent_service_bundles{stage=\"pruned\"} 4\n"),
         "{metrics}"
     );
     assert!(metrics.contains("torrent_service_bundles{stage=\"planned\"} 0\n"));
-    let passes: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("torrent_service_audits_total{result=\"pass\"} "))
-        .unwrap()
-        .parse()
-        .unwrap();
+    let passes = audit_passes(ports.http);
     assert!(
-        passes >= 8,
-        "two seeders passed audits of four bundles: {passes}"
+        passes >= 20,
+        "five seeders passed audits of four bundles: {passes}"
     );
 
     // libtorrent fetches one block's files alone from the swarm (files start on piece

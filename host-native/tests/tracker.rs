@@ -650,6 +650,146 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Scrape numbers of `ih` over HTTP: (complete, downloaded, incomplete).
+fn scrape(base: &str, ih: &[u8]) -> (i64, i64, i64) {
+    let s = bdecode(&get(&format!("{base}/scrape?info_hash={}", pct(ih))));
+    let f = s
+        .get("files")
+        .and_then(|f| f.as_dict().and_then(|d| d.get(&ih.to_vec()).cloned()));
+    let n = |k: &str| {
+        f.as_ref()
+            .and_then(|f| f.get(k).and_then(|c| c.as_int()))
+            .unwrap_or(0)
+    };
+    (n("complete"), n("downloaded"), n("incomplete"))
+}
+
+/// The attack of DESIGN §15 "Peers": a stranger learns a staked libtorrent seeder's peer id
+/// from the peer-wire handshake, then announces it over UDP from another address (127.0.0.2):
+/// `stopped` to drop the seeder, then a regular announce to move it to the stranger's port.
+/// Before, the first removed the seeder and the second redirected it; now neither touches
+/// it: leechers are still sent the seeder's own address, and the stranger is only a peer of
+/// its own. Repeated `completed` announces do not inflate scrape's `downloaded` either.
+#[test]
+fn a_hijacking_announce_reusing_a_seeders_peer_id_changes_nothing() {
+    use std::io::Read;
+    use torrent_core::peer::wire::{HANDSHAKE_LEN, Handshake};
+
+    let dir = temp("hijack");
+    let svc = Service::start(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}");
+    let passkey_url = common::register_staked(&svc, &dir, 11);
+    let out_dir = dir.join("bundles");
+    let bundle = common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);
+    let torrent = bundle["torrent"].as_str().unwrap().to_string();
+    let (_seeder, _out, seeding) = common::lt_seed(&torrent, &out_dir, &passkey_url);
+    let lt_port = seeding["port"].as_u64().unwrap() as u16;
+    let ih: [u8; 20] = torrent_core::hex::decode(bundle["infohash_v1"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    common::wait_for("libtorrent announced as a seeder", 30, || {
+        scrape(&base, &ih).0 == 1
+    });
+
+    // The stranger learns the seeder's peer id the way any peer does: a handshake.
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", lt_port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    conn.write_all(
+        &Handshake {
+            reserved: [0; 8],
+            info_hash: ih,
+            peer_id: *b"-XX0001-stranger0000",
+        }
+        .encode(),
+    )
+    .unwrap();
+    let mut hs = [0u8; HANDSHAKE_LEN];
+    conn.read_exact(&mut hs).unwrap();
+    let seeder_id = Handshake::decode(&hs).unwrap().peer_id;
+    drop(conn);
+
+    // Its announces, over UDP from 127.0.0.2.
+    let sock = UdpSocket::bind("127.0.0.2:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.connect(&t).unwrap();
+    let mut buf = [0u8; 2048];
+    let mut connect = 0x0417_2710_1980u64.to_be_bytes().to_vec();
+    connect.extend_from_slice(&0u32.to_be_bytes());
+    connect.extend_from_slice(&1u32.to_be_bytes());
+    sock.send(&connect).unwrap();
+    assert_eq!(sock.recv(&mut buf).unwrap(), 16);
+    let cid = u64::from_be_bytes(buf[8..16].try_into().unwrap());
+    let mut announce = |event: u32, port: u16| {
+        let mut a = cid.to_be_bytes().to_vec();
+        a.extend_from_slice(&1u32.to_be_bytes());
+        a.extend_from_slice(&2u32.to_be_bytes());
+        a.extend_from_slice(&ih);
+        a.extend_from_slice(&seeder_id);
+        a.extend_from_slice(&[0; 16]); // downloaded, left = 0: a seeder
+        a.extend_from_slice(&0u64.to_be_bytes());
+        a.extend_from_slice(&event.to_be_bytes());
+        a.extend_from_slice(&[0; 8]);
+        a.extend_from_slice(&(-1i32).to_be_bytes());
+        a.extend_from_slice(&port.to_be_bytes());
+        sock.send(&a).unwrap();
+        let n = sock.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..4], &1u32.to_be_bytes(), "{:?}", &buf[..n]);
+    };
+    let leecher_sees = || -> Vec<(String, i64)> {
+        let r = bdecode(&get(&announce_url(
+            &format!("{base}/announce"),
+            &ih,
+            b"-TR3000-watcher00001",
+            40000,
+            1000,
+            "&compact=0",
+        )));
+        r.get("peers")
+            .unwrap()
+            .as_list()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    String::from_utf8_lossy(p.get("ip").unwrap().as_bytes().unwrap()).into_owned(),
+                    p.get("port").unwrap().as_int().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let seeder_addr = ("127.0.0.1".to_string(), i64::from(lt_port));
+    assert_eq!(leecher_sees(), std::slice::from_ref(&seeder_addr));
+    let before = scrape(&base, &ih);
+
+    announce(3, lt_port); // stopped
+    assert_eq!(scrape(&base, &ih).0, 1, "the seeder was not dropped");
+    assert_eq!(leecher_sees(), std::slice::from_ref(&seeder_addr));
+    announce(2, 9999); // started, at the stranger's port
+    for _ in 0..5 {
+        announce(1, 9999); // completed, again and again
+    }
+    let seen = leecher_sees();
+    assert!(
+        seen.contains(&seeder_addr),
+        "the seeder was moved: {seen:?}"
+    );
+    assert!(
+        seen.contains(&("127.0.0.2".to_string(), 9999)),
+        "the stranger is a peer of its own"
+    );
+    let after = scrape(&base, &ih);
+    assert_eq!(after.0, 2, "the seeder and the stranger");
+    assert!(
+        after.1 <= before.1 + 1,
+        "five completions of one stranger count once at most: {before:?} then {after:?}"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
     let dir = temp("rate");
@@ -727,7 +867,9 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let dir = temp("spv");
     let operator = PrivateKey::from_bytes(&sha256d(b"operator"), Network::Testnet).unwrap();
     let stake_address = operator.address();
-    // A regtest chain whose second transaction in every block pays the stake address.
+    let seeder = PrivateKey::from_bytes(&sha256d(b"seeder"), Network::Testnet).unwrap();
+    // A regtest chain whose second transaction in every block pays the stake address and
+    // names the seeder it stakes for (DESIGN §15).
     let chain = dir.join("chain");
     let blocks = write_chain(
         &ChainSpec {
@@ -737,6 +879,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
             seed: 5,
             start_time: 1_700_000_000,
             payout: Some((stake_address.hash, 150_000)),
+            stake_for: Some(seeder.address().hash),
         },
         &chain,
         OutputFormat::Raw,
@@ -777,8 +920,66 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let beef_file = dir.join("stake.beef");
     std::fs::write(&beef_file, beefs["beef"].as_str().unwrap()).unwrap();
 
-    // The seeder registers and proves its stake in one command.
-    let seeder = PrivateKey::from_bytes(&sha256d(b"seeder"), Network::Testnet).unwrap();
+    // The attack: another registered account claims the seeder's public payment. Our CLI
+    // refuses before registering; the tracker refuses the raw call; nothing is credited.
+    let thief = PrivateKey::from_bytes(&sha256d(b"thief"), Network::Testnet).unwrap();
+    let thief_wif = dir.join("thief.wif");
+    std::fs::write(&thief_wif, thief.to_wif()).unwrap();
+    let out = bin()
+        .args(["register", "--wif-file"])
+        .arg(&thief_wif)
+        .args(["--tracker", &base, "--stake-beef"])
+        .arg(&beef_file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("it stakes for {}", seeder.address()))
+            && stderr.contains(&torrent_core::bsv::stake::commitment_hex(&thief.address())),
+        "{stderr}"
+    );
+    let out = bin()
+        .args(["register", "--json", "--wif-file"])
+        .arg(&thief_wif)
+        .args(["--tracker", &base])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let thief_reg: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        thief_reg["stake_commitment"],
+        torrent_core::bsv::stake::commitment_hex(&thief.address()),
+        "registration tells the seeder what to commit to"
+    );
+    let thief_stake = format!(
+        "{base}/stake?passkey={}",
+        thief_reg["passkey"].as_str().unwrap()
+    );
+    for form in ["beef", "atomic"] {
+        let (status, reply) = post(&thief_stake, &json!({"beef": beefs[form]}));
+        assert_eq!(status, 403, "{reply}");
+        assert!(
+            reply["error"].as_str().unwrap().contains("stakes for"),
+            "{reply}"
+        );
+    }
+    let r = get(&announce_url(
+        thief_reg["announce_url"].as_str().unwrap(),
+        &[1; 20],
+        b"-lt0D80-tttttttttttt",
+        6882,
+        0,
+        "",
+    ));
+    assert!(
+        failure(&r).is_some_and(|f| f.contains("stake of 0 sat")),
+        "the thief has no stake: {:?}",
+        failure(&r)
+    );
+
+    // The seeder registers and proves its stake in one command: the payment the thief
+    // tried first is still there for its payer.
     let wif = dir.join("seeder.wif");
     std::fs::write(&wif, seeder.to_wif()).unwrap();
     let out = bin()

@@ -17,13 +17,17 @@ use wasmtime::{Config, Engine, Instance, Module, Store, StoreLimits, StoreLimits
 /// File name of the guest module.
 pub const GUEST_FILE: &str = "torrent_wasm_guest.wasm";
 
+/// The guest built and embedded by the build script, or why there is none.
 #[cfg(embedded_guest)]
-static EMBEDDED: Option<&[u8]> = Some(include_bytes!(concat!(
+static EMBEDDED: Result<&[u8], &str> = Ok(include_bytes!(concat!(
     env!("OUT_DIR"),
     "/torrent_wasm_guest.wasm"
 )));
 #[cfg(not(embedded_guest))]
-static EMBEDDED: Option<&[u8]> = None;
+static EMBEDDED: Result<&[u8], &str> = Err(include_str!(concat!(
+    env!("OUT_DIR"),
+    "/no_guest_reason.txt"
+)));
 
 /// Returns where `cargo build -p torrent_wasm_guest --target wasm32-unknown-unknown
 /// --release` puts the guest, honouring `CARGO_TARGET_DIR`.
@@ -50,10 +54,10 @@ pub fn guest_bytes() -> Result<Vec<u8>, SandboxError> {
             ))
         });
     }
-    EMBEDDED.map(<[u8]>::to_vec).ok_or_else(|| {
-        SandboxError::NotBuilt(
-            "this build has no wasm guest: `rustup target add wasm32-unknown-unknown` and rebuild, or set TORRENT_WASM_GUEST".into(),
-        )
+    EMBEDDED.map(<[u8]>::to_vec).map_err(|reason| {
+        SandboxError::NotBuilt(format!(
+            "this build has no wasm guest ({reason}): `rustup target add wasm32-unknown-unknown` and rebuild, or set TORRENT_WASM_GUEST"
+        ))
     })
 }
 

@@ -5,6 +5,10 @@
   lt.py check FILE SAVE_PATH    -> JSON: libtorrent's own hash check of the data under SAVE_PATH
   lt.py create DIR OUT [v1|hybrid] [PIECE]  -> writes a torrent of DIR with libtorrent
   lt.py seed FILE SAVE_PATH TRACKER_URL     -> seeds until SIGTERM; prints {"port"} when seeding
+
+LT_IP (default 127.0.0.1) is the loopback address a session listens on; libtorrent announces
+from its listen address, so seeders on 127.1.0.1, 127.2.0.1, ... are on distinct /24 networks
+as the tracker and the prune gate see them.
 """
 import json
 import os
@@ -12,6 +16,8 @@ import sys
 import time
 
 import libtorrent as lt
+
+LISTEN = os.environ.get("LT_IP", "127.0.0.1") + ":0"
 
 
 def info(path):
@@ -38,7 +44,7 @@ def info(path):
 def add_local(path, save_path, extra):
     """A loopback-only session (no DHT, LSD, UPnP, NAT-PMP) with the torrent added."""
     settings = {
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": LISTEN,
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,
@@ -139,7 +145,7 @@ def fetch(path, save_path, only_prefix=""):
     files whose path below the torrent name starts with one of them are wanted. Prints {"complete", "seconds", "files"}.
     """
     settings = {
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": LISTEN,
         "enable_dht": False,
         "enable_lsd": False,
         "enable_upnp": False,

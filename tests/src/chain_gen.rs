@@ -57,6 +57,10 @@ pub struct ChainSpec {
     /// An extra P2PKH output `(pubkey hash, satoshis)` in the second transaction of every
     /// block (34 bytes more per block), so tests get mined payments to a known address.
     pub payout: Option<([u8; 20], u64)>,
+    /// With `payout`: also a stake commitment (`OP_FALSE OP_RETURN "torrent_service stake"
+    /// <address>`, DESIGN §15) naming the regtest address of this pubkey hash, so that the
+    /// payment can be claimed as that seeder's stake.
+    pub stake_for: Option<[u8; 20]>,
 }
 
 /// One generated block.
@@ -171,6 +175,7 @@ fn write_tx(
     prev: Option<Txid>,
     pad_to: Option<u64>,
     payout: Option<([u8; 20], u64)>,
+    stake_for: Option<[u8; 20]>,
 ) -> Result<(Txid, u64)> {
     let mut engine = Sha256dEngine::new();
     let mut head = Vec::with_capacity(256);
@@ -224,7 +229,17 @@ fn write_tx(
         .and_then(|want| want.checked_sub(P2PKH_TX_SIZE))
         .filter(|extra| *extra > 0)
         .and_then(op_return_layout);
-    head.push(2 + u8::from(padding.is_some()) + u8::from(payout.is_some()));
+    let commitment = stake_for.map(|hash| {
+        torrent_core::bsv::stake::commitment_script(&torrent_core::bsv::keys::Address {
+            network: torrent_core::Network::Testnet,
+            hash,
+        })
+    });
+    head.push(
+        2 + u8::from(padding.is_some())
+            + u8::from(payout.is_some())
+            + u8::from(commitment.is_some()),
+    );
     for value in [50_000u64, 12_345] {
         head.extend_from_slice(&value.to_le_bytes());
         head.push(25);
@@ -236,6 +251,11 @@ fn write_tx(
         head.extend_from_slice(&[0x76, 0xa9, 0x14]);
         head.extend_from_slice(&hash);
         head.extend_from_slice(&[0x88, 0xac]);
+    }
+    if let Some(script) = commitment {
+        head.extend_from_slice(&0u64.to_le_bytes());
+        head.push(script.len() as u8);
+        head.extend_from_slice(&script);
     }
     let mut size = head.len() as u64 + 4;
     engine.update(&head);
@@ -356,8 +376,14 @@ pub fn write_chain(
             } else {
                 Some(prev_tx.or(prev_coinbase).unwrap_or_default())
             };
-            let payout = if i == 1 { spec.payout } else { None };
-            let (txid, len) = write_tx(&mut sinks, &mut rng, height, prev, pad_to, payout)?;
+            let (payout, stake_for) = if i == 1 {
+                (spec.payout, spec.payout.and(spec.stake_for))
+            } else {
+                (None, None)
+            };
+            let (txid, len) = write_tx(
+                &mut sinks, &mut rng, height, prev, pad_to, payout, stake_for,
+            )?;
             if i == 0 {
                 prev_coinbase = Some(txid);
             } else {

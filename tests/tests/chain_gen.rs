@@ -23,6 +23,7 @@ fn generated_chain_is_valid_sized_and_deterministic() {
         seed: 7,
         start_time: 1_600_000_000,
         payout: None,
+        stake_for: None,
     };
     let dir = temp("a");
     let blocks = write_chain(&spec, &dir, OutputFormat::Both).unwrap();
@@ -109,6 +110,7 @@ fn unpadded_and_single_tx_blocks() {
             seed: 1,
             start_time: 0,
             payout: None,
+            stake_for: None,
         },
         &dir,
         OutputFormat::Raw,
@@ -139,6 +141,7 @@ fn transactions_larger_than_any_chunk_stream_through_the_decoder() {
             seed: 3,
             start_time: 0,
             payout: None,
+            stake_for: None,
         },
         &dir,
         OutputFormat::Raw,

@@ -1,5 +1,7 @@
 // The web-spv page: fetch a proof and a header from the JSON API, check them in wasm.
-import init, { verifyBump, checkHeader } from '/pkg/web_spv.js'
+// The verifier is loaded inside a try (a static import would fail before any of this code
+// runs, leaving "Loading…" forever): when it cannot load, the page says why.
+let verifyBump, checkHeader
 
 const $ = (id) => document.getElementById(id)
 const verdict = $('verdict')
@@ -84,11 +86,36 @@ async function check (event) {
   }
 }
 
+// Fetches one of the verifier's files; a miss throws with the server's reason.
+async function fetchPkg (file) {
+  let resp
+  try {
+    resp = await fetch(`/pkg/${file}`)
+  } catch (e) {
+    throw new Error(`${file} could not be fetched: ${e.message}`)
+  }
+  if (!resp.ok) {
+    const reason = (await resp.text()).trim() || resp.statusText
+    throw new Error(`${file}: ${resp.status} ${reason}`)
+  }
+  return resp
+}
+
+async function load () {
+  // The glue first, so that its absence is reported with the server's reason.
+  await fetchPkg('web_spv.js')
+  const glue = await import('/pkg/web_spv.js')
+  await glue.default({ module_or_path: await fetchPkg('web_spv_bg.wasm') })
+  verifyBump = glue.verifyBump
+  checkHeader = glue.checkHeader
+}
+
 try {
-  await init()
+  await load()
   show('wait', 'Ready: type a txid and press Check.')
   $('form').addEventListener('submit', check)
   document.body.dataset.ready = 'true'
 } catch (e) {
-  show('bad', `The wasm verifier did not load (${e.message}): build it with web-spv/build.sh`)
+  show('bad', `The verifier could not load, so nothing can be checked here: ${e.message}`)
+  document.body.dataset.ready = 'false'
 }

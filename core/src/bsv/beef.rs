@@ -20,6 +20,18 @@ const V1: u32 = 0xEFBE_0001;
 const V2: u32 = 0xEFBE_0002;
 const ATOMIC: u32 = 0x0101_0101;
 
+/// A payment proven mined by [`Beef::verify_payment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    /// The paying transaction.
+    pub txid: Txid,
+    /// Satoshis it pays to the address asked about.
+    pub paid: u64,
+    /// The transaction itself (its other outputs may carry a stake commitment,
+    /// [`super::stake`]).
+    pub tx: Transaction,
+}
+
 /// Why a BEEF is not acceptable, or does not prove the payment.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -202,7 +214,7 @@ impl Beef {
     }
 
     /// Checks that the subject transaction is mined in a block the caller knows and returns
-    /// the satoshis it pays to `to`. `merkle_root_at(height)` answers from the verifier's
+    /// it with the satoshis it pays to `to`. `merkle_root_at(height)` answers from the verifier's
     /// header store.
     ///
     /// The BUMP is checked the SDK's way (its own tree height), since the verifier knows
@@ -216,7 +228,7 @@ impl Beef {
         &self,
         to: &Address,
         merkle_root_at: impl Fn(u64) -> Option<MerkleRoot>,
-    ) -> Result<(Txid, u64), BeefError> {
+    ) -> Result<Payment, BeefError> {
         let subject = self.subject_tx().ok_or(BeefError::Empty)?;
         let raw = subject
             .raw
@@ -249,6 +261,10 @@ impl Beef {
             .iter()
             .filter(|o| o.script_pubkey == script)
             .fold(0u64, |acc, o| acc.saturating_add(o.value));
-        Ok((subject.txid, paid))
+        Ok(Payment {
+            txid: subject.txid,
+            paid,
+            tx,
+        })
     }
 }

@@ -12,5 +12,6 @@ pub mod network;
 pub mod p2pkh;
 #[cfg(any(target_arch = "wasm32", test))]
 mod sha256_pair;
+pub mod stake;
 pub mod tx;
 pub mod u256;

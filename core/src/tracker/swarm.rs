@@ -5,6 +5,17 @@
 //! arrive and [`Swarms::expire`] whenever [`Swarms::poll_timeout`] has passed (calling it
 //! early is harmless). Randomness for peer selection comes in as a `seed` per call.
 //!
+//! Identity (DESIGN §15): a peer is its peer id *and* the IP it announces from, as aquatic
+//! keys peers by (peer id, IP) and opentracker by address. A peer id is public (every
+//! peer-wire handshake shows it), so an announce from another IP reusing it is another peer:
+//! it can neither remove, move nor re-attribute the first one. The port is not part of the
+//! key, so a client behind NAT whose port changes still updates its own entry.
+//!
+//! `downloaded` (scrape) counts each peer's completion once: the keys of peers that
+//! completed are remembered per swarm (up to `max_peers_per_swarm` of them; past that, a
+//! completion still counts only once per stay in the swarm), so repeating `completed`,
+//! alternating `left`, or leaving and coming back does not inflate it.
+//!
 //! Caps: a swarm holds at most `max_peers_per_swarm` peers and all swarms together
 //! `max_peers_total`; a new peer beyond either cap replaces a stale one: the stalest of a
 //! sample of [`EVICTION_SAMPLE`] peers (as Redis approximates LRU), which keeps every
@@ -14,7 +25,7 @@ use alloc::collections::BTreeMap;
 
 use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use crate::metainfo::InfoHashV1;
 use crate::time::UnixMillis;
@@ -114,27 +125,47 @@ pub struct ScrapeStats {
     pub incomplete: u32,
 }
 
+/// A swarm peer's identity: its peer id and the IP it announces from (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PeerKey {
+    id: [u8; 20],
+    ip: IpAddr,
+}
+
+impl PeerKey {
+    fn of(id: &[u8; 20], addr: &SocketAddr) -> Self {
+        Self {
+            id: *id,
+            ip: addr.ip().to_canonical(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Peer {
-    id: [u8; 20],
+    key: PeerKey,
     addr: SocketAddr,
     left: u64,
     last_seen: UnixMillis,
     account: Option<u64>,
+    /// Its completion was counted during this stay in the swarm.
+    counted: bool,
 }
 
 /// Peers sampled to pick an eviction victim when a cap is reached.
 pub const EVICTION_SAMPLE: usize = 16;
 
 /// One swarm. Seeders and leechers live in separate lists, so a seeder's reply (leechers
-/// only) never walks the seeders. Invariant: `index[p.id] = (p.left == 0, position of p in
+/// only) never walks the seeders. Invariant: `index[p.key] = (p.left == 0, position of p in
 /// its list)` for every peer.
 #[derive(Debug, Default, Clone)]
 struct Swarm {
     seeds: Vec<Peer>,
     leeches: Vec<Peer>,
-    index: HashMap<[u8; 20], (bool, usize)>,
+    index: HashMap<PeerKey, (bool, usize)>,
     completed: u32,
+    /// Peers whose completion was counted (bounded by `max_peers_per_swarm`).
+    completers: HashSet<PeerKey>,
 }
 
 impl Swarm {
@@ -142,8 +173,8 @@ impl Swarm {
         self.seeds.len() + self.leeches.len()
     }
 
-    fn get(&self, id: &[u8; 20]) -> Option<&Peer> {
-        let &(seed, i) = self.index.get(id)?;
+    fn get(&self, key: &PeerKey) -> Option<&Peer> {
+        let &(seed, i) = self.index.get(key)?;
         if seed {
             self.seeds.get(i)
         } else {
@@ -151,8 +182,8 @@ impl Swarm {
         }
     }
 
-    fn remove(&mut self, id: &[u8; 20]) -> Option<Peer> {
-        let (seed, i) = self.index.remove(id)?;
+    fn remove(&mut self, key: &PeerKey) -> Option<Peer> {
+        let (seed, i) = self.index.remove(key)?;
         let list = if seed {
             &mut self.seeds
         } else {
@@ -160,7 +191,7 @@ impl Swarm {
         };
         let p = list.swap_remove(i);
         if let Some(moved) = list.get(i) {
-            self.index.insert(moved.id, (seed, i));
+            self.index.insert(moved.key, (seed, i));
         }
         Some(p)
     }
@@ -172,12 +203,12 @@ impl Swarm {
         } else {
             &mut self.leeches
         };
-        self.index.insert(p.id, (seed, list.len()));
+        self.index.insert(p.key, (seed, list.len()));
         list.push(p);
     }
 
     /// Returns the stalest of a sample of peers (all of them in a small swarm).
-    fn stale_sample(&self, seed: u64) -> Option<([u8; 20], UnixMillis)> {
+    fn stale_sample(&self, seed: u64) -> Option<(PeerKey, UnixMillis)> {
         let n = self.len();
         if n == 0 {
             return None;
@@ -203,7 +234,7 @@ impl Swarm {
                 }
             })
             .min_by_key(|p| p.last_seen)
-            .map(|p| (p.id, p.last_seen))
+            .map(|p| (p.key, p.last_seen))
     }
 
     /// Returns the oldest `last_seen` (exact; walks the swarm).
@@ -255,51 +286,55 @@ impl Swarms {
             .numwant
             .unwrap_or(self.config.default_numwant)
             .min(self.config.max_numwant) as usize;
+        let key = PeerKey::of(&a.peer_id, &a.addr);
         if a.event == Event::Stopped {
             if let Some(s) = self.swarms.get_mut(&a.info_hash)
-                && s.remove(&a.peer_id).is_some()
+                && s.remove(&key).is_some()
             {
                 self.total -= 1;
             }
-            return self.reply(&a.info_hash, &a.peer_id, a.left == 0, 0, seed);
+            return self.reply(&a.info_hash, &key, a.left == 0, 0, seed);
         }
         let previous = self
             .swarms
             .get_mut(&a.info_hash)
-            .and_then(|s| s.remove(&a.peer_id));
+            .and_then(|s| s.remove(&key));
         match previous {
-            Some(old) => {
-                self.total -= 1;
-                // A leecher that became a seeder without saying `completed` still did.
-                if old.left != 0
-                    && a.left == 0
-                    && a.event != Event::Completed
-                    && let Some(s) = self.swarms.get_mut(&a.info_hash)
-                {
-                    s.completed = s.completed.saturating_add(1);
-                }
-            }
+            Some(_) => self.total -= 1,
             None => self.make_room(&a.info_hash, seed),
         }
+        // A completion: the event, or a leecher that became a seeder without saying it.
+        let completes = a.event == Event::Completed
+            || (a.left == 0 && previous.is_some_and(|old| old.left != 0));
+        let mut counted = previous.is_some_and(|old| old.counted);
+        let cap = self.config.max_peers_per_swarm;
         let s = self.swarms.entry(a.info_hash).or_default();
+        if completes && !counted {
+            counted = true;
+            let remembered = s.completers.contains(&key);
+            if !remembered {
+                s.completed = s.completed.saturating_add(1);
+                if s.completers.len() < cap {
+                    s.completers.insert(key);
+                }
+            }
+        }
         s.insert(Peer {
-            id: a.peer_id,
+            key,
             addr: a.addr,
             left: a.left,
             last_seen: now,
             account: a.account,
+            counted,
         });
         self.total += 1;
-        if a.event == Event::Completed {
-            s.completed = s.completed.saturating_add(1);
-        }
-        self.reply(&a.info_hash, &a.peer_id, a.left == 0, numwant, seed)
+        self.reply(&a.info_hash, &key, a.left == 0, numwant, seed)
     }
 
     fn reply(
         &self,
         ih: &InfoHashV1,
-        me: &[u8; 20],
+        me: &PeerKey,
         i_am_seeder: bool,
         numwant: usize,
         seed: u64,
@@ -324,7 +359,7 @@ impl Swarms {
                         break;
                     }
                     let p = &list[(start + k) % n];
-                    if &p.id != me {
+                    if &p.key != me {
                         peers.push(p.addr);
                     }
                 }
@@ -343,9 +378,9 @@ impl Swarms {
     fn make_room(&mut self, ih: &InfoHashV1, seed: u64) {
         if let Some(s) = self.swarms.get_mut(ih)
             && s.len() >= self.config.max_peers_per_swarm
-            && let Some((id, _)) = s.stale_sample(seed)
+            && let Some((key, _)) = s.stale_sample(seed)
         {
-            s.remove(&id);
+            s.remove(&key);
             self.total -= 1;
         }
         if self.total >= self.config.max_peers_total {
@@ -354,10 +389,10 @@ impl Swarms {
                 .iter()
                 .filter_map(|(h, s)| s.stale_sample(seed).map(|(id, t)| (t, *h, id)))
                 .min_by_key(|(t, _, _)| *t);
-            if let Some((_, h, id)) = victim
+            if let Some((_, h, key)) = victim
                 && let Some(s) = self.swarms.get_mut(&h)
             {
-                s.remove(&id);
+                s.remove(&key);
                 self.total -= 1;
             }
         }
@@ -403,11 +438,27 @@ impl Swarms {
         v
     }
 
-    /// Returns whether the swarm has the peer (for tests and diagnostics).
-    pub fn has_peer(&self, ih: &InfoHashV1, peer_id: &[u8; 20]) -> bool {
+    /// Returns where the peer with this id announced from, for each IP it announced
+    /// from (for tests and diagnostics).
+    pub fn peer_addrs(&self, ih: &InfoHashV1, peer_id: &[u8; 20]) -> Vec<SocketAddr> {
         self.swarms
             .get(ih)
-            .is_some_and(|s| s.get(peer_id).is_some())
+            .map(|s| {
+                s.seeds
+                    .iter()
+                    .chain(&s.leeches)
+                    .filter(|p| &p.key.id == peer_id)
+                    .map(|p| p.addr)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Returns whether the swarm has the peer `peer_id` announcing from `addr`'s IP.
+    pub fn has_peer(&self, ih: &InfoHashV1, peer_id: &[u8; 20], addr: &SocketAddr) -> bool {
+        self.swarms
+            .get(ih)
+            .is_some_and(|s| s.get(&PeerKey::of(peer_id, addr)).is_some())
     }
 
     /// Drops peers not heard from within the timeout; returns how many.
@@ -418,15 +469,15 @@ impl Swarms {
         );
         let mut removed = 0;
         for s in self.swarms.values_mut() {
-            let stale: Vec<[u8; 20]> = s
+            let stale: Vec<PeerKey> = s
                 .seeds
                 .iter()
                 .chain(&s.leeches)
                 .filter(|p| p.last_seen < cutoff)
-                .map(|p| p.id)
+                .map(|p| p.key)
                 .collect();
-            for id in stale {
-                s.remove(&id);
+            for key in stale {
+                s.remove(&key);
                 removed += 1;
             }
         }
@@ -494,6 +545,59 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(UnixMillis::from_secs(1000 + 3900)));
         assert_eq!(s.expire(UnixMillis::from_secs(1000 + 3901)), 1);
         assert_eq!(s.peer_count(), 0);
+    }
+
+    /// An announce from another IP reusing a seeder's peer id (learnable from any peer-wire
+    /// handshake): neither `stopped` nor a regular announce removes, moves or re-attributes
+    /// the seeder; the stranger is a peer of its own.
+    #[test]
+    fn a_peer_id_from_another_ip_never_touches_the_first_peer() {
+        let ih = InfoHashV1([1; 20]);
+        let mut s = Swarms::new(SwarmConfig::default());
+        let t0 = UnixMillis::from_secs(1000);
+        let seeder = ann(1, 0, Event::Started);
+        s.announce(t0, &seeder, 7);
+        let mut thief = ann(1, 0, Event::Stopped);
+        thief.addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 66)), 6881);
+        thief.account = None;
+        s.announce(t0, &thief, 7);
+        assert!(s.has_peer(&ih, &seeder.peer_id, &seeder.addr));
+        thief.event = Event::None;
+        s.announce(t0, &thief, 7);
+        assert_eq!(s.peer_addrs(&ih, &seeder.peer_id).len(), 2);
+        assert_eq!(s.authenticated_seed_peers(&ih), [(1, seeder.addr)]);
+        // The seeder itself may change port (NAT) and still is one peer.
+        let mut moved = seeder;
+        moved.addr.set_port(7000);
+        s.announce(t0, &moved, 7);
+        assert_eq!(s.authenticated_seed_peers(&ih), [(1, moved.addr)]);
+        assert_eq!(s.peer_count(), 2);
+    }
+
+    /// Scrape's `downloaded` counts a peer's completion once, however it repeats it.
+    #[test]
+    fn a_completion_counts_once_per_peer() {
+        let ih = InfoHashV1([1; 20]);
+        let mut s = Swarms::new(SwarmConfig::default());
+        let t0 = UnixMillis::from_secs(1000);
+        s.announce(t0, &ann(2, 100, Event::Started), 7);
+        s.announce(t0, &ann(2, 0, Event::Completed), 7);
+        for _ in 0..5 {
+            s.announce(t0, &ann(2, 0, Event::Completed), 7);
+            s.announce(t0, &ann(2, 50, Event::None), 7);
+            s.announce(t0, &ann(2, 0, Event::None), 7);
+            s.announce(t0, &ann(2, 0, Event::Stopped), 7);
+            s.announce(t0, &ann(2, 10, Event::Started), 7);
+            s.announce(t0, &ann(2, 0, Event::Completed), 7);
+        }
+        assert_eq!(s.scrape(&ih).downloaded, 1);
+        s.announce(t0, &ann(3, 100, Event::Started), 7);
+        s.announce(t0, &ann(3, 0, Event::None), 7);
+        assert_eq!(
+            s.scrape(&ih).downloaded,
+            2,
+            "a silent completion counts too"
+        );
     }
 
     #[test]

@@ -66,9 +66,21 @@ pub(crate) fn lt_seed(
     save: &Path,
     tracker: &str,
 ) -> (KillOnDrop, BufReader<ChildStdout>, Value) {
+    lt_seed_on("127.0.0.1", torrent, save, tracker)
+}
+
+/// [`lt_seed`] listening (and so announcing) on loopback address `ip`: 127.1.0.1,
+/// 127.2.0.1, ... are distinct /24 networks for the prune gate.
+pub(crate) fn lt_seed_on(
+    ip: &str,
+    torrent: &str,
+    save: &Path,
+    tracker: &str,
+) -> (KillOnDrop, BufReader<ChildStdout>, Value) {
     let lt: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/lt.py");
     let mut seeder = KillOnDrop(
         Command::new("/usr/bin/python3")
+            .env("LT_IP", ip)
             .arg(&lt)
             .args(["seed", torrent])
             .arg(save)

@@ -552,8 +552,10 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
                 .to_string()
         })
         .collect();
-    let seed = |url: &str| -> Result<Proc> {
+    // Each seeder on a /24 of its own (the prune gate counts networks, DESIGN §15).
+    let seed = |url: &str, ip: &str| -> Result<Proc> {
         let mut child = Command::new("/usr/bin/python3")
+            .env("LT_IP", ip)
             .arg(&lt)
             .args(["seed", &torrents.join(",")])
             .arg(&seeder_data)
@@ -578,7 +580,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
     let _seeder1 = report.stage(
         "libtorrent seeds with seeder 1's passkey; the prune gate holds",
         || {
-            let p = seed(&passkeys[0])?;
+            let p = seed(&passkeys[0], "127.1.0.1")?;
             wait_for("the tracker counting seeder 1", 60, || seeders_of(1))?;
             // Audits pass, but min_seeders is 2: nothing leaves the Block service.
             wait_for("an audit of seeder 1", 60, || {
@@ -708,7 +710,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
     })?;
 
     let _seeder2 = report.stage("a second seeder: the prune gate opens, Galaxy drops the blocks", || {
-        let p = seed(&passkeys[1])?;
+        let p = seed(&passkeys[1], "127.2.0.1")?;
         wait_for("both seeders counted", 60, || seeders_of(2))?;
         wait_for("both bundles pruned", 120, || {
             let b = get_json(&format!("http://{http}/v1/bundles"))?;

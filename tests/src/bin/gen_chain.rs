@@ -85,6 +85,7 @@ fn run(args: &Args) -> Result<()> {
         seed: args.seed,
         start_time: args.start_time,
         payout: args.pay,
+        stake_for: None,
     };
     let blocks = write_chain(&spec, &args.out, args.format)?;
     if args.json {

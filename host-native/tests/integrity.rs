@@ -1,0 +1,253 @@
+//! Economic integrity (DESIGN §15), each attack driven against the real service on
+//! loopback with real clients where the attack uses them:
+//! - one passkey announcing 20 peer ids (a libtorrent seeder's address behind each) gets one
+//!   audit and at most one bulk reward per (bundle, audit window), not twenty;
+//! - 50 staked accounts whose peers accept connections and never answer cannot hold an
+//!   audit round past its deadline.
+//!
+//! (Stakes bound to their payer are in tracker.rs, the prune gate's networks in prune.rs,
+//! swarm identity in tracker.rs.)
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use torrent_core::bsv::bsm;
+use torrent_core::tracker::register::{self, RegistrationRequest};
+
+mod common;
+
+use common::{Service, temp, wait_for};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.call().unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
+fn post(url: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.send(body.to_string().as_bytes()).unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
+    )
+}
+
+/// The service's metrics as `series → value`.
+fn metrics(http: &str) -> BTreeMap<String, f64> {
+    let (_, text) = get(&format!("http://{http}/metrics"), None);
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+fn metric(m: &BTreeMap<String, f64>, series: &str) -> f64 {
+    m.get(series).copied().unwrap_or(0.0)
+}
+
+fn pct(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("%{b:02x}")).collect()
+}
+
+/// An HTTP announce of `peer_id` at `port` as a complete seeder, with the passkey URL.
+fn announce(passkey_url: &str, ih: &[u8; 20], peer_id: &[u8; 20], port: u16) {
+    let url = format!(
+        "{passkey_url}&info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left=0&event=started",
+        pct(ih),
+        pct(peer_id)
+    );
+    let (status, body) = get(&url, None);
+    assert!(
+        status == 200 && !body.contains("failure reason"),
+        "{status} {body}"
+    );
+}
+
+/// A service offloading and seeding real block 413567 as one bundle, with `extra` config.
+fn miner(dir: &Path, extra: &str) -> (Service, String, [u8; 20]) {
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        common::vectors().join("block-413567.bin"),
+        src.join("413567.bin"),
+    )
+    .unwrap();
+    let svc = Service::start_with(
+        dir,
+        &format!(
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\nprune = false\n{extra}",
+            src.display()
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("the bundle seeding", 60, || {
+        get(&format!("http://{http}/v1/bundles"), None)
+            .1
+            .contains("\"stage\":\"seeding\"")
+    });
+    let (_, body) = get(&format!("http://{http}/v1/bundles"), None);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let ih: [u8; 20] = torrent_core::hex::decode(v[0]["infohash_v1"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    (svc, http, ih)
+}
+
+#[test]
+fn a_passkey_announcing_twenty_peer_ids_gets_one_audit_and_one_bulk_reward_a_window() {
+    let dir = temp("integrity-peers");
+    let (svc, http, ih) = miner(&dir, "audit_interval_s = 1\n");
+    // A real libtorrent seeder with the passkey, then 19 more peer ids at its address.
+    let other = dir.join("other");
+    let made = common::bundle_413567(&dir, &other, &[]);
+    assert_eq!(made["infohash_v1"], torrent_core::hex::encode(&ih));
+    let url = common::register_staked(&svc, &dir, 1);
+    let (_lt, _out, ready) = common::lt_seed(made["torrent"].as_str().unwrap(), &other, &url);
+    assert_eq!(ready["seeding"], true);
+    let port = ready["port"].as_u64().unwrap() as u16;
+    for i in 0..19u8 {
+        let mut id = *b"-XX0001-sybil0000000";
+        id[19] = b'a' + i;
+        announce(&url, &ih, &id, port);
+    }
+    let (_, scrape) = get(
+        &format!("http://{}/scrape?info_hash={}", svc.tracker(), pct(&ih)),
+        None,
+    );
+    // Twenty entries of the passkey, and the service's own seeding session.
+    assert!(scrape.contains("8:completei21e"), "21 entries: {scrape:?}");
+
+    // Several rounds, each of which would have audited and paid twenty times.
+    let start = metrics(&http);
+    let rounds0 = metric(&start, "torrent_service_audit_rounds_total");
+    wait_for("six audit rounds", 60, || {
+        metric(&metrics(&http), "torrent_service_audit_rounds_total") >= rounds0 + 6.0
+    });
+    let end = metrics(&http);
+    let rounds = metric(&end, "torrent_service_audit_rounds_total");
+    let passes = metric(&end, "torrent_service_audits_total{result=\"pass\"}");
+    let bulk = metric(&end, "torrent_service_rewards_total{kind=\"bulk\"}");
+    assert!(passes >= 3.0, "the seeder is audited: {passes}");
+    assert!(
+        passes <= rounds,
+        "one audit a round at most: {passes} passes in {rounds} rounds"
+    );
+    assert!(bulk <= passes, "one bulk reward per audit at most: {bulk}");
+
+    // The ledger: each bulk reward keyed by its window, never more bytes than one audit
+    // verifies (audit_pieces = 4 pieces of 64 KiB).
+    let (status, body) = get(
+        &format!("http://{}/admin/ledger/history?limit=100000", svc.tracker()),
+        Some("operator-secret"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let mut windows = BTreeMap::new();
+    for r in rows.iter().filter(|r| r["entry"]["kind"] == "bulk") {
+        let key = r["key"].as_str().unwrap().to_string();
+        let bytes = r["entry"]["bytes"].as_u64().unwrap();
+        assert!(bytes <= 4 * 65_536, "{r}");
+        assert!(windows.insert(key.clone(), bytes).is_none(), "{key} twice");
+    }
+    assert!(!windows.is_empty(), "bulk rewards were paid");
+    println!(
+        "20 peer ids of one passkey: {passes} audits and {} bulk rewards in {rounds} rounds (was 20 of each a round)",
+        windows.len()
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Registers (BSM, over HTTP) and stakes (operator call) seeder key `i`; returns its
+/// announce URL.
+fn register_over_http(svc: &Service, i: u32) -> String {
+    let key = common::seeder_key(i);
+    let tracker = svc.tracker();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let address = key.address().to_string();
+    let nonce = format!("{i:032x}");
+    let msg = register::message(&tracker, &address, &nonce, now);
+    let req = RegistrationRequest {
+        address: address.clone(),
+        timestamp: now,
+        nonce,
+        signature: bsm::sign(&key, msg.as_bytes()).unwrap(),
+    };
+    let (status, reply) = post(
+        &format!("http://{tracker}/register"),
+        &serde_json::to_value(&req).unwrap(),
+        None,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let (status, staked) = post(
+        &format!("http://{tracker}/admin/stake"),
+        &json!({"address": address, "amount": 100_000}),
+        Some("operator-secret"),
+    );
+    assert_eq!(status, 200, "{staked}");
+    reply["announce_url"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn fifty_silent_peers_do_not_hold_an_audit_round_past_its_deadline() {
+    let dir = temp("integrity-silent");
+    let (svc, http, ih) = miner(
+        &dir,
+        "audit_interval_s = 1\naudit_concurrency = 4\naudit_round_deadline_s = 3\n",
+    );
+    // Fifty staked accounts, each announcing a peer that accepts connections (the kernel
+    // completes them into the backlog) and never says a word: each audit waits for its
+    // timeouts. Sequential, one round would take minutes; 4 at a time, over a minute.
+    let listeners: Vec<TcpListener> = (0..50)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for (i, l) in listeners.iter().enumerate() {
+        let url = register_over_http(&svc, 100 + i as u32);
+        let mut id = *b"-XX0001-silent000000";
+        id[18] = b'a' + (i / 26) as u8;
+        id[19] = b'a' + (i % 26) as u8;
+        announce(&url, &ih, &id, l.local_addr().unwrap().port());
+    }
+    let m = metrics(&http);
+    let rounds0 = metric(&m, "torrent_service_audit_rounds_total");
+    wait_for("three audit rounds after the announces", 60, || {
+        metric(&metrics(&http), "torrent_service_audit_rounds_total") >= rounds0 + 3.0
+    });
+    let m = metrics(&http);
+    let took = metric(&m, "torrent_service_audit_round_seconds");
+    let cut = metric(&m, "torrent_service_audits_cut_total");
+    assert!(cut > 0.0, "the deadline cut audits still waiting");
+    // The deadline is 3 s; the round ends when it passes (a second for scheduling).
+    assert!(took <= 4.0, "a round took {took} s past its 3 s deadline");
+    println!("50 silent peers: rounds of {took} s (deadline 3 s), {cut} audits cut");
+    drop(listeners);
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
