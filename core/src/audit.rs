@@ -94,14 +94,14 @@ mod tests {
     #[test]
     fn one_audit_per_account_per_window_and_none_for_the_inactive() {
         let interval = Duration::from_secs(600);
-        let now = UnixMillis::from_secs(6_000_000);
+        let now = UnixMillis::from_secs(6_000_300);
         // Account 1 announces 20 peer ids; 2 is inactive; 3 was audited this window; 4 in
         // the previous one.
         let mut peers: Vec<(u64, SocketAddr)> = (0..20).map(|i| (1, addr(1, 1000 + i))).collect();
         peers.extend([(2, addr(2, 1)), (3, addr(3, 1)), (4, addr(4, 1))]);
         let last = |a: u64| match a {
-            3 => Some(UnixMillis::from_secs(6_000_000 - 1)),
-            4 => Some(UnixMillis::from_secs(6_000_000 - 601)),
+            3 => Some(UnixMillis::from_secs(6_000_100)),
+            4 => Some(UnixMillis::from_secs(6_000_300 - 601)),
             _ => None,
         };
         let p = plan(&peers, |a| a != 2, last, interval, now, 42);

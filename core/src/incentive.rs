@@ -59,6 +59,30 @@ impl Rules {
         }
         Ok(r)
     }
+
+    /// The reward of `bytes` of verified bulk data on top of `carry` bytes not yet worth
+    /// a megabyte: (satoshis, the new carry).
+    pub fn bulk_reward(&self, carry: u64, bytes: u64) -> Result<(u64, u64), LedgerError> {
+        let total = add(carry, bytes)?;
+        let r = (total / 1_000_000)
+            .checked_mul(self.bulk_reward_per_mb)
+            .ok_or(LedgerError::Overflow)?;
+        Ok((r, total % 1_000_000))
+    }
+
+    /// The satoshis `event` would credit to a seeder whose money is `account` now (`None`
+    /// for events that are not rewards): what a budget must admit first.
+    pub fn reward_of(&self, event: &Event, account: &Account) -> Result<Option<u64>, LedgerError> {
+        Ok(match event {
+            Event::ProofServed {
+                served_ms,
+                active_seeders,
+                ..
+            } => Some(self.proof_reward(*served_ms, *active_seeders)?),
+            Event::Bulk { bytes, .. } => Some(self.bulk_reward(account.bulk_carry, *bytes)?.0),
+            _ => None,
+        })
+    }
 }
 
 /// Why a seeder is slashed.
@@ -297,11 +321,8 @@ impl Ledger {
                 self.credit(*seeder, r, None)?;
             }
             Event::Bulk { seeder, bytes } => {
-                let total = add(self.account(*seeder).bulk_carry, *bytes)?;
-                let r = (total / 1_000_000)
-                    .checked_mul(rules.bulk_reward_per_mb)
-                    .ok_or(LedgerError::Overflow)?;
-                self.credit(*seeder, r, Some(total % 1_000_000))?;
+                let (r, carry) = rules.bulk_reward(self.account(*seeder).bulk_carry, *bytes)?;
+                self.credit(*seeder, r, Some(carry))?;
             }
             Event::Slash { seeder, reason } => {
                 let want = match reason {

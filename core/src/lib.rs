@@ -53,6 +53,7 @@ pub mod metainfo;
 pub mod peer;
 pub mod proof;
 pub mod prune;
+pub mod rewards;
 pub mod settle;
 pub mod time;
 pub mod tracker;

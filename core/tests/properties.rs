@@ -259,6 +259,69 @@ proptest! {
         prop_assert_eq!(s.peer_count(), 0);
     }
 
+    /// Proof rewards, for any interleaving of requests (txids of a few blocks, from seeders'
+    /// own addresses or not) over several windows: each (txid, window) is paid at most once,
+    /// no block earns more than `per_block` in a window, an own request never earns, and a
+    /// block planned for local service earns nothing more in that window.
+    #[test]
+    fn proof_rewards_pay_each_txid_once_per_window_and_each_block_a_bounded_number(
+        ops in prop::collection::vec((0u8..40, any::<bool>(), 0u64..7_200_000), 1..500),
+    ) {
+        use std::collections::BTreeMap;
+        use torrent_core::rewards::{Plan, ProofRewardConfig, ProofRewards};
+        let cfg = ProofRewardConfig { window: core::time::Duration::from_secs(3600), per_block: 4 };
+        let mut r = ProofRewards::default();
+        let mut now = 1_700_000_000_000u64;
+        let mut paid: BTreeMap<(u8, u64), u32> = BTreeMap::new();
+        let mut per_block: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+        for (tx, own, dt) in ops {
+            now += dt;
+            let height = u64::from(tx % 5);
+            let local = r.plan(height, now, &cfg) == Plan::ServeLocally;
+            let got = r.earn([tx; 32], height, own, now, &cfg);
+            if let Ok(w) = got {
+                prop_assert!(!own, "an own request earned");
+                prop_assert!(!local, "a block served locally earned");
+                prop_assert_eq!(w, ProofRewards::window_of(now, &cfg));
+                *paid.entry((tx, w)).or_default() += 1;
+                *per_block.entry((height, w)).or_default() += 1;
+            }
+        }
+        prop_assert!(paid.values().all(|n| *n == 1), "{:?}", paid);
+        prop_assert!(per_block.values().all(|n| *n <= 4), "{:?}", per_block);
+    }
+
+    /// Budgets, for any sequence of rewards to any seeders over several days: what is
+    /// admitted in a UTC day never exceeds the daily cap, nor any seeder's cap.
+    #[test]
+    fn admitted_rewards_stay_within_the_daily_budgets(
+        ops in prop::collection::vec((0u64..5, 0u64..400, 0u64..20_000_000), 1..400),
+        per_day in 0u64..3000,
+        per_seeder in 0u64..1000,
+    ) {
+        use std::collections::BTreeMap;
+        use torrent_core::rewards::{Budget, BudgetConfig};
+        let cfg = BudgetConfig { per_day, per_seeder_per_day: per_seeder };
+        let mut b = Budget::default();
+        let mut now = 1_700_000_000_000u64;
+        let mut day_total: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut seeder_total: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+        for (seeder, amount, dt) in ops {
+            now += dt;
+            if b.admit(seeder, amount, now, &cfg).is_ok() {
+                let day = now / 86_400_000;
+                *day_total.entry(day).or_default() += amount;
+                *seeder_total.entry((day, seeder)).or_default() += amount;
+            }
+        }
+        if per_day > 0 {
+            prop_assert!(day_total.values().all(|t| *t <= per_day));
+        }
+        if per_seeder > 0 {
+            prop_assert!(seeder_total.values().all(|t| *t <= per_seeder));
+        }
+    }
+
     /// Strangers reusing peer ids from other IPs change nothing of the honest peers (their
     /// entries, accounts and addresses are those of a tracker that never saw the strangers),
     /// and `downloaded` never exceeds the number of distinct (peer id, IP) that completed.

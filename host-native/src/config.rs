@@ -113,6 +113,16 @@ pub struct Config {
     pub audit_max_age_s: u64,
     /// Whole pieces fetched and checked per audit.
     pub audit_pieces: u32,
+    /// A seeder's verified proof of a txid earns once per this many seconds, whoever asks.
+    pub proof_reward_window_s: u64,
+    /// Rewarded seeder proofs of one block per window; then the block's txid file is
+    /// fetched once and the block served locally.
+    pub proof_rewards_per_block: u32,
+    /// Satoshis of rewards (proofs and bulk) that may accrue per UTC day, all seeders
+    /// together; 0: no cap.
+    pub reward_budget_sat_per_day: u64,
+    /// Satoshis of rewards that may accrue per UTC day to one seeder; 0: no cap.
+    pub reward_budget_sat_per_seeder_per_day: u64,
     /// Audits of one round run at most this many at a time.
     pub audit_concurrency: u32,
     /// An audit round ends after this many seconds, whatever is still running (unreachable
@@ -316,6 +326,10 @@ impl Default for Config {
             audit_interval_s: 600,
             audit_max_age_s: 86_400,
             audit_pieces: 4,
+            proof_reward_window_s: 86_400,
+            proof_rewards_per_block: 16,
+            reward_budget_sat_per_day: 100_000_000,
+            reward_budget_sat_per_seeder_per_day: 10_000_000,
             audit_concurrency: 16,
             audit_round_deadline_s: 120,
             prune: true,
@@ -460,6 +474,9 @@ impl Config {
         }
         if self.audit_pieces == 0 {
             bail!("audit_pieces must be at least 1");
+        }
+        if self.proof_reward_window_s == 0 {
+            bail!("proof_reward_window_s must be at least 1");
         }
         if self.audit_concurrency == 0 || self.audit_round_deadline_s == 0 {
             bail!("audit_concurrency and audit_round_deadline_s must be at least 1");

@@ -91,10 +91,16 @@ impl Grpc {
         }
     }
 
-    async fn one(&self, method: &str, txid: &str, f: i32) -> Result<pb::Proof, ProofFailure> {
+    async fn one(
+        &self,
+        method: &str,
+        txid: &str,
+        f: i32,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<pb::Proof, ProofFailure> {
         let started = Instant::now();
         let r = match formats(f) {
-            Ok(f) => self.proofs.prove(txid, f).await,
+            Ok(f) => self.proofs.prove(txid, f, from).await,
             Err(e) => Err(e),
         };
         let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
@@ -126,9 +132,10 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::GetProofRequest>,
     ) -> Result<Response<pb::Proof>, Status> {
+        let from = request.remote_addr().map(|a| a.ip());
         let r = request.into_inner();
         Ok(Response::new(
-            self.one("GetProof", &r.txid, r.format).await?,
+            self.one("GetProof", &r.txid, r.format, from).await?,
         ))
     }
 
@@ -136,6 +143,7 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::GetProofsRequest>,
     ) -> Result<Response<pb::GetProofsResponse>, Status> {
+        let from = request.remote_addr().map(|a| a.ip());
         let r = request.into_inner();
         if r.txids.len() > self.max_batch {
             return Err(Status::invalid_argument(format!(
@@ -146,7 +154,10 @@ impl ProofService for Grpc {
         }
         let mut results = Vec::with_capacity(r.txids.len());
         for t in &r.txids {
-            results.push(Self::result(t, self.one("GetProofs", t, r.format).await));
+            results.push(Self::result(
+                t,
+                self.one("GetProofs", t, r.format, from).await,
+            ));
         }
         Ok(Response::new(pb::GetProofsResponse { results }))
     }
@@ -157,6 +168,7 @@ impl ProofService for Grpc {
         &self,
         request: Request<tonic::Streaming<pb::GetProofRequest>>,
     ) -> Result<Response<Self::StreamProofsStream>, Status> {
+        let from = request.remote_addr().map(|a| a.ip());
         let mut input = request.into_inner();
         let this = self.clone();
         let out = async_stream(move |tx| async move {
@@ -164,7 +176,7 @@ impl ProofService for Grpc {
                 let msg = match item {
                     Ok(req) => Ok(Self::result(
                         &req.txid,
-                        this.one("StreamProofs", &req.txid, req.format).await,
+                        this.one("StreamProofs", &req.txid, req.format, from).await,
                     )),
                     Err(s) => Err(s),
                 };

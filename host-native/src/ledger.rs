@@ -41,6 +41,8 @@ const KEYS: TableDefinition<'_, &str, u64> = TableDefinition::new("ledger_keys")
 const LOG: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("ledger_log");
 const PAYOUTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("payouts");
 const WALLET: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("wallet_utxos");
+/// Today's reward budget counts (`torrent_core::rewards::Budget`, JSON under "today").
+const BUDGET: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("ledger_budget");
 
 /// Why a seeder is slashed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +161,8 @@ pub enum Recorded {
     Applied(LogRow),
     /// The key was recorded before; nothing changed.
     Duplicate,
+    /// A reward today's budget cannot take (DESIGN §15): nothing accrued, nothing recorded.
+    OverBudget,
 }
 
 /// An input of a payout, with the output it spends (enough to verify the signature).
@@ -361,10 +365,12 @@ impl LedgerMetrics {
 
 /// Every alert kind, each always present in `torrent_service_alerts_total` (zero until
 /// raised), so that rules over them see a series from the first scrape.
-pub const ALERT_KINDS: [&str; 6] = [
+pub const ALERT_KINDS: [&str; 8] = [
     "seeder_slashed",
     "bundle_under_seeded",
     "payout_unfunded",
+    "payout_conflict_unverifiable",
+    "reward_budget_exhausted",
     "block_source_unavailable",
     "overlay_unavailable",
     "auth_unavailable",
@@ -398,6 +404,7 @@ pub fn alert(metrics: &LedgerMetrics, kind: &'static str, message: &str) {
 
 struct State {
     ledger: Ledger,
+    budget: torrent_core::rewards::Budget,
 }
 
 /// Called with a seeder's tracker account after its stake changed.
@@ -407,6 +414,7 @@ pub type StakeObserver = Box<dyn Fn(&Account) + Send + Sync>;
 pub struct Book {
     store: Arc<Store>,
     rules: Rules,
+    budget: torrent_core::rewards::BudgetConfig,
     state: Mutex<State>,
     observer: Mutex<Option<StakeObserver>>,
     /// Counters.
@@ -510,15 +518,34 @@ impl Book {
     /// Database errors or corrupt rows.
     pub fn open(store: Arc<Store>, rules: Rules) -> Result<Self> {
         let ledger = load(&store)?;
+        let budget = {
+            let r = store.db().begin_read()?;
+            match r.open_table(BUDGET) {
+                Ok(t) => t
+                    .get("today")?
+                    .map(|v| serde_json::from_slice(v.value()))
+                    .transpose()?
+                    .unwrap_or_default(),
+                Err(_) => torrent_core::rewards::Budget::default(),
+            }
+        };
         let book = Self {
             store,
             rules,
-            state: Mutex::new(State { ledger }),
+            budget: torrent_core::rewards::BudgetConfig::default(),
+            state: Mutex::new(State { ledger, budget }),
             observer: Mutex::new(None),
             metrics: LedgerMetrics::default(),
         };
         book.check()?;
         Ok(book)
+    }
+
+    /// Caps what rewards may accrue per UTC day (zero: no cap).
+    #[must_use]
+    pub fn with_budget(mut self, budget: torrent_core::rewards::BudgetConfig) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// Sets who hears about stake changes (the tracker, to stop or restart passkeys).
@@ -637,6 +664,32 @@ impl Book {
                 }
             }
         };
+        // A reward must fit today's budgets first (core's rule); what it admits is kept
+        // with the change, in the same transaction.
+        let mut budget = None;
+        if let Event::ProofServed { seeder, .. } | Event::Bulk { seeder, .. } = &event
+            && let Some(amount) = self.rules.reward_of(&event, &st.ledger.account(*seeder))?
+        {
+            let mut b = st.budget.clone();
+            match b.admit(*seeder, amount, now_ms(), &self.budget) {
+                Ok(()) => budget = Some(b),
+                Err(over) => {
+                    st.budget = b;
+                    drop(st);
+                    if over.first_today {
+                        alert(
+                            &self.metrics,
+                            "reward_budget_exhausted",
+                            &format!(
+                                "today's reward budget is spent (reward_budget_sat_per_day {}, reward_budget_sat_per_seeder_per_day {}): proofs are still served, nothing more accrues today",
+                                self.budget.per_day, self.budget.per_seeder_per_day
+                            ),
+                        );
+                    }
+                    return Ok(Recorded::OverBudget);
+                }
+            }
+        }
         let before: Vec<Money> = touched
             .iter()
             .map(|(id, _)| st.ledger.account(*id))
@@ -675,6 +728,10 @@ impl Book {
             log.insert(seq, serde_json::to_vec(&row)?.as_slice())?;
             drop(log);
             w.open_table(KEYS)?.insert(key, seq)?;
+            if let Some(b) = &budget {
+                w.open_table(BUDGET)?
+                    .insert("today", serde_json::to_vec(b)?.as_slice())?;
+            }
             extra(&w)?;
             Ok(row)
         })();
@@ -683,7 +740,12 @@ impl Book {
             Ok(row)
         });
         let row = match committed {
-            Ok(row) => row,
+            Ok(row) => {
+                if let Some(b) = budget {
+                    st.budget = b;
+                }
+                row
+            }
             Err(e) => {
                 // Memory ran ahead of the disk: reload what is durable.
                 st.ledger = load(&self.store)?;

@@ -413,7 +413,8 @@ impl Proofs {
         s
     }
 
-    /// Builds one proof.
+    /// Builds one proof for a client at `from` (its IP decides whether a seeder's answer
+    /// may earn: never when the seeder asks itself, DESIGN §15).
     ///
     /// # Errors
     /// [`ProofFailure`].
@@ -421,6 +422,7 @@ impl Proofs {
         &self,
         txid_hex: &str,
         formats: Formats,
+        from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
         let started = Instant::now();
         let _permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
@@ -430,17 +432,33 @@ impl Proofs {
         let (height, index) = self.position(&txid)?;
         // A cached tree answers at once; only a miss looks further (header, file, seeders),
         // so the hot path stays one index read and one chunk read.
+        // A seeder's verified answer is served again without asking anyone; a block whose
+        // quota of paid seeder proofs is spent is served from its txid file (core's rule).
         if let Some(seeders) = self.seeders.get()
             && !self.cached(height)
         {
+            if let Some(answer) = seeders.cached(&txid, formats, started) {
+                return Ok(answer);
+            }
             let rec = self
                 .store
                 .header(height)
                 .map_err(internal)?
                 .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
             if !self.txid_file_at_hand(&rec)
+                && seeders.plan(height) == torrent_core::rewards::Plan::AskSeeders
                 && let Some(answer) = seeders
-                    .ask(&txid, height, index, &rec, formats, started)
+                    .ask(
+                        &txid,
+                        height,
+                        index,
+                        &rec,
+                        &crate::seeders::Asked {
+                            formats,
+                            started,
+                            from,
+                        },
+                    )
                     .await
             {
                 return Ok(answer);
@@ -724,13 +742,14 @@ fn json_error(f: &ProofFailure) -> axum::response::Response {
 /// `GET /v1/proof/<txid>?format=bump|tsc|json`.
 pub async fn json_proof(
     axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
     axum::extract::Path(txid): axum::extract::Path<String>,
     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let started = Instant::now();
     let r = match Formats::parse(q.get("format").map(String::as_str)) {
-        Ok(f) => p.prove(&txid, f).await,
+        Ok(f) => p.prove(&txid, f, Some(client.ip())).await,
         Err(e) => Err(e),
     };
     let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");

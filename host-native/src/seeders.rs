@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use torrent_core::metainfo::InfoHashV1;
 use torrent_core::proof::tsc::TscProof;
+use torrent_core::rewards::{Plan, ProofRewardConfig, ProofRewards};
 use torrent_core::verdict::{ProofFormat, Verdict, VerifyRequest};
 use torrent_core::{Header, Txid};
 
@@ -41,6 +42,7 @@ pub struct SeederProofMetrics {
     valid: AtomicU64,
     invalid: AtomicU64,
     failed: AtomicU64,
+    unrewarded: AtomicU64,
 }
 
 /// Asks seeders for proofs.
@@ -49,8 +51,51 @@ pub struct SeederProofs {
     timeout: Duration,
     validator: Validator,
     channels: Mutex<HashMap<String, tonic::transport::Channel>>,
+    /// Which verified answers earn (core's rule, DESIGN §15).
+    rewards: Mutex<ProofRewards>,
+    reward_config: ProofRewardConfig,
+    /// Verified seeder answers (all formats), served again without asking anyone.
+    answers: Mutex<AnswerCache>,
     /// Counters.
     pub metrics: SeederProofMetrics,
+}
+
+/// What a client asked for, and from where.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked {
+    /// The formats wanted.
+    pub formats: Formats,
+    /// When the request arrived (answers report the time spent).
+    pub started: Instant,
+    /// The client's address: a seeder asking for its own proofs earns nothing.
+    pub from: Option<std::net::IpAddr>,
+}
+
+/// Verified seeder answers by txid, at most [`ANSWER_CACHE`], the oldest dropped first.
+#[derive(Debug, Default)]
+struct AnswerCache {
+    by_txid: HashMap<Txid, ProofAnswer>,
+    order: std::collections::VecDeque<Txid>,
+}
+
+/// Verified seeder answers kept (each about a kilobyte).
+const ANSWER_CACHE: usize = 65_536;
+
+impl AnswerCache {
+    fn get(&self, txid: &Txid) -> Option<ProofAnswer> {
+        self.by_txid.get(txid).cloned()
+    }
+
+    fn put(&mut self, txid: Txid, answer: ProofAnswer) {
+        if self.by_txid.insert(txid, answer).is_none() {
+            self.order.push_back(txid);
+        }
+        while self.order.len() > ANSWER_CACHE {
+            if let Some(old) = self.order.pop_front() {
+                self.by_txid.remove(&old);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for SeederProofs {
@@ -161,14 +206,49 @@ fn check(
 
 impl SeederProofs {
     /// A source over the tracker's registered seeders.
-    pub fn new(tracker: Arc<Tracker>, timeout: Duration, validator: Validator) -> Self {
+    pub fn new(
+        tracker: Arc<Tracker>,
+        timeout: Duration,
+        validator: Validator,
+        reward_config: ProofRewardConfig,
+    ) -> Self {
         Self {
             tracker,
             timeout,
             validator,
             channels: Mutex::new(HashMap::new()),
+            rewards: Mutex::new(ProofRewards::default()),
+            reward_config,
+            answers: Mutex::new(AnswerCache::default()),
             metrics: SeederProofMetrics::default(),
         }
+    }
+
+    /// A verified seeder answer given before, in the formats asked for.
+    pub fn cached(&self, txid: &Txid, formats: Formats, started: Instant) -> Option<ProofAnswer> {
+        let mut a = self
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(txid)?;
+        if formats == Formats::Tsc {
+            a.bump.clear();
+        }
+        if formats == Formats::Bump {
+            a.tsc = None;
+        }
+        a.source = "cache";
+        a.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        Some(a)
+    }
+
+    /// Whether a request the local store cannot answer, of block `height`, should go to
+    /// the seeders or to the block's txid file (core's rule).
+    pub fn plan(&self, height: u64) -> Plan {
+        self.rewards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .plan(height, crate::tracker::now().0, &self.reward_config)
     }
 
     fn channel(&self, url: &str) -> Result<tonic::transport::Channel, String> {
@@ -196,9 +276,13 @@ impl SeederProofs {
         height: u64,
         index: u64,
         rec: &HeaderRecord,
-        formats: Formats,
-        started: Instant,
+        asked: &Asked,
     ) -> Option<ProofAnswer> {
+        let Asked {
+            formats,
+            started,
+            from,
+        } = *asked;
         let header = Header::decode(&rec.header).ok()?;
         let ih: InfoHashV1 = rec.infohash_v1.parse().ok()?;
         let mut ids: Vec<u64> = self
@@ -210,10 +294,10 @@ impl SeederProofs {
         ids.sort_unstable();
         ids.dedup();
         let active = u32::try_from(ids.len()).unwrap_or(u32::MAX);
-        let mut candidates: Vec<(String, String)> = ids
+        let mut candidates: Vec<(u64, String, String)> = ids
             .iter()
             .filter_map(|id| self.tracker.account_by_id(*id))
-            .filter_map(|a| a.proof_url.clone().map(|u| (a.address, u)))
+            .filter_map(|a| a.proof_url.clone().map(|u| (a.id, a.address, u)))
             .collect();
         if candidates.is_empty() {
             return None;
@@ -223,7 +307,7 @@ impl SeederProofs {
         let _ = getrandom::fill(&mut r);
         let n = candidates.len();
         candidates.rotate_left(usize::try_from(u64::from_le_bytes(r) % n as u64).unwrap_or(0));
-        for (address, url) in candidates.into_iter().take(MAX_ASKED) {
+        for (account, address, url) in candidates.into_iter().take(MAX_ASKED) {
             let asked = Instant::now();
             let reply = match self.channel(&url) {
                 Ok(ch) => {
@@ -291,48 +375,79 @@ impl SeederProofs {
                 }
                 continue;
             }
-            let book = Arc::clone(self.tracker.book());
-            let entry = Entry::Proof {
-                address: address.clone(),
-                txid: txid.to_string(),
-                served_ms,
-                active_seeders: active,
-            };
-            let key = format!("proof:{address}:{txid}:{nonce:016x}");
-            match tokio::task::spawn_blocking(move || book.record(&key, entry)).await {
-                Ok(Ok(Recorded::Applied(row))) => {
-                    tracing::info!(seeder = %address, %txid, served_ms, active_seeders = active, reward = row.credited, "seeder proof verified and rewarded");
+            // Does it earn (core's rule)? Once per (txid, window); never for a request from
+            // the seeder's own address; a bounded number per block.
+            let own = from.is_some_and(|ip| self.tracker.announced_from(account, ip));
+            let earned = self
+                .rewards
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .earn(
+                    txid.to_byte_array(),
+                    height,
+                    own,
+                    crate::tracker::now().0,
+                    &self.reward_config,
+                );
+            match earned {
+                Ok(window) => {
+                    let book = Arc::clone(self.tracker.book());
+                    let entry = Entry::Proof {
+                        address: address.clone(),
+                        txid: txid.to_string(),
+                        served_ms,
+                        active_seeders: active,
+                    };
+                    // Keyed by (txid, window) alone: durable, so a restart cannot pay twice.
+                    let key = format!("proof:{txid}:w{window}");
+                    match tokio::task::spawn_blocking(move || book.record(&key, entry)).await {
+                        Ok(Ok(Recorded::Applied(row))) => {
+                            tracing::info!(seeder = %address, %txid, served_ms, active_seeders = active, reward = row.credited, "seeder proof verified and rewarded");
+                        }
+                        Ok(Ok(Recorded::Duplicate | Recorded::OverBudget)) => {}
+                        Ok(Err(e)) => {
+                            // Not durable, so not acknowledged as earned; the proof is still good.
+                            tracing::error!(seeder = %address, "recording a reward: {e:#}");
+                        }
+                        Err(e) => tracing::error!("reward task: {e}"),
+                    }
                 }
-                Ok(Ok(Recorded::Duplicate)) => {}
-                Ok(Err(e)) => {
-                    // Not durable, so not acknowledged as earned; the proof is still good.
-                    tracing::error!(seeder = %address, "recording a reward: {e:#}");
+                Err(why) => {
+                    self.metrics.unrewarded.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(seeder = %address, %txid, ?why, "seeder proof verified, not rewarded");
                 }
-                Err(e) => tracing::error!("reward task: {e}"),
             }
             self.metrics.valid.fetch_add(1, Ordering::Relaxed);
             let tsc = (formats != Formats::Bump && !proof.tsc_json.is_empty())
                 .then(|| serde_json::value::RawValue::from_string(proof.tsc_json.clone()).ok())
                 .flatten();
-            return Some(ProofAnswer {
+            let answer = ProofAnswer {
                 txid: txid.to_string(),
                 height,
                 block_hash: header.block_hash().to_string(),
                 tx_count: rec.tx_count,
                 index,
                 header: rec.header.clone(),
-                bump: if formats == Formats::Tsc {
-                    Vec::new()
-                } else {
-                    proof.bump
-                },
-                tsc,
+                bump: proof.bump,
+                tsc: (!proof.tsc_json.is_empty())
+                    .then(|| serde_json::value::RawValue::from_string(proof.tsc_json.clone()).ok())
+                    .flatten(),
                 infohash_v1: rec.infohash_v1.clone(),
                 bundle: rec.bundle.clone(),
                 txid_file: rec.txid_file.clone(),
                 elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
                 source: "seeder",
-            });
+            };
+            self.answers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .put(*txid, answer.clone());
+            let mut answer = answer;
+            if formats == Formats::Tsc {
+                answer.bump.clear();
+            }
+            answer.tsc = if formats == Formats::Bump { None } else { tsc };
+            return Some(answer);
         }
         None
     }
@@ -347,6 +462,11 @@ impl SeederProofs {
             m.valid.load(Ordering::Relaxed),
             m.invalid.load(Ordering::Relaxed),
             m.failed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP torrent_proof_seeder_unrewarded_total Valid seeder answers that earned nothing (paid already in the window, the seeder's own request, or the block's quota reached).\n# TYPE torrent_proof_seeder_unrewarded_total counter\ntorrent_proof_seeder_unrewarded_total {}",
+            m.unrewarded.load(Ordering::Relaxed)
         );
     }
 }

@@ -104,10 +104,14 @@ pub async fn run(config: Config) -> Result<()> {
         .clone()
         .unwrap_or_else(|| format!("127.0.0.1:{}", tracker_addr.port()));
 
-    let book = Arc::new(crate::ledger::Book::open(
-        Arc::clone(&store),
-        config.rules(),
-    )?);
+    let book = Arc::new(
+        crate::ledger::Book::open(Arc::clone(&store), config.rules())?.with_budget(
+            torrent_core::rewards::BudgetConfig {
+                per_day: config.reward_budget_sat_per_day,
+                per_seeder_per_day: config.reward_budget_sat_per_seeder_per_day,
+            },
+        ),
+    );
     let auth = Arc::new(crate::auth::Authorizer::from_config(
         &config,
         Some(Arc::clone(&book)),
@@ -231,6 +235,10 @@ pub async fn run(config: Config) -> Result<()> {
         Arc::clone(&tracker),
         std::time::Duration::from_millis(config.seeder_proof_timeout_ms),
         validator,
+        torrent_core::rewards::ProofRewardConfig {
+            window: std::time::Duration::from_secs(config.proof_reward_window_s),
+            per_block: config.proof_rewards_per_block,
+        },
     )));
     let grpc_listener = TcpListener::bind((host, config.proof_rpc_port))
         .await
@@ -303,7 +311,7 @@ pub async fn run(config: Config) -> Result<()> {
             .merge(webseed)
             .merge(registry)
             .merge(proof_api)
-            .into_make_service()
+            .into_make_service_with_connect_info::<SocketAddr>()
     };
 
     let ready = serde_json::json!({

@@ -138,6 +138,9 @@ pub struct Tracker {
     passkeys: RwLock<HashMap<String, Account>>,
     book: Arc<crate::ledger::Book>,
     activity: Mutex<HashMap<String, crate::store::SeederActivity>>,
+    /// The addresses each seeder account announced from lately: its requests for proofs
+    /// never earn it anything (DESIGN §15).
+    announced_ips: Mutex<HashMap<u64, std::collections::VecDeque<IpAddr>>>,
     /// Held across take-and-write, so that a reader's flush waits for one in flight
     /// (otherwise it could read the database between another flush's take and its commit).
     flush: Mutex<()>,
@@ -157,6 +160,9 @@ impl std::fmt::Debug for Tracker {
 }
 
 /// Why an announce is refused (the bencoded failure reason).
+/// Addresses remembered per seeder account (a NAT, a second machine, a move).
+pub const ANNOUNCED_IPS_KEPT: usize = 16;
+
 fn refusal(account: Option<&Account>, stake_amount: u64) -> Option<String> {
     match account {
         None => Some("unknown passkey: register at /register for a new one".into()),
@@ -195,6 +201,7 @@ impl Tracker {
             passkeys: RwLock::new(passkeys),
             book,
             activity: Mutex::new(HashMap::new()),
+            announced_ips: Mutex::new(HashMap::new()),
             flush: Mutex::new(()),
             udp_secret: secret,
             limiter,
@@ -239,6 +246,18 @@ impl Tracker {
         passkey: Option<&str>,
     ) -> Result<torrent_core::tracker::swarm::AnnounceReply, String> {
         a.account = self.authorize(passkey)?;
+        if let Some(id) = a.account
+            && let Ok(mut ips) = self.announced_ips.lock()
+        {
+            let ip = a.addr.ip().to_canonical();
+            let list = ips.entry(id).or_default();
+            if !list.contains(&ip) {
+                if list.len() >= ANNOUNCED_IPS_KEPT {
+                    list.pop_front();
+                }
+                list.push_back(ip);
+            }
+        }
         if let (Some(k), Some(_)) = (passkey, a.account)
             && let Ok(mut act) = self.activity.lock()
         {
@@ -278,6 +297,15 @@ impl Tracker {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether seeder `account` announced from `ip` (one of the last
+    /// [`ANNOUNCED_IPS_KEPT`] addresses it used): a proof request from there is its own.
+    pub fn announced_from(&self, account: u64, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.announced_ips
+            .lock()
+            .is_ok_and(|ips| ips.get(&account).is_some_and(|l| l.contains(&ip)))
     }
 
     /// Returns the distinct active seeder accounts holding the torrent now.
@@ -772,7 +800,7 @@ async fn submit_stake(
             },
         )
         .and_then(|r| match r {
-            crate::ledger::Recorded::Duplicate => Ok(None),
+            crate::ledger::Recorded::Duplicate | crate::ledger::Recorded::OverBudget => Ok(None),
             crate::ledger::Recorded::Applied(_) => t.store.account(&account.address),
         });
     match recorded {

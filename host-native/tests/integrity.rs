@@ -1,5 +1,10 @@
 //! Economic integrity (DESIGN §15), each attack driven against the real service on
 //! loopback with real clients where the attack uses them:
+//! - a staked seeder whose proof server (a second torrent_service) answers for a block the
+//!   miner no longer holds asks for proofs itself: from its own address it earns nothing;
+//!   from elsewhere, thousands of requests earn at most `proof_rewards_per_block` proofs
+//!   of the block in the window, each txid once, and the rest is served from the cache
+//!   and the block's txid file;
 //! - one passkey announcing 20 peer ids (a libtorrent seeder's address behind each) gets one
 //!   audit and at most one bulk reward per (bundle, audit window), not twenty;
 //! - 50 staked accounts whose peers accept connections and never answer cannot hold an
@@ -11,7 +16,10 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
+
+use torrent_core::bsv::block::{Block, BlockLimits};
 
 use serde_json::{Value, json};
 use torrent_core::bsv::bsm;
@@ -249,5 +257,173 @@ fn fifty_silent_peers_do_not_hold_an_audit_round_past_its_deadline() {
     println!("50 silent peers: rounds of {took} s (deadline 3 s), {cut} audits cut");
     drop(listeners);
     svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Ledger history rows of `kind` for `address`.
+fn ledger_rows(svc: &Service, kind: &str, address: &str) -> Vec<Value> {
+    let (status, body) = get(
+        &format!("http://{}/admin/ledger/history?limit=100000", svc.tracker()),
+        Some("operator-secret"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let rows: Vec<Value> = serde_json::from_str(&body).unwrap();
+    rows.into_iter()
+        .filter(|r| r["entry"]["kind"] == kind && r["entry"]["address"] == address)
+        .collect()
+}
+
+/// A miner A that no longer holds block 413567's txid file, a seeder staked with A whose
+/// proof server is B (another torrent_service with the block) and whose libtorrent seeds
+/// the bundle from 127.5.0.1.
+struct Farm {
+    a: Service,
+    b: Service,
+    a_http: String,
+    txids: Vec<torrent_core::Txid>,
+    address: String,
+    _seeder: common::KillOnDrop,
+}
+
+fn farm(dir: &Path, extra: &str) -> Farm {
+    let raw = std::fs::read(common::vectors().join("block-413567.bin")).unwrap();
+    let txids = Block::decode(&raw, &BlockLimits::default())
+        .unwrap()
+        .txids();
+    let a_dir = dir.join("a");
+    std::fs::create_dir_all(&a_dir).unwrap();
+    let (a, a_http, _ih) = miner(
+        &a_dir,
+        &format!("validation = \"native\"\naudit_interval_s = 3600\n{extra}"),
+    );
+    let b_dir = dir.join("b");
+    std::fs::create_dir_all(b_dir.join("src")).unwrap();
+    std::fs::write(b_dir.join("src/413567.bin"), &raw).unwrap();
+    let b = Service::start_with(
+        &b_dir,
+        &format!(
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\n",
+            b_dir.join("src").display()
+        ),
+    );
+    let b_http = b.ready["http"].as_str().unwrap().to_string();
+    wait_for("B answering proofs", 60, || {
+        get(&format!("http://{b_http}/v1/proof/{}", txids[0]), None).0 == 200
+    });
+    // A's own txid file is gone: its proofs must come from seeders (or the swarm).
+    let bundle_dir = a_dir.join("data/bundles/bsv-mainnet-000413567-000413567");
+    for e in std::fs::read_dir(bundle_dir.join("txids")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let url = common::register_staked_with(
+        &a,
+        dir,
+        1,
+        &[
+            "--proof-url",
+            &format!("http://{}", b.ready["grpc"].as_str().unwrap()),
+        ],
+    );
+    let address = common::seeder_key(1).address().to_string();
+    let other = dir.join("other");
+    let made = common::bundle_413567(dir, &other, &[]);
+    let (seeder, _out, ready) =
+        common::lt_seed_on("127.5.0.1", made["torrent"].as_str().unwrap(), &other, &url);
+    assert_eq!(ready["seeding"], true);
+    wait_for("the seeder counted", 30, || {
+        get(&format!("http://{a_http}/v1/bundles"), None)
+            .1
+            .contains("\"seeders\":1")
+    });
+    Farm {
+        a,
+        b,
+        a_http,
+        txids,
+        address,
+        _seeder: seeder,
+    }
+}
+
+#[test]
+fn a_seeder_farming_proofs_earns_within_the_rule_after_thousands_of_requests() {
+    let dir = temp("integrity-farm");
+    let f = farm(&dir, "");
+    let (a_http, txids) = (&f.a_http, &f.txids);
+
+    // From its own address: served by its proof server, never paid.
+    for t in &txids[..20] {
+        let o = Command::new("curl")
+            .args(["-s", "--interface", "127.5.0.1"])
+            .arg(format!("http://{a_http}/v1/proof/{t}"))
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["source"], "seeder", "{v}");
+    }
+    assert!(
+        ledger_rows(&f.a, "proof", &f.address).is_empty(),
+        "a seeder's own requests earned"
+    );
+
+    // From elsewhere: 3,000 requests over the block's 1,557 txids, each asked twice or so.
+    let mut sources: BTreeMap<String, u32> = BTreeMap::new();
+    for i in 0..3000usize {
+        let t = &txids[(i * 7) % txids.len()];
+        let (status, body) = get(&format!("http://{a_http}/v1/proof/{t}"), None);
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        *sources
+            .entry(v["source"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    let rows = ledger_rows(&f.a, "proof", &f.address);
+    let earned: u64 = rows.iter().map(|r| r["credited"].as_u64().unwrap()).sum();
+    let mut keys: Vec<&str> = rows.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), rows.len(), "a (txid, window) paid twice");
+    assert!(
+        rows.len() <= 16,
+        "at most proof_rewards_per_block (16) rewards for the block: {}",
+        rows.len()
+    );
+    assert!(earned <= 16 * 160, "earned {earned} sat");
+    assert!(!rows.is_empty(), "honest service is still paid");
+    println!(
+        "3,020 proof requests by the seeder: {} rewarded, {earned} sat (uncapped: about {} sat); sources {sources:?}",
+        rows.len(),
+        3000 * 160
+    );
+    f.a.stop();
+    f.b.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Budgets: once a seeder's daily budget is spent, proofs are still served, nothing more
+/// accrues, and the operator hears it once.
+#[test]
+fn a_spent_daily_budget_stops_rewards_not_proofs() {
+    let dir = temp("integrity-budget");
+    let f = farm(&dir, "reward_budget_sat_per_seeder_per_day = 500\n");
+    for t in &f.txids[..40] {
+        let (status, body) = get(&format!("http://{}/v1/proof/{t}", f.a_http), None);
+        assert_eq!(status, 200, "{body}");
+    }
+    let rows = ledger_rows(&f.a, "proof", &f.address);
+    let earned: u64 = rows.iter().map(|r| r["credited"].as_u64().unwrap()).sum();
+    assert!(earned <= 500, "earned {earned} sat past a 500 sat budget");
+    assert_eq!(rows.len(), 3, "three proofs of 160 sat fit in 500");
+    let m = metrics(&f.a_http);
+    assert_eq!(
+        metric(
+            &m,
+            "torrent_service_alerts_total{kind=\"reward_budget_exhausted\"}"
+        ),
+        1.0,
+        "one alert"
+    );
+    f.a.stop();
+    f.b.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -382,7 +382,9 @@ fn rewards_slashes_and_a_payout_end_to_end() {
             .unwrap()
     };
     let torrent_s = torrent.to_str().unwrap().to_string();
-    let (_lt1, _o1, r1) = lt_seed(&torrent_s, &other, &url1);
+    // Each seeder on an address of its own: the test's requests (from 127.0.0.1) are not
+    // theirs, so their proofs may earn (DESIGN §15).
+    let (_lt1, _o1, r1) = common::lt_seed_on("127.1.0.1", &torrent_s, &other, &url1);
     assert_eq!(r1["seeding"], true);
     wait_for("seeder 1 counted", 30, || seeders() == 1);
 
@@ -404,8 +406,8 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let slow = format!("http://{}", proxy(b_grpc, Duration::from_millis(700), None));
     set_proof_url(&slow);
     assert!(ask(150, "slow, rare") >= 500);
-    let (_lt2, _o2, _) = lt_seed(&torrent_s, &other, &url2);
-    let (lt3, _o3, _) = lt_seed(&torrent_s, &other, &url3);
+    let (_lt2, _o2, _) = common::lt_seed_on("127.2.0.1", &torrent_s, &other, &url2);
+    let (lt3, _o3, _) = common::lt_seed_on("127.3.0.1", &torrent_s, &other, &url3);
     wait_for("three seeders counted", 30, || seeders() == 3);
     ask(100, "slow, common (3 seeders)");
     set_proof_url(&direct);
@@ -811,6 +813,124 @@ fn payouts_funded_and_broadcast_through_galaxy() {
             .iter()
             .any(|(kind, message)| kind == "bundle_under_seeded" && message.contains(NAME))
     });
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The attack of DESIGN §15 "Payouts", with `payout_utxos = "galaxy"`: a payout is
+/// abandoned, the next one spends its input (they conflict: at most one can be mined; with
+/// the same balances it is the same transaction again); that one is abandoned too, and
+/// then the first is mined after all (anyone who saw it could
+/// relay it). Storage now reports the shared input spent. Before, the next settlement paid
+/// the same balances again from another UTXO; now it refuses with one line and one alert.
+#[test]
+fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
+    use torrent_tests::galaxy_standin::{StandIn, wire::GalaxyUtxo};
+    let dir = temp("abandon");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        common::vectors().join("block-413567.bin"),
+        src.join("413567.bin"),
+    )
+    .unwrap();
+    let wallet_key = seeder_key(3000);
+    let (f1, f2) = (
+        common::funding(&wallet_key, 500_000, 11),
+        common::funding(&wallet_key, 400_000, 12),
+    );
+    std::fs::write(
+        dir.join("wallet.json"),
+        json!({"wif": wallet_key.to_wif(), "utxos": []}).to_string(),
+    )
+    .unwrap();
+    let utxo = |f: &Transaction, sat| GalaxyUtxo {
+        txid: f.txid().to_byte_array(),
+        vout: 0,
+        satoshis: sat,
+        script_pubkey: wallet_key.address().script_pubkey(),
+    };
+    let galaxy = StandIn::start(
+        "127.0.0.1:0",
+        "127.0.0.1:0",
+        "operator-secret",
+        &[utxo(&f1, 500_000), utxo(&f2, 400_000)],
+    )
+    .unwrap();
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_utxos = \"galaxy\"\ngalaxy_storage_port = {}\ngalaxy_timeout_ms = 500\nwallet_file = \"{}\"\n",
+            src.display(),
+            galaxy.storage.port(),
+            dir.join("wallet.json").display()
+        ),
+    );
+    let http_addr = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("the bundle seeding", 60, || {
+        http("GET", &format!("http://{http_addr}/v1/bundles"), None)
+            .1
+            .contains("\"stage\":\"seeding\"")
+    });
+    let other = dir.join("other");
+    common::bundle_413567(&dir, &other, &[]);
+    let url = register_staked(&svc, &dir, 1);
+    let torrent = dir.join(format!("data/bundles/{NAME}.torrent"));
+    let (lt, _o, _) = lt_seed(torrent.to_str().unwrap(), &other, &url);
+    let s1 = seeder_key(1).address().to_string();
+    wait_for("a whole megabyte audited", 60, || {
+        account(&svc, &s1)["balance"].as_u64().unwrap() >= 100
+    });
+    drop(lt); // no more rewards: the balances stay what they are
+
+    let input = |p: &Value| -> Vec<String> {
+        p["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| format!("{}:{}", i["txid"].as_str().unwrap(), i["vout"]))
+            .collect()
+    };
+    let p1 = ledger(&svc, &["settle"]);
+    ledger(&svc, &["abandon", p1["txid"].as_str().unwrap()]);
+    let p2 = ledger(&svc, &["settle"]);
+    assert!(
+        input(&p2).iter().any(|i| input(&p1).contains(i)),
+        "the payout after an abandon conflicts with it: {p1} / {p2}"
+    );
+    ledger(&svc, &["abandon", p2["txid"].as_str().unwrap()]);
+
+    // The first payout is mined after all.
+    let raw1 = torrent_core::hex::decode(p1["raw_tx"].as_str().unwrap()).unwrap();
+    galaxy.mine(&raw1).unwrap();
+    let paid_to = |txid: &str| {
+        galaxy
+            .utxos_of(&seeder_key(1).address().script_pubkey())
+            .iter()
+            .filter(|(_, t, _)| Txid::from_byte_array(*t).to_string() == txid)
+            .count()
+    };
+    assert_eq!(
+        paid_to(p1["txid"].as_str().unwrap()),
+        1,
+        "seeder 1 was paid by p1"
+    );
+
+    let before = ledger(&svc, &["payouts"]);
+    let out = common::ledger_cmd(&svc, &["settle"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second payment was made");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("may have been mined"), "{err}");
+    assert_eq!(ledger(&svc, &["payouts"]), before, "no new payout");
+    let (_, m) = http("GET", &format!("http://{http_addr}/metrics"), None);
+    assert!(
+        metric(
+            &m,
+            "torrent_service_alerts_total{kind=\"payout_conflict_unverifiable\"}"
+        ) >= 1.0,
+        "the operator is alerted"
+    );
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

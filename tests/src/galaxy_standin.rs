@@ -617,6 +617,30 @@ impl StandIn {
             .unwrap_or_default()
     }
 
+    /// A transaction reaches a miner some other way (anyone who saw it can relay it) and
+    /// is mined at once: its inputs are spent and its outputs unspent, as Storage then
+    /// reports. Returns the stand-in's verdict (`Err` with the reason when it is refused).
+    ///
+    /// # Errors
+    /// The transaction does not parse, spends what is not unspent, or creates money.
+    pub fn mine(&self, raw_tx: &[u8]) -> Result<(), String> {
+        let mut c = self
+            .chain
+            .lock()
+            .map_err(|_| "stand-in state poisoned".to_string())?;
+        match c.broadcast(raw_tx) {
+            TxResponse::Accepted { txid } => {
+                c.height += 1;
+                let h = c.height;
+                c.mempool.remove(&txid);
+                c.mined.insert(txid, h);
+                Ok(())
+            }
+            TxResponse::Rejected { reason } => Err(reason),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
     /// The unspent outputs locked by `script`.
     pub fn utxos_of(&self, script: &[u8]) -> Vec<(u64, [u8; 32], u32)> {
         self.chain
