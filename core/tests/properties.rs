@@ -322,6 +322,83 @@ proptest! {
         }
     }
 
+    /// The rules together, as the host composes them, for any interleaving of proof
+    /// requests (txids of a few blocks, from seeders' own addresses or not), audits (any
+    /// seeder, any bytes, planned or not) and time passing over several days: what the
+    /// ledger credits in a UTC day stays within the budgets, each (txid, window) is
+    /// credited at most once, each (seeder, bundle) at most one audit per audit window,
+    /// and the ledger still balances.
+    #[test]
+    fn rewards_stay_within_budgets_and_are_paid_once_under_any_interleaving(
+        ops in prop::collection::vec(
+            (0u8..3, 0u8..30, any::<bool>(), 0u64..5, 0u64..3_000_000, 0u64..10_000_000),
+            1..300,
+        ),
+    ) {
+        use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+        use std::collections::BTreeMap;
+        use torrent_core::audit;
+        use torrent_core::incentive::{Event, Ledger, Rules};
+        use torrent_core::rewards::{BudgetConfig, Budget, ProofRewardConfig, ProofRewards};
+        use torrent_core::time::UnixMillis;
+        let rules = Rules::DEFAULT;
+        let budget_cfg = BudgetConfig { per_day: 2_000, per_seeder_per_day: 700 };
+        let reward_cfg = ProofRewardConfig { window: core::time::Duration::from_secs(86_400), per_block: 5 };
+        let interval = core::time::Duration::from_secs(600);
+        let (mut ledger, mut budget, mut proofs) = (Ledger::new(), Budget::default(), ProofRewards::default());
+        let mut last_audit: BTreeMap<u64, UnixMillis> = BTreeMap::new();
+        let mut credited_day: BTreeMap<u64, u64> = BTreeMap::new();
+        let mut credited_seeder: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+        let mut paid_txid: BTreeMap<(u8, u64), u32> = BTreeMap::new();
+        let mut audits: BTreeMap<(u64, u64), u32> = BTreeMap::new();
+        let mut now = 1_700_000_000_000u64;
+        let mut id = 0u64;
+        for (kind, tx, own, seeder, bytes, dt) in ops {
+            now += dt;
+            id += 1;
+            let event = match kind {
+                // A verified seeder answer for txid `tx` of block `tx % 4`.
+                0 | 1 => match proofs.earn([tx; 32], u64::from(tx % 4), own, now, &reward_cfg) {
+                    Ok(w) => {
+                        *paid_txid.entry((tx, w)).or_default() += 1;
+                        Some(Event::ProofServed { seeder, served_ms: bytes % 900, active_seeders: 1 })
+                    }
+                    Err(_) => None,
+                },
+                // An audit round: the planner decides; the seeder announces 3 peer ids.
+                _ => {
+                    let peers: Vec<(u64, SocketAddr)> = (0..3u16)
+                        .map(|p| (seeder, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 6881 + p)))
+                        .collect();
+                    let plan = audit::plan(&peers, |_| true, |a| last_audit.get(&a).copied(), interval, UnixMillis(now), id);
+                    prop_assert!(plan.len() <= 1);
+                    plan.first().map(|_| {
+                        last_audit.insert(seeder, UnixMillis(now));
+                        *audits.entry((seeder, audit::window(UnixMillis(now), interval))).or_default() += 1;
+                        Event::Bulk { seeder, bytes }
+                    })
+                }
+            };
+            let Some(event) = event else { continue };
+            let amount = rules.reward_of(&event, &ledger.account(seeder)).unwrap().unwrap_or(0);
+            if budget.admit(seeder, amount, now, &budget_cfg).is_err() {
+                continue;
+            }
+            let before = ledger.account(seeder).earned;
+            ledger.apply(id, &event, &rules).unwrap();
+            let got = ledger.account(seeder).earned - before;
+            prop_assert_eq!(got, amount, "the budget admitted what the ledger credits");
+            let day = now / 86_400_000;
+            *credited_day.entry(day).or_default() += got;
+            *credited_seeder.entry((day, seeder)).or_default() += got;
+        }
+        prop_assert!(credited_day.values().all(|t| *t <= 2_000), "{:?}", credited_day);
+        prop_assert!(credited_seeder.values().all(|t| *t <= 700), "{:?}", credited_seeder);
+        prop_assert!(paid_txid.values().all(|n| *n == 1), "{:?}", paid_txid);
+        prop_assert!(audits.values().all(|n| *n == 1), "{:?}", audits);
+        prop_assert_eq!(ledger.accounted().unwrap(), ledger.credited);
+    }
+
     /// Strangers reusing peer ids from other IPs change nothing of the honest peers (their
     /// entries, accounts and addresses are those of a tracker that never saw the strangers),
     /// and `downloaded` never exceeds the number of distinct (peer id, IP) that completed.

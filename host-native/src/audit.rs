@@ -99,6 +99,18 @@ pub fn audit_peer(
     pieces: &[u32],
     timeout: Duration,
 ) -> AuditReport {
+    fetch_pieces(peer, m, pieces, timeout, &mut |_, _| {})
+}
+
+/// [`audit_peer`], handing each piece that matched its hash to `sink` (index, bytes): the
+/// bulk path, where what a seeder delivers is both checked and used.
+pub fn fetch_pieces(
+    peer: SocketAddr,
+    m: &Metainfo,
+    pieces: &[u32],
+    timeout: Duration,
+    sink: &mut dyn FnMut(u32, Vec<u8>),
+) -> AuditReport {
     let started = Instant::now();
     let mut report = AuditReport {
         peer: peer.to_string(),
@@ -110,7 +122,7 @@ pub fn audit_peer(
         failure: None,
         millis: 0,
     };
-    let result = run(peer, m, pieces, timeout, &mut report);
+    let result = run(peer, m, pieces, timeout, &mut report, sink);
     report.passed = result.is_ok() && report.pieces_ok as usize == pieces.len();
     report.failure = result.err();
     report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -123,6 +135,7 @@ fn run(
     pieces: &[u32],
     timeout: Duration,
     report: &mut AuditReport,
+    sink: &mut dyn FnMut(u32, Vec<u8>),
 ) -> Result<(), String> {
     let ih = m.infohash_v1.ok_or("torrent has no v1 info-hash")?;
     let deadline = Instant::now() + timeout;
@@ -244,6 +257,7 @@ fn run(
             return Err(format!("piece {p} does not match its hash"));
         }
         report.pieces_ok += 1;
+        sink(p, data);
     }
     Ok(())
 }

@@ -1088,7 +1088,7 @@ impl Book {
             Ok(first) => first,
             Err(payout) => {
                 let msg = format!(
-                    "settlement refused: abandoned payout {payout} may have been mined (the UTXO source reports none of its inputs unspent), and a new payout could not conflict with it: its seeders could be paid twice"
+                    "settlement refused: abandoned payout {payout} may have been mined (the UTXO source reports none of its inputs unspent), and a new payout could not conflict with it: its seeders could be paid twice; if it was mined, `ledger confirm {payout}`"
                 );
                 alert(&self.metrics, "payout_conflict_unverifiable", &msg);
                 bail!(msg);
@@ -1224,15 +1224,23 @@ impl Book {
         Ok(Some(payout))
     }
 
-    /// Marks a payout mined: pending becomes paid.
+    /// Marks a payout mined: pending becomes paid. An abandoned payout that was mined after
+    /// all (the case settlement refuses to guess about) is taken back first: its amounts
+    /// leave the balances again and its inputs are spent by it, unless a payout still
+    /// pending or confirmed spends one of them (then at most one of the two can be mined,
+    /// and that one must be resolved first).
     ///
     /// # Errors
-    /// Unknown or abandoned payout, or database errors.
+    /// Unknown payout, a conflicting payout, balances no longer covering it, or database
+    /// errors.
     pub fn confirm(&self, txid: &str, block_height: Option<u64>) -> Result<Payout> {
-        let p = self.payout(txid)?;
+        let mut p = self.payout(txid)?;
         match p.status {
             PayoutStatus::Confirmed => return Ok(p),
-            PayoutStatus::Abandoned => bail!("payout {txid} was abandoned"),
+            PayoutStatus::Abandoned => {
+                self.revive(&p)?;
+                p = self.payout(txid)?;
+            }
             _ => {}
         }
         let t2 = txid.to_string();
@@ -1251,6 +1259,86 @@ impl Book {
         )?;
         tracing::info!(%txid, "payout confirmed");
         self.payout(txid)
+    }
+
+    /// Takes an abandoned payout back as pending (see [`Book::confirm`]).
+    fn revive(&self, p: &Payout) -> Result<()> {
+        let inputs: Vec<String> = p
+            .inputs
+            .iter()
+            .map(|i| format!("{}:{}", i.txid, i.vout))
+            .collect();
+        {
+            let r = self.store.db().begin_read()?;
+            if let Ok(t) = r.open_table(WALLET) {
+                for k in &inputs {
+                    if let Some(row) = get_json::<WalletRow>(t.get(k.as_str())?)?
+                        && let Some(by) = row.spent_by.filter(|by| *by != p.txid)
+                        && self
+                            .payout(&by)
+                            .is_ok_and(|o| o.status != PayoutStatus::Abandoned)
+                    {
+                        bail!(
+                            "payout {by} spends input {k} of payout {} too: at most one of them can be mined; confirm or abandon {by} first",
+                            p.txid
+                        );
+                    }
+                }
+            }
+        }
+        let change = p
+            .outputs
+            .iter()
+            .enumerate()
+            .find(|(_, o)| o.change)
+            .map(|(i, o)| {
+                (
+                    format!("{}:{i}", p.txid),
+                    WalletRow {
+                        satoshis: o.satoshis,
+                        locking_script: String::new(),
+                        spent_by: None,
+                        change_of: Some(p.txid.clone()),
+                        released_from: None,
+                    },
+                )
+            });
+        let change_script = p
+            .inputs
+            .first()
+            .map(|i| i.locking_script.clone())
+            .unwrap_or_default();
+        let t2 = p.txid.clone();
+        self.record_with(
+            &format!("payout-revived:{}:{}", p.txid, p.created_at),
+            Entry::PayoutCreated {
+                txid: p.txid.clone(),
+                outputs: p.outputs.iter().filter(|o| !o.change).cloned().collect(),
+            },
+            move |w| {
+                let mut p: Payout = get_json(w.open_table(PAYOUTS)?.get(t2.as_str())?)?
+                    .with_context(|| format!("no payout {t2}"))?;
+                p.status = PayoutStatus::Broadcast;
+                Self::put_payout(w, &p)?;
+                let mut t = w.open_table(WALLET)?;
+                for k in &inputs {
+                    let row = get_json::<WalletRow>(t.get(k.as_str())?)?;
+                    if let Some(mut row) = row {
+                        row.spent_by = Some(t2.clone());
+                        row.released_from = None;
+                        t.insert(k.as_str(), serde_json::to_vec(&row)?.as_slice())?;
+                    }
+                }
+                if let Some((k, mut row)) = change {
+                    // Change goes back to the wallet key, which funded the inputs.
+                    row.locking_script = change_script;
+                    t.insert(k.as_str(), serde_json::to_vec(&row)?.as_slice())?;
+                }
+                Ok(())
+            },
+        )?;
+        tracing::warn!(txid = %p.txid, "abandoned payout taken back: it was mined after all");
+        Ok(())
     }
 
     /// Abandons a payout that will never confirm: its amounts return to the balances and

@@ -242,6 +242,119 @@ impl SeederProofs {
         Some(a)
     }
 
+    /// Fetches `rec`'s txid file from a staked seeder of its bundle over the peer wire (the
+    /// audit client: whole pieces, each checked against its piece hash), writes it under
+    /// `bundles`, and pays that seeder the verified bytes as bulk, once per (file, reward
+    /// window): the bulk path of DESIGN §15, taken when a block's quota of paid proofs is
+    /// spent or no seeder answered. `false` when no seeder delivered it (the caller then
+    /// asks the swarm).
+    pub async fn fetch_txid_file(&self, rec: &HeaderRecord, bundles: &std::path::Path) -> bool {
+        let Ok(bytes) = std::fs::read(bundles.join(format!("{}.torrent", rec.bundle))) else {
+            return false;
+        };
+        let Ok(m) = torrent_core::metainfo::Metainfo::parse(&bytes, &Default::default()) else {
+            return false;
+        };
+        let Some(ih) = m.infohash_v1 else {
+            return false;
+        };
+        // Where the file lies in the torrent's byte stream, and the pieces that cover it.
+        let want: Vec<&str> = rec.txid_file.split('/').collect();
+        let mut offset = 0u64;
+        let mut found = None;
+        for f in &m.files {
+            if f.path.iter().map(String::as_str).eq(want.iter().copied()) {
+                found = Some((offset, f.length));
+                break;
+            }
+            offset += f.length;
+        }
+        let Some((offset, len)) = found else {
+            return false;
+        };
+        if len == 0 || m.piece_length == 0 {
+            return false;
+        }
+        let (first, last) = (offset / m.piece_length, (offset + len - 1) / m.piece_length);
+        let Ok(pieces) = (first..=last)
+            .map(u32::try_from)
+            .collect::<Result<Vec<u32>, _>>()
+        else {
+            return false;
+        };
+        let mut peers = self.tracker.authenticated_seed_peers(&ih);
+        let mut r = [0u8; 8];
+        let _ = getrandom::fill(&mut r);
+        if !peers.is_empty() {
+            let n = peers.len();
+            peers.rotate_left(usize::try_from(u64::from_le_bytes(r) % n as u64).unwrap_or(0));
+        }
+        let m = Arc::new(m);
+        for (account, addr) in peers.into_iter().take(MAX_ASKED) {
+            let (m2, pieces2) = (Arc::clone(&m), pieces.clone());
+            let fetched = tokio::task::spawn_blocking(move || {
+                let mut got = std::collections::BTreeMap::new();
+                let report = crate::audit::fetch_pieces(
+                    addr,
+                    &m2,
+                    &pieces2,
+                    Duration::from_secs(60),
+                    &mut |p, data| {
+                        got.insert(p, data);
+                    },
+                );
+                (report, got)
+            })
+            .await;
+            let Ok((report, got)) = fetched else { continue };
+            if !report.passed {
+                tracing::info!(seeder = account, peer = %addr, failure = report.failure.as_deref().unwrap_or(""), "a seeder did not deliver a txid file");
+                continue;
+            }
+            let stream: Vec<u8> = got.into_values().flatten().collect();
+            let start = usize::try_from(offset - first * m.piece_length).unwrap_or(usize::MAX);
+            let Some(file) = usize::try_from(len)
+                .ok()
+                .and_then(|l| stream.get(start..start.checked_add(l)?))
+            else {
+                continue;
+            };
+            let path = bundles.join(&rec.bundle).join(&rec.txid_file);
+            let part = path.with_extension("part");
+            let written = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| {
+                    std::fs::write(&part, file)?;
+                    std::fs::rename(&part, &path)
+                });
+            if let Err(e) = written {
+                tracing::error!(file = %path.display(), "writing a fetched txid file: {e}");
+                return false;
+            }
+            tracing::info!(file = %rec.txid_file, bundle = %rec.bundle, seeder = account, bytes = report.bytes, "txid file fetched from a seeder");
+            if let Some(a) = self.tracker.account_by_id(account) {
+                let window = ProofRewards::window_of(crate::tracker::now().0, &self.reward_config);
+                let key = format!("txid-file:{ih}:{}:w{window}", rec.txid_file);
+                let entry = Entry::Bulk {
+                    address: a.address.clone(),
+                    bytes: report.bytes,
+                    bundle: rec.bundle.clone(),
+                };
+                let book = Arc::clone(self.tracker.book());
+                match tokio::task::spawn_blocking(move || book.record(&key, entry)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(seeder = %a.address, "recording a bulk reward: {e:#}")
+                    }
+                    Err(e) => tracing::error!("bulk reward task: {e}"),
+                }
+            }
+            return true;
+        }
+        false
+    }
+
     /// Whether a request the local store cannot answer, of block `height`, should go to
     /// the seeders or to the block's txid file (core's rule).
     pub fn plan(&self, height: u64) -> Plan {

@@ -4,7 +4,8 @@
 //!   miner no longer holds asks for proofs itself: from its own address it earns nothing;
 //!   from elsewhere, thousands of requests earn at most `proof_rewards_per_block` proofs
 //!   of the block in the window, each txid once, and the rest is served from the cache
-//!   and the block's txid file;
+//!   and the block's txid file, which the seeder then delivers over the peer wire and is
+//!   paid for once as bulk;
 //! - one passkey announcing 20 peer ids (a libtorrent seeder's address behind each) gets one
 //!   audit and at most one bulk reward per (bundle, audit window), not twenty;
 //! - 50 staked accounts whose peers accept connections and never answer cannot hold an
@@ -390,6 +391,17 @@ fn a_seeder_farming_proofs_earns_within_the_rule_after_thousands_of_requests() {
     );
     assert!(earned <= 16 * 160, "earned {earned} sat");
     assert!(!rows.is_empty(), "honest service is still paid");
+    // Past the quota, the block's txid file came from the seeder over the peer wire
+    // (checked piece by piece), paid as bulk once.
+    let bulk: Vec<Value> = ledger_rows(&f.a, "bulk", &f.address)
+        .into_iter()
+        .filter(|r| r["key"].as_str().unwrap().starts_with("txid-file:"))
+        .collect();
+    assert_eq!(bulk.len(), 1, "{bulk:?}");
+    assert!(
+        bulk[0]["entry"]["bytes"].as_u64().unwrap() >= 32 * txids.len() as u64,
+        "{bulk:?}"
+    );
     println!(
         "3,020 proof requests by the seeder: {} rewarded, {earned} sat (uncapped: about {} sat); sources {sources:?}",
         rows.len(),

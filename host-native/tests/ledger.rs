@@ -923,6 +923,33 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("may have been mined"), "{err}");
     assert_eq!(ledger(&svc, &["payouts"]), before, "no new payout");
+    // The operator finds it mined and says so: its seeders count as paid by it, and
+    // settlement goes on without paying them again.
+    let owed = p1["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["address"] == s1.as_str())
+        .unwrap()["satoshis"]
+        .as_u64()
+        .unwrap();
+    let balance = account(&svc, &s1)["balance"].as_u64().unwrap();
+    let c = ledger(&svc, &["confirm", p1["txid"].as_str().unwrap()]);
+    assert_eq!(c["status"], "confirmed", "{c}");
+    let acc = account(&svc, &s1);
+    assert_eq!(acc["paid"].as_u64().unwrap(), owed, "{acc}");
+    assert_eq!(acc["balance"].as_u64().unwrap(), balance - owed, "{acc}");
+    let out = common::ledger_cmd(&svc, &["settle"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        ledger(&svc, &["payouts"]).as_array().unwrap().len(),
+        before.as_array().unwrap().len(),
+        "nothing was due again"
+    );
     let (_, m) = http("GET", &format!("http://{http_addr}/metrics"), None);
     assert!(
         metric(

@@ -57,9 +57,9 @@ pub struct ChainSpec {
     /// An extra P2PKH output `(pubkey hash, satoshis)` in the second transaction of every
     /// block (34 bytes more per block), so tests get mined payments to a known address.
     pub payout: Option<([u8; 20], u64)>,
-    /// With `payout`: also a stake commitment (`OP_FALSE OP_RETURN "torrent_service stake"
-    /// <address>`, DESIGN §15) naming the regtest address of this pubkey hash, so that the
-    /// payment can be claimed as that seeder's stake.
+    /// With `payout`: also a stake commitment (DESIGN §15: `OP_FALSE OP_RETURN` with the
+    /// pushes `torrent_service stake` and the address) naming the regtest address of this
+    /// pubkey hash, so that the payment can be claimed as that seeder's stake.
     pub stake_for: Option<[u8; 20]>,
 }
 
