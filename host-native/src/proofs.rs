@@ -581,9 +581,6 @@ impl Proofs {
             Arc::clone(m.entry(key.clone()).or_default())
         };
         let _guard = lock.lock().await;
-        if self.txid_file_at_hand(rec) {
-            return Ok(()); // fetched meanwhile by the request that held the lock
-        }
         // The bulk path first: a staked seeder delivers it over the peer wire, checked piece
         // by piece, and is paid for it once; the anonymous swarm is the fallback.
         if let Some(seeders) = self.seeders.get()

@@ -835,11 +835,22 @@ impl BlockState {
                     .blocks
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
-                match b.iter().next_back() {
-                    Some((h, (_, hash, _))) => BlockResponse::Tip {
-                        height: *h,
-                        hash: *hash,
-                    },
+                let held = b.iter().next_back().map(|(h, (_, hash, _))| (*h, *hash));
+                // Pruning deletes a block's data, not the chain: the tip stays known even
+                // when every block up to it was pruned.
+                let pruned = (|| -> anyhow::Result<Option<(u64, [u8; 32])>> {
+                    let r = self.db.begin_read()?;
+                    let Ok(t) = r.open_table(PRUNED) else {
+                        return Ok(None);
+                    };
+                    Ok(t.last()?.and_then(|(h, v)| {
+                        Some((h.value(), <[u8; 32]>::try_from(v.value()).ok()?))
+                    }))
+                })()
+                .ok()
+                .flatten();
+                match held.max(pruned) {
+                    Some((height, hash)) => BlockResponse::Tip { height, hash },
                     None => block_error("no blocks"),
                 }
             }
