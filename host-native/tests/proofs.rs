@@ -567,7 +567,14 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     svc.stop();
     // One proof at a time; the 413567 txid file is gone and no seeder has it, so a request
     // for it holds the only slot while the swarm fetch waits.
-    let mut cfg = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    // The aging scan runs once at start and then not again: its retries to seed the
+    // incomplete bundle would take the torrent from under the stuck request's fetch.
+    let mut cfg = std::fs::read_to_string(dir.join("config.toml"))
+        .unwrap()
+        .replace(
+            "aging_scan_interval_s = 1\n",
+            "aging_scan_interval_s = 3600\n",
+        );
     cfg.push_str("proof_max_concurrency = 1\n");
     std::fs::write(dir.join("config.toml"), cfg).unwrap();
     let txids_dir = dir.join("data/bundles/bsv-mainnet-000413567-000413567/txids");
@@ -577,6 +584,13 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     let svc = Service::start_with(&dir, "");
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    // The start's scan has tried both bundles (384189 seeds, 413567 cannot).
+    wait_for("the start's aging scan", 30, || {
+        let (_, v) = http_get(&format!("http://{http}/v1/bundles"));
+        v.as_array()
+            .is_some_and(|b| b.len() == 2 && b.iter().any(|e| e["stage"] == "seeding"))
+    });
+    std::thread::sleep(Duration::from_secs(1));
     let (_, t413) = block(413_567);
     let (_, t384) = block(384_189);
     let stuck = {
