@@ -253,9 +253,7 @@ pub async fn run(config: Config) -> Result<()> {
                 "/webseed/{*path}",
                 get(crate::webseed::serve).head(crate::webseed::serve),
             )
-            .with_state(crate::webseed::WebSeed {
-                root: bundles.clone(),
-            });
+            .with_state(crate::webseed::WebSeed::new(bundles.clone()));
         let proof_api = axum::Router::new()
             .route("/v1/proof/{txid}", get(crate::proofs::json_proof))
             .route("/v1/headers", get(crate::proofs::json_headers))

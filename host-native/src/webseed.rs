@@ -4,9 +4,14 @@
 //! A client asks for `<url-list>/<torrent name>/<path in torrent>`. Range requests get
 //! `206 Partial Content` with `Content-Range`, unsatisfiable ones `416` with
 //! `Content-Range: bytes */<size>`, and BEP 47 pad files (`.pad/<n>`) are served as `n`
-//! zero bytes for clients that ask for them. Bodies are streamed from disk, never loaded.
+//! zero bytes for clients that ask for them, but only those the bundle's torrent declares
+//! (anything else would be endless zeros for a 70-byte request, DESIGN §16). Bodies are
+//! streamed from disk, never loaded.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
@@ -18,7 +23,59 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 #[derive(Debug, Clone)]
 pub struct WebSeed {
     /// The bundle store.
-    pub root: PathBuf,
+    root: PathBuf,
+    /// Pad lengths each bundle's torrent declares, with the torrent's mtime when read.
+    pads: Arc<Mutex<HashMap<String, DeclaredPads>>>,
+}
+
+/// The pad lengths a torrent declares, and its modification time when they were read.
+type DeclaredPads = (SystemTime, BTreeSet<u64>);
+
+impl WebSeed {
+    /// A web seed over the bundle store `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            pads: Arc::default(),
+        }
+    }
+
+    /// Whether bundle `name`'s torrent declares the pad file `.pad/<n>` (BEP 47 names pad
+    /// files by their length). Each torrent is parsed once per modification.
+    async fn declares_pad(&self, name: &str, n: u64) -> bool {
+        let Some(torrent) = resolve(&self.root, &format!("{name}.torrent")) else {
+            return false;
+        };
+        let Ok(mtime) = tokio::fs::metadata(&torrent)
+            .await
+            .and_then(|m| m.modified())
+        else {
+            return false;
+        };
+        if let Ok(p) = self.pads.lock()
+            && let Some((at, lens)) = p.get(name)
+            && *at == mtime
+        {
+            return lens.contains(&n);
+        }
+        let Ok(bytes) = tokio::fs::read(&torrent).await else {
+            return false;
+        };
+        let Ok(m) = torrent_core::metainfo::Metainfo::parse(&bytes, &Default::default()) else {
+            return false;
+        };
+        let lens: BTreeSet<u64> = m
+            .files
+            .iter()
+            .filter(|f| f.pad && f.path.len() == 2 && f.path[1] == f.length.to_string())
+            .map(|f| f.length)
+            .collect();
+        let found = lens.contains(&n);
+        if let Ok(mut p) = self.pads.lock() {
+            p.insert(name.to_string(), (mtime, lens));
+        }
+        found
+    }
 }
 
 /// A Range header that no byte of the file satisfies (answered with 416).
@@ -79,10 +136,14 @@ fn resolve(root: &Path, rel: &str) -> Option<PathBuf> {
     (out != root).then_some(out)
 }
 
-fn pad_len(rel: &str) -> Option<u64> {
-    let mut parts = rel.rsplit('/');
-    let n = parts.next()?;
-    (parts.next()? == ".pad").then(|| n.parse().ok()).flatten()
+/// `<name>/.pad/<n>`: the bundle name and the pad length asked for.
+fn pad_len(rel: &str) -> Option<(&str, u64)> {
+    let mut parts = rel.split('/');
+    let (name, pad, n) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || pad != ".pad" {
+        return None;
+    }
+    Some((name, n.parse().ok()?))
 }
 
 /// `GET|HEAD /webseed/{*path}`.
@@ -93,7 +154,10 @@ pub async fn serve(
     UrlPath(rel): UrlPath<String>,
 ) -> Response {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    let (size, file) = if let Some(n) = pad_len(&rel) {
+    let (size, file) = if let Some((name, n)) = pad_len(&rel) {
+        if !ws.declares_pad(name, n).await {
+            return (StatusCode::NOT_FOUND, "not found").into_response();
+        }
         (n, None)
     } else {
         let Some(path) = resolve(&ws.root, &rel) else {
@@ -176,6 +240,8 @@ mod tests {
             resolve(Path::new("/r"), "a/b"),
             Some(PathBuf::from("/r/a/b"))
         );
-        assert_eq!(pad_len("name/.pad/16169"), Some(16169));
+        assert_eq!(pad_len("name/.pad/16169"), Some(("name", 16169)));
+        assert_eq!(pad_len("name/x/.pad/16169"), None);
+        assert_eq!(pad_len("name/.pad/x"), None);
     }
 }

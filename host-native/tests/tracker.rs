@@ -1158,12 +1158,50 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
         r.headers().get("content-length").unwrap(),
         &raw.len().to_string()
     );
-    // Pad files are zeros; nothing outside the bundle store is reachable.
+    // Pad files the torrent declares are zeros; any other is 404, however long it claims
+    // to be (DESIGN §16); nothing outside the bundle store is reachable.
+    let m = torrent_core::metainfo::Metainfo::parse(
+        &std::fs::read(bundle["torrent"].as_str().unwrap()).unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    let pad = m
+        .files
+        .iter()
+        .find(|f| f.pad)
+        .expect("the bundle has pad files");
     let mut r = agent()
-        .get(&format!("{webseed}{name}/.pad/100"))
+        .get(&format!("{webseed}{name}/{}", pad.path.join("/")))
         .call()
         .unwrap();
-    assert_eq!(r.body_mut().read_to_vec().unwrap(), vec![0u8; 100]);
+    assert_eq!(
+        r.body_mut().read_to_vec().unwrap(),
+        vec![0u8; pad.length as usize]
+    );
+    let undeclared = m
+        .files
+        .iter()
+        .filter(|f| f.pad)
+        .map(|f| f.length)
+        .max()
+        .unwrap()
+        + 1;
+    for url in [
+        format!("{webseed}{name}/.pad/{undeclared}"),
+        format!("{webseed}{name}/.pad/18446744073709551615"),
+        format!("{webseed}nope/.pad/{}", pad.length),
+    ] {
+        assert_eq!(
+            agent().get(&url).call().unwrap().status().as_u16(),
+            404,
+            "{url}"
+        );
+        assert_eq!(
+            agent().head(&url).call().unwrap().status().as_u16(),
+            404,
+            "{url}"
+        );
+    }
     for bad in ["../config.toml", "%2e%2e/config.toml", "nope/blocks/x.bin"] {
         let s = agent()
             .get(&format!("{webseed}{bad}"))
