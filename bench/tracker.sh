@@ -35,6 +35,9 @@ tracker_port = 0
 http_port = 0
 listen_host = "127.0.0.1"
 rate_limit_per_ip = 0
+write_rate_limit_per_ip_per_min = 0
+# The benchmark's info-hash is no bundle of this service; opentracker gets it whitelisted.
+tracker_open = true
 CFG
 RUST_LOG=warn "$TS" run --config "$WORK/config.toml" > "$WORK/ts.out" 2> "$WORK/ts.err" &
 TS_PID=$!

@@ -38,6 +38,9 @@ pub enum AuthError {
     /// The Auth service could not answer.
     #[error("Galaxy Auth unavailable: {0}")]
     Unavailable(String),
+    /// Too many failed operator calls from this client lately; not checked.
+    #[error("too many failed operator calls from this address; retry in a minute")]
+    Limited,
 }
 
 impl AuthError {
@@ -46,6 +49,7 @@ impl AuthError {
         match self {
             Self::Missing | Self::Denied(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Limited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }
@@ -55,11 +59,59 @@ enum Mode {
     Galaxy(GalaxyClient),
 }
 
+/// How long Galaxy Auth's refusal of a token is reused.
+const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+
+/// Most entries of either Galaxy answer cache and of the failure table (expired entries are
+/// dropped first; past that, new entries are not remembered).
+const MAX_ENTRIES: usize = 4096;
+
+/// Failed operator calls per client in its current minute (DESIGN §16): past the limit, its
+/// calls are refused unchecked until the minute is over, so a token cannot be guessed
+/// faster than that, and with `auth = "galaxy"` a flood of wrong tokens never reaches Galaxy.
+#[derive(Debug, Default)]
+struct Failures {
+    per_min: u32,
+    map: Mutex<HashMap<std::net::IpAddr, (Instant, u32)>>,
+}
+
+impl Failures {
+    fn blocked(&self, ip: std::net::IpAddr) -> bool {
+        let key = crate::conn::client_key(ip);
+        self.per_min > 0
+            && self.map.lock().is_ok_and(|m| {
+                m.get(&key).is_some_and(|(since, n)| {
+                    since.elapsed() < Duration::from_secs(60) && *n >= self.per_min
+                })
+            })
+    }
+
+    fn record(&self, ip: std::net::IpAddr) {
+        let Ok(mut m) = self.map.lock() else { return };
+        let now = Instant::now();
+        if m.len() >= MAX_ENTRIES {
+            m.retain(|_, (since, _)| now.duration_since(*since) < Duration::from_secs(60));
+        }
+        let key = crate::conn::client_key(ip);
+        if m.len() >= MAX_ENTRIES && !m.contains_key(&key) {
+            return;
+        }
+        let e = m.entry(key).or_insert((now, 0));
+        if now.duration_since(e.0) >= Duration::from_secs(60) {
+            *e = (now, 0);
+        }
+        e.1 = e.1.saturating_add(1);
+    }
+}
+
 /// Decides operator tokens (see the module docs).
 pub struct Authorizer {
     mode: Mode,
     /// Token → (valid until, subject), Galaxy mode only.
     cache: Mutex<HashMap<String, (Instant, String)>>,
+    /// Token → (valid until, reason) for tokens Galaxy refused, Galaxy mode only.
+    refused: Mutex<HashMap<String, (Instant, String)>>,
+    failures: Failures,
     book: Option<Arc<crate::ledger::Book>>,
 }
 
@@ -83,6 +135,8 @@ impl Authorizer {
         Self {
             mode: Mode::Local(token.to_string()),
             cache: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
             book: None,
         }
     }
@@ -92,18 +146,47 @@ impl Authorizer {
         Self {
             mode: Mode::Galaxy(client),
             cache: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
+            failures: Failures::default(),
             book,
         }
     }
 
     /// The authorizer the config asks for.
     pub fn from_config(c: &crate::config::Config, book: Option<Arc<crate::ledger::Book>>) -> Self {
-        match c.auth {
-            crate::config::AuthKind::Local => Self::local(&c.auth_token),
+        let mut a = match c.auth {
+            crate::config::AuthKind::Local => Self::local(c.auth_token.expose()),
             crate::config::AuthKind::Galaxy => {
                 Self::galaxy(crate::galaxy::Galaxy::from_config(c).auth, book)
             }
+        };
+        a.failures.per_min = c.write_rate_limit_per_ip_per_min;
+        a
+    }
+
+    /// [`Authorizer::check`] for a call from `from`: refused unchecked while that client is
+    /// over its failure limit; a failure is logged with the client and counted.
+    ///
+    /// # Errors
+    /// [`AuthError`].
+    pub async fn check_from(
+        &self,
+        from: Option<std::net::IpAddr>,
+        token: Option<&str>,
+        what: &str,
+    ) -> Result<String, AuthError> {
+        if from.is_some_and(|ip| self.failures.blocked(ip)) {
+            tracing::debug!(client = ?from, what, "operator call refused: too many failures");
+            return Err(AuthError::Limited);
         }
+        let r = self.check(token).await;
+        if let Err(e @ (AuthError::Missing | AuthError::Denied(_))) = &r {
+            tracing::warn!(client = ?from, what, "operator call refused: {e}");
+            if let Some(ip) = from {
+                self.failures.record(ip);
+            }
+        }
+        r
     }
 
     /// Checks a presented token; returns who it belongs to.
@@ -128,6 +211,12 @@ impl Authorizer {
         {
             return Ok(subject.clone());
         }
+        if let Ok(refused) = self.refused.lock()
+            && let Some((until, reason)) = refused.get(token)
+            && *until > Instant::now()
+        {
+            return Err(AuthError::Denied(reason.clone()));
+        }
         let req = AuthRequest::Check {
             token: token.to_string(),
             scope: ADMIN_SCOPE.to_string(),
@@ -151,17 +240,34 @@ impl Authorizer {
         match answer {
             Ok(AuthResponse::Allowed { subject, ttl_s }) => {
                 let ttl = Duration::from_secs(u64::from(ttl_s)).min(MAX_TTL);
-                if let Ok(mut cache) = self.cache.lock() {
-                    let now = Instant::now();
-                    cache.retain(|_, (until, _)| *until > now);
-                    cache.insert(token.to_string(), (now + ttl, subject.clone()));
-                }
+                remember(&self.cache, token, ttl, &subject);
                 Ok(subject)
             }
-            Ok(AuthResponse::Denied { reason }) => Err(AuthError::Denied(reason)),
+            Ok(AuthResponse::Denied { reason }) => {
+                remember(&self.refused, token, NEGATIVE_TTL, &reason);
+                Err(AuthError::Denied(reason))
+            }
             Ok(AuthResponse::Error { message }) | Err(message) => {
                 Err(AuthError::Unavailable(message))
             }
+        }
+    }
+}
+
+/// Keeps `token → value` for `ttl` in a bounded cache.
+fn remember(
+    cache: &Mutex<HashMap<String, (Instant, String)>>,
+    token: &str,
+    ttl: Duration,
+    value: &str,
+) {
+    if let Ok(mut cache) = cache.lock() {
+        let now = Instant::now();
+        if cache.len() >= MAX_ENTRIES {
+            cache.retain(|_, (until, _)| *until > now);
+        }
+        if cache.len() < MAX_ENTRIES {
+            cache.insert(token.to_string(), (now + ttl, value.to_string()));
         }
     }
 }
@@ -178,7 +284,11 @@ pub async fn guard(State(auth): State<Arc<Authorizer>>, req: Request, next: Next
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
-    match auth.check(token).await {
+    let from = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    match auth.check_from(from, token, req.uri().path()).await {
         Ok(subject) => {
             tracing::debug!(%subject, path = %req.uri().path(), "operator call");
             next.run(req).await

@@ -244,15 +244,14 @@ pub struct SeedArgs {
 /// Arguments of `ledger`.
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
-    /// Config file (for the service's address and `auth_token`).
+    /// Config file (for the service's address and `auth_token`; the token may come from
+    /// `TORRENT_SERVICE_AUTH_TOKEN` instead, never from the command line, where every user
+    /// of the machine could read it).
     #[arg(long, short, env = "TORRENT_SERVICE_CONFIG")]
     pub config: Option<PathBuf>,
     /// The running service's tracker URL; default `http://127.0.0.1:<tracker_port>`.
     #[arg(long)]
     pub server: Option<String>,
-    /// Operator token; default the config's `auth_token`.
-    #[arg(long, env = "TORRENT_SERVICE_AUTH_TOKEN")]
-    pub token: Option<String>,
     /// Print JSON (`ledger settle --json`: the payout transaction with each input's source
     /// output, enough to verify it independently).
     #[arg(long, global = true)]

@@ -49,8 +49,12 @@ pub struct Config {
     pub tracker_port: u16,
     /// gRPC proof server port.
     pub proof_rpc_port: u16,
-    /// Token required by operator-only calls; empty disables them.
-    pub auth_token: String,
+    /// Token required by operator-only calls; empty disables them. Off loopback it must be
+    /// at least 32 characters and no known placeholder.
+    pub auth_token: Secret,
+    /// Token sent in the envelope of every call to a Galaxy service (a separate key: the
+    /// operator's token never leaves the process).
+    pub galaxy_token: Secret,
     /// Network of the blocks.
     pub network: Network,
     /// Where the database, torrents and bundle data live (bundles under `bundles/`, served
@@ -93,8 +97,46 @@ pub struct Config {
     pub headers_file: Option<PathBuf>,
     /// Height of the first header in `headers_file`.
     pub headers_start_height: u64,
-    /// Tracker requests per second per IP; 0 disables the limit.
+    /// Requests per second per client (an IP, or an IPv6 /64) on every public route:
+    /// tracker, proofs, registry, headers, metrics, page, web seed; 0 disables the limit.
     pub rate_limit_per_ip: u32,
+    /// Requests per second over all clients on those routes; 0: no ceiling.
+    pub rate_limit_global: u32,
+    /// Registrations, stake submissions, proof-URL changes and failed operator calls per
+    /// minute per client; 0 disables the limit.
+    pub write_rate_limit_per_ip_per_min: u32,
+    /// The same per second over all clients; 0: no ceiling.
+    pub write_rate_limit_global: u32,
+    /// Open connections per listener (tracker, HTTP, gRPC), all clients together; scaled
+    /// down at start when the file limit cannot hold them all.
+    pub max_connections: usize,
+    /// Open connections per listener from one client.
+    pub max_connections_per_ip: usize,
+    /// A connection's first request must arrive within this, seconds; on HTTP/1 also the
+    /// longest wait for each next request.
+    pub header_read_timeout_s: u64,
+    /// A connection with nothing in flight this long is closed, seconds (HTTP/2 and gRPC).
+    pub idle_timeout_s: u64,
+    /// Longest time an HTTP request or gRPC call may take to answer, seconds (a proof
+    /// fetched from the swarm waits up to 120 s).
+    pub request_timeout_s: u64,
+    /// gRPC streams one connection may have open (advertised in SETTINGS).
+    pub grpc_max_concurrent_streams: u32,
+    /// gRPC calls one connection may have in progress; more get RESOURCE_EXHAUSTED.
+    pub grpc_concurrency_per_connection: usize,
+    /// Seconds between HTTP/2 keepalive pings on gRPC connections.
+    pub grpc_keepalive_interval_s: u64,
+    /// A gRPC connection that does not answer a ping within this is closed, seconds.
+    pub grpc_keepalive_timeout_s: u64,
+    /// Serve any info-hash, as a public tracker does; otherwise only the bundle store's
+    /// torrents (the service's bundles and any `.torrent` placed in `<data_dir>/bundles`).
+    pub tracker_open: bool,
+    /// A registered account that has held no stake this long after registering is deleted
+    /// (with its passkey), seconds.
+    pub unstaked_account_ttl_s: u64,
+    /// Let seeders' proof URLs name loopback, private or link-local addresses (a test bed,
+    /// or seeders on the operator's own network); otherwise only public ones.
+    pub allow_private_proof_urls: bool,
     /// Announce interval handed to clients, seconds.
     pub announce_interval_s: u32,
     /// Peers kept per swarm before the stalest is evicted.
@@ -139,6 +181,17 @@ pub struct Config {
     pub announce_port: Option<u16>,
     /// Proof requests served at once; more are refused (RESOURCE_EXHAUSTED / HTTP 429).
     pub proof_max_concurrency: usize,
+    /// Proof requests one client (an IP, an IPv6 /64) may have in flight, so that one client
+    /// holding slow proofs cannot take every permit (DESIGN §16).
+    pub proof_max_per_client: usize,
+    /// Deadline of one proof request, and of a whole `GetProofs` batch: past it the request
+    /// gets DEADLINE_EXCEEDED / HTTP 504 and frees its permit.
+    pub proof_deadline_s: u64,
+    /// Most txids one `GetProofs` call may name (`StreamProofs` for more).
+    pub proof_max_batch: usize,
+    /// Most bytes of proofs one `GetProofs` reply carries; the txids past it are answered
+    /// RESOURCE_EXHAUSTED, to ask again in another call.
+    pub proof_max_reply_bytes: usize,
     /// Blocks whose upper merkle levels stay cached (about 1 MB per million transactions).
     pub proof_cache_blocks: usize,
     /// How proofs coming back from seeders are checked: `native` (the core, in process),
@@ -178,7 +231,7 @@ pub struct Config {
     pub arc_url: Option<String>,
     /// ARC bearer token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub arc_api_key: Option<String>,
+    pub arc_api_key: Option<Secret>,
     /// Seconds between broadcast retries and confirmation checks of pending payouts.
     pub payout_retry_s: u64,
     /// Where payout UTXOs come from: `wallet` (the wallet file) or `galaxy` (Galaxy's
@@ -220,6 +273,67 @@ pub struct Config {
     /// `web-spv/pkg`): for working on the page without rebuilding the service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_spv_dir: Option<PathBuf>,
+}
+
+/// A secret value (a token, an API key): read from the file or the environment like any
+/// other key, but `Debug` shows only whether it is set (DESIGN §16), so logs, panics and
+/// `{:?}` never carry it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Self(s.to_string())
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "\"<redacted>\""
+        })
+    }
+}
+
+/// Tokens that must never guard a listener others can reach (the example configs' values
+/// and the usual guesses).
+const PLACEHOLDER_TOKENS: &[&str] = &[
+    "change-me",
+    "changeme",
+    "change_me",
+    "secret",
+    "password",
+    "token",
+    "admin",
+    "operator",
+    "operator-secret",
+    "test",
+    "example",
+];
+
+/// Whether `host` (a `listen_host`) accepts only this machine's connections.
+fn loopback_only(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where payout UTXOs come from.
@@ -299,7 +413,8 @@ impl Default for Config {
             bulk_reward_per_mb: 100,
             tracker_port: 6969,
             proof_rpc_port: 50063,
-            auth_token: String::new(),
+            auth_token: Secret::default(),
+            galaxy_token: Secret::default(),
             network: Network::Mainnet,
             data_dir: PathBuf::from("./data"),
             block_source: None,
@@ -310,7 +425,7 @@ impl Default for Config {
             gate_prefix_v6: 48,
             http_port: 8080,
             peer_port: 6881,
-            listen_host: "0.0.0.0".into(),
+            listen_host: "127.0.0.1".into(),
             public_host: None,
             registration_window_s: 300,
             stake_mode: StakeMode::Ledger,
@@ -318,6 +433,21 @@ impl Default for Config {
             headers_file: None,
             headers_start_height: 0,
             rate_limit_per_ip: 200,
+            rate_limit_global: 50_000,
+            write_rate_limit_per_ip_per_min: 20,
+            write_rate_limit_global: 50,
+            max_connections: 4096,
+            max_connections_per_ip: 128,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 60,
+            request_timeout_s: 150,
+            grpc_max_concurrent_streams: 128,
+            grpc_concurrency_per_connection: 64,
+            grpc_keepalive_interval_s: 30,
+            grpc_keepalive_timeout_s: 10,
+            tracker_open: false,
+            allow_private_proof_urls: false,
+            unstaked_account_ttl_s: 604_800,
             announce_interval_s: 1800,
             max_peers_per_swarm: 50_000,
             max_peers_total: 2_000_000,
@@ -337,6 +467,10 @@ impl Default for Config {
             dht: false,
             announce_port: None,
             proof_max_concurrency: 256,
+            proof_max_per_client: 32,
+            proof_deadline_s: 30,
+            proof_max_batch: 1000,
+            proof_max_reply_bytes: 4 << 20,
             proof_cache_blocks: 64,
             validation: Validation::Native,
             seed_registry: None,
@@ -385,6 +519,16 @@ impl Config {
             slash_invalid_proof: self.slash_invalid_proof,
             slash_failed_audit: self.slash_failed_audit,
             ..torrent_core::incentive::Rules::DEFAULT
+        }
+    }
+
+    /// The connection limits of every listener.
+    pub fn connection_limits(&self) -> crate::conn::Limits {
+        crate::conn::Limits {
+            max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_s),
+            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s),
         }
     }
 
@@ -466,8 +610,17 @@ impl Config {
         if self.bundle_blocks == 0 {
             bail!("bundle_blocks must be at least 1");
         }
-        if self.proof_max_concurrency == 0 {
-            bail!("proof_max_concurrency must be at least 1");
+        if self.proof_max_concurrency == 0
+            || self.proof_max_per_client == 0
+            || self.proof_deadline_s == 0
+            || self.proof_max_batch == 0
+        {
+            bail!(
+                "proof_max_concurrency, proof_max_per_client, proof_deadline_s and proof_max_batch must be at least 1"
+            );
+        }
+        if self.proof_max_reply_bytes < 64 << 10 {
+            bail!("proof_max_reply_bytes must be at least 65536 (one proof of a large block)");
         }
         if self.min_seeders == 0 {
             bail!("min_seeders must be at least 1: a prune gate that needs no seeder is no gate");
@@ -500,8 +653,51 @@ impl Config {
         if self.galaxy_max_frame < 1024 || self.galaxy_attempts == 0 {
             bail!("galaxy_max_frame must be at least 1024 and galaxy_attempts at least 1");
         }
+        if self.max_connections == 0
+            || self.max_connections_per_ip == 0
+            || self.header_read_timeout_s == 0
+            || self.idle_timeout_s == 0
+            || self.request_timeout_s == 0
+            || self.grpc_max_concurrent_streams == 0
+            || self.grpc_concurrency_per_connection == 0
+            || self.grpc_keepalive_interval_s == 0
+            || self.grpc_keepalive_timeout_s == 0
+        {
+            bail!(
+                "max_connections, max_connections_per_ip, the timeouts and the grpc_* limits must be at least 1"
+            );
+        }
+        if self.unstaked_account_ttl_s == 0 || self.registration_window_s == 0 {
+            bail!("unstaked_account_ttl_s and registration_window_s must be at least 1");
+        }
+        self.check_token()?;
         if self.aged_threshold_months == 0 && self.aged_threshold_blocks.is_none() {
             bail!("aged_threshold_months must be at least 1 (or set aged_threshold_blocks)");
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// DESIGN §16: listeners off loopback refuse an operator token under 32 characters or a
+    /// known placeholder. An empty token turns operator calls off and is always allowed;
+    /// with `auth = "galaxy"` Galaxy's Auth service decides and the token is not used.
+    fn check_token(&self) -> Result<()> {
+        let t = self.auth_token.expose();
+        if t.is_empty() || self.auth != AuthKind::Local || loopback_only(&self.listen_host) {
+            return Ok(());
+        }
+        let placeholder = PLACEHOLDER_TOKENS.iter().any(|p| t.eq_ignore_ascii_case(p));
+        if placeholder || t.chars().count() < 32 {
+            bail!(
+                "auth_token is {} and listen_host {:?} is reachable from other machines: set auth_token to a random value of at least 32 characters (e.g. `openssl rand -hex 32`, in TORRENT_SERVICE_AUTH_TOKEN), or to \"\" to turn operator calls off",
+                if placeholder {
+                    "a placeholder".to_string()
+                } else {
+                    format!("{} characters", t.chars().count())
+                },
+                self.listen_host
+            );
         }
         Ok(())
     }
@@ -580,6 +776,39 @@ mod tests {
                 let _ = std::fs::remove_file(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn weak_operator_tokens_are_refused_off_loopback_and_secrets_never_show_in_debug() {
+        let load = |host: &str, token: &str| {
+            Config::load_with_env(
+                None,
+                [
+                    ("TORRENT_SERVICE_LISTEN_HOST".to_string(), host.to_string()),
+                    ("TORRENT_SERVICE_AUTH_TOKEN".to_string(), token.to_string()),
+                ],
+            )
+        };
+        let strong = "0123456789abcdef0123456789abcdef";
+        for host in ["127.0.0.1", "::1", "localhost"] {
+            load(host, "change-me").unwrap();
+        }
+        for (host, token) in [
+            ("0.0.0.0", "change-me"),
+            ("192.0.2.1", "short"),
+            ("::", "CHANGEME"),
+        ] {
+            let e = load(host, token).unwrap_err().to_string();
+            assert!(
+                e.contains("auth_token") && e.contains("32 characters"),
+                "{e}"
+            );
+        }
+        load("0.0.0.0", "").unwrap();
+        let c = load("0.0.0.0", strong).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains(strong), "{shown}");
+        assert!(shown.contains("auth_token: \"<redacted>\""), "{shown}");
     }
 
     #[test]

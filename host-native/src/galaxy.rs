@@ -733,7 +733,7 @@ impl Galaxy {
         let client = |service, port: u16| GalaxyClient {
             service,
             addr: format!("{}:{port}", c.galaxy_host),
-            auth_token: c.auth_token.clone(),
+            auth_token: c.galaxy_token.expose().to_string(),
             max_frame: c.galaxy_max_frame,
             timeout: Duration::from_millis(c.galaxy_timeout_ms),
             attempts: c.galaxy_attempts,

@@ -36,7 +36,8 @@ impl From<ProofFailure> for Status {
             ProofFailure::NotFound(m) => Status::not_found(m),
             ProofFailure::Busy(m) => Status::resource_exhausted(m),
             ProofFailure::Unavailable(m) => Status::unavailable(m),
-            ProofFailure::Internal(m) => Status::internal(m),
+            ProofFailure::Timeout(m) => Status::deadline_exceeded(m),
+            f @ ProofFailure::Internal(_) => Status::internal(f.public_message()),
         }
     }
 }
@@ -77,17 +78,66 @@ fn code_of(f: &ProofFailure) -> i32 {
 pub struct Grpc {
     proofs: Arc<Proofs>,
     auth: Arc<crate::auth::Authorizer>,
-    /// Most txids accepted by one `GetProofs`.
-    max_batch: usize,
+    limits: Arc<crate::limit::RateLimits>,
+    batch: Batch,
+    catalog: Arc<crate::registry::Catalog>,
+}
+
+/// Bounds of one `GetProofs` call (DESIGN §16): a client asking for more uses
+/// `StreamProofs`, whose replies flow with the client's reading.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch {
+    /// Most txids one call may name.
+    pub max_txids: usize,
+    /// Proof bytes after which the remaining txids are answered RESOURCE_EXHAUSTED.
+    pub max_reply_bytes: usize,
+    /// Deadline of the whole call.
+    pub deadline: std::time::Duration,
+}
+
+impl Batch {
+    /// From the config's `proof_*` keys.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            max_txids: c.proof_max_batch,
+            max_reply_bytes: c.proof_max_reply_bytes,
+            deadline: std::time::Duration::from_secs(c.proof_deadline_s),
+        }
+    }
+}
+
+/// The client's IP, from the connection the call came on.
+fn client_ip<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<crate::conn::ConnInfo>()
+        .map(|c| c.remote.ip())
 }
 
 impl Grpc {
-    /// A server over `proofs`; `auth` decides operator calls.
-    pub fn new(proofs: Arc<Proofs>, auth: Arc<crate::auth::Authorizer>) -> Self {
+    /// A server over `proofs`; `auth` decides operator calls; `limits` rates each client;
+    /// `batch` bounds `GetProofs`; `catalog` is the bundle store's torrents, in memory.
+    pub fn new(
+        proofs: Arc<Proofs>,
+        auth: Arc<crate::auth::Authorizer>,
+        limits: Arc<crate::limit::RateLimits>,
+        batch: Batch,
+        catalog: Arc<crate::registry::Catalog>,
+    ) -> Self {
         Self {
             proofs,
             auth,
-            max_batch: 10_000,
+            limits,
+            batch,
+            catalog,
+        }
+    }
+
+    /// Spends one request of the client's read quota.
+    fn limit(&self, from: Option<std::net::IpAddr>) -> Result<(), Status> {
+        match from.map(|ip| self.limits.reads.check(ip)) {
+            Some(Err(e)) => Err(Status::resource_exhausted(e.to_string())),
+            _ => Ok(()),
         }
     }
 
@@ -97,10 +147,14 @@ impl Grpc {
         txid: &str,
         f: i32,
         from: Option<std::net::IpAddr>,
+        deadline: Option<Instant>,
     ) -> Result<pb::Proof, ProofFailure> {
         let started = Instant::now();
         let r = match formats(f) {
-            Ok(f) => self.proofs.prove(txid, f, from).await,
+            Ok(f) => match deadline {
+                Some(d) => self.proofs.prove_by(txid, f, from, d).await,
+                None => self.proofs.prove(txid, f, from).await,
+            },
             Err(e) => Err(e),
         };
         let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
@@ -117,7 +171,7 @@ impl Grpc {
                 Err(e) => pb::proof_result::Result::Error(pb::ProofError {
                     txid: txid.to_string(),
                     code: code_of(&e),
-                    message: e.message().to_string(),
+                    message: e.public_message().to_string(),
                 }),
             }),
         }
@@ -132,10 +186,11 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::GetProofRequest>,
     ) -> Result<Response<pb::Proof>, Status> {
-        let from = request.remote_addr().map(|a| a.ip());
+        let from = client_ip(&request);
+        self.limit(from)?;
         let r = request.into_inner();
         Ok(Response::new(
-            self.one("GetProof", &r.txid, r.format, from).await?,
+            self.one("GetProof", &r.txid, r.format, from, None).await?,
         ))
     }
 
@@ -143,21 +198,34 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::GetProofsRequest>,
     ) -> Result<Response<pb::GetProofsResponse>, Status> {
-        let from = request.remote_addr().map(|a| a.ip());
+        let from = client_ip(&request);
+        self.limit(from)?;
         let r = request.into_inner();
-        if r.txids.len() > self.max_batch {
+        if r.txids.len() > self.batch.max_txids {
             return Err(Status::invalid_argument(format!(
                 "{} txids: at most {} per call (use StreamProofs for more)",
                 r.txids.len(),
-                self.max_batch
+                self.batch.max_txids
             )));
         }
+        // One deadline for the whole call, and a bound on the reply's bytes: the txids past
+        // either are answered with an error naming it, so the client knows what to ask again.
+        let deadline = Instant::now() + self.batch.deadline;
+        let mut bytes = 0usize;
         let mut results = Vec::with_capacity(r.txids.len());
         for t in &r.txids {
-            results.push(Self::result(
-                t,
-                self.one("GetProofs", t, r.format, from).await,
-            ));
+            let answer = if bytes >= self.batch.max_reply_bytes {
+                Err(ProofFailure::Busy(format!(
+                    "this reply reached {} bytes; ask for the rest in another call",
+                    self.batch.max_reply_bytes
+                )))
+            } else {
+                self.one("GetProofs", t, r.format, from, Some(deadline))
+                    .await
+            };
+            let item = Self::result(t, answer);
+            bytes = bytes.saturating_add(prost::Message::encoded_len(&item));
+            results.push(item);
         }
         Ok(Response::new(pb::GetProofsResponse { results }))
     }
@@ -168,16 +236,21 @@ impl ProofService for Grpc {
         &self,
         request: Request<tonic::Streaming<pb::GetProofRequest>>,
     ) -> Result<Response<Self::StreamProofsStream>, Status> {
-        let from = request.remote_addr().map(|a| a.ip());
+        let from = client_ip(&request);
+        self.limit(from)?;
         let mut input = request.into_inner();
         let this = self.clone();
         let out = async_stream(move |tx| async move {
             while let Some(item) = input.next().await {
                 let msg = match item {
-                    Ok(req) => Ok(Self::result(
-                        &req.txid,
-                        this.one("StreamProofs", &req.txid, req.format, from).await,
-                    )),
+                    Ok(req) => match this.limit(from) {
+                        Ok(()) => Ok(Self::result(
+                            &req.txid,
+                            this.one("StreamProofs", &req.txid, req.format, from, None)
+                                .await,
+                        )),
+                        Err(s) => Err(s),
+                    },
                     Err(s) => Err(s),
                 };
                 let stop = msg.is_err();
@@ -193,6 +266,7 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::GetHeadersRequest>,
     ) -> Result<Response<pb::GetHeadersResponse>, Status> {
+        self.limit(client_ip(&request))?;
         let r = request.into_inner();
         let count = if r.count == 0 { 1 } else { r.count };
         let headers = self
@@ -216,8 +290,9 @@ impl ProofService for Grpc {
         request: Request<pb::GetBundleRequest>,
     ) -> Result<Response<pb::Bundle>, Status> {
         let started = Instant::now();
+        self.limit(client_ip(&request))?;
         let r = request.into_inner();
-        let res = self.proofs.bundle_of(&r.txid);
+        let res = self.proofs.bundle_of(&r.txid, &self.catalog);
         let outcome = res.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
         self.proofs
             .metrics
@@ -235,10 +310,17 @@ impl ProofService for Grpc {
                 .get("authorization")
                 .and_then(|v| v.to_str().ok()),
         );
-        match self.auth.check(token).await {
+        match self
+            .auth
+            .check_from(client_ip(&request), token, "Prefetch")
+            .await
+        {
             Ok(_) => {}
             Err(e @ crate::auth::AuthError::Unavailable(_)) => {
                 return Err(Status::unavailable(e.to_string()));
+            }
+            Err(e @ crate::auth::AuthError::Limited) => {
+                return Err(Status::resource_exhausted(e.to_string()));
             }
             Err(e) => {
                 return Err(Status::unauthenticated(format!(
@@ -256,30 +338,27 @@ impl ProofService for Grpc {
 }
 
 impl Proofs {
-    /// Which bundle and files hold `txid`.
+    /// Which bundle and files hold `txid`; the magnet link comes from the in-memory
+    /// `catalog` of the bundle store.
     ///
     /// # Errors
     /// Malformed or unknown txid.
-    pub fn bundle_of(&self, txid: &str) -> Result<pb::Bundle, ProofFailure> {
+    pub fn bundle_of(
+        &self,
+        txid: &str,
+        catalog: &crate::registry::Catalog,
+    ) -> Result<pb::Bundle, ProofFailure> {
         let (_, height, index, hr) = self.locate(txid)?;
         let rec = self
             .store()
             .bundle(&hr.bundle)
             .map_err(|e| ProofFailure::Internal(e.to_string()))?;
-        let torrent = self.bundles_dir().join(format!("{}.torrent", hr.bundle));
-        let magnet = std::fs::read(&torrent)
-            .ok()
-            .and_then(|b| {
-                torrent_core::metainfo::Metainfo::parse(
-                    &b,
-                    &torrent_core::bencode::Limits::default(),
-                )
-                .ok()
-            })
-            .map(|m| {
-                let a: Vec<&str> = m.announce.iter().map(String::as_str).collect();
-                let w: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
-                m.magnet(&a, &w)
+        let magnet = catalog
+            .by_name(&hr.bundle)
+            .map(|e| {
+                let a: Vec<&str> = e.meta.announce.iter().map(String::as_str).collect();
+                let w: Vec<&str> = e.meta.url_list.iter().map(String::as_str).collect();
+                e.meta.magnet(&a, &w)
             })
             .unwrap_or_default();
         Ok(pb::Bundle {
@@ -309,19 +388,74 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-/// Serves gRPC (and gRPC-web) on `listener` until `shutdown`.
+/// HTTP/2 limits of the proof server (DESIGN §16).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// SETTINGS_MAX_CONCURRENT_STREAMS.
+    pub max_concurrent_streams: u32,
+    /// Calls in progress per connection; more are refused at once (load shedding).
+    pub concurrency_per_connection: usize,
+    /// Keepalive ping interval.
+    pub keepalive_interval: std::time::Duration,
+    /// Ping answer deadline.
+    pub keepalive_timeout: std::time::Duration,
+    /// Deadline of one call (the client's `grpc-timeout` when shorter).
+    pub request_timeout: std::time::Duration,
+}
+
+impl Settings {
+    /// From the configuration.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        use std::time::Duration;
+        Self {
+            max_concurrent_streams: c.grpc_max_concurrent_streams,
+            concurrency_per_connection: c.grpc_concurrency_per_connection,
+            keepalive_interval: Duration::from_secs(c.grpc_keepalive_interval_s),
+            keepalive_timeout: Duration::from_secs(c.grpc_keepalive_timeout_s),
+            request_timeout: Duration::from_secs(c.request_timeout_s),
+        }
+    }
+}
+
+/// Local stream resets (protocol errors the server answers with RST_STREAM) a connection may
+/// cause before it is closed: hyper's default, which tonic leaves off (CVE-2025-8671,
+/// "MadeYouReset").
+const MAX_LOCAL_ERROR_RESETS: usize = 1024;
+
+/// Serves gRPC (and gRPC-web) on `listener` under `gate`'s connection limits until
+/// `shutdown`; the health service follows `storage` (SERVING while the database accepts
+/// writes, NOT_SERVING otherwise), for the whole server and for `torrent.v1.ProofService`.
 ///
 /// # Errors
 /// Reflection setup or the server failing.
 pub async fn serve(
     listener: tokio::net::TcpListener,
+    gate: Arc<crate::conn::Gate>,
     grpc: Grpc,
+    settings: Settings,
+    mut storage: tokio::sync::watch::Receiver<bool>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<ProofServiceServer<Grpc>>()
-        .await;
+    let health_task = tokio::spawn(async move {
+        loop {
+            let status = if *storage.borrow_and_update() {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            health_reporter.set_service_status("", status).await;
+            health_reporter
+                .set_service_status(
+                    <ProofServiceServer<Grpc> as tonic::server::NamedService>::NAME,
+                    status,
+                )
+                .await;
+            if storage.changed().await.is_err() {
+                break;
+            }
+        }
+    });
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -330,17 +464,38 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    // Small replies must not wait for delayed ACKs (Nagle costs 40 ms per proof otherwise).
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
+    // Accepted under the gate's caps (with TCP_NODELAY: small replies must not wait for
+    // delayed ACKs, which cost 40 ms per proof) and handed to tonic through a channel.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<crate::conn::Conn, std::io::Error>>(16);
+    let accept = tokio::spawn(async move {
+        loop {
+            let conn = gate.accept(&listener).await;
+            if tx.send(Ok(conn)).await.is_err() {
+                break;
+            }
+        }
+    });
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let served = tonic::transport::Server::builder()
         .accept_http1(true)
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .concurrency_limit_per_connection(settings.concurrency_per_connection)
+        .load_shed(true)
+        .timeout(settings.request_timeout)
+        .http2_keepalive_interval(Some(settings.keepalive_interval))
+        .http2_keepalive_timeout(Some(settings.keepalive_timeout))
+        .http2_max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESETS))
+        .layer(crate::conn::Track)
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ProofServiceServer::new(grpc))
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
+        .await;
+    accept.abort();
+    health_task.abort();
+    served?;
     Ok(())
 }
 

@@ -244,7 +244,7 @@ struct WalletRow {
 #[serde(deny_unknown_fields)]
 pub struct WalletFile {
     /// The funding key.
-    pub wif: String,
+    pub wif: crate::config::Secret,
     /// Spendable outputs.
     pub utxos: Vec<WalletUtxo>,
 }
@@ -365,7 +365,7 @@ impl LedgerMetrics {
 
 /// Every alert kind, each always present in `torrent_service_alerts_total` (zero until
 /// raised), so that rules over them see a series from the first scrape.
-pub const ALERT_KINDS: [&str; 8] = [
+pub const ALERT_KINDS: [&str; 9] = [
     "seeder_slashed",
     "bundle_under_seeded",
     "payout_unfunded",
@@ -374,6 +374,7 @@ pub const ALERT_KINDS: [&str; 8] = [
     "block_source_unavailable",
     "overlay_unavailable",
     "auth_unavailable",
+    "storage_unavailable",
 ];
 
 /// Raises an operator alert: a warning in the log (target `torrent_service::alert`) and a
@@ -455,7 +456,7 @@ fn account_of(w: &WriteTransaction, address: &str) -> Result<Account> {
 }
 
 fn load(store: &Store) -> Result<Ledger> {
-    let r = store.db().begin_read()?;
+    let r = store.db()?.begin_read()?;
     let mut accounts = BTreeMap::new();
     if let Ok(t) = r.open_table(MONEY) {
         for row in t.iter()? {
@@ -519,7 +520,7 @@ impl Book {
     pub fn open(store: Arc<Store>, rules: Rules) -> Result<Self> {
         let ledger = load(&store)?;
         let budget = {
-            let r = store.db().begin_read()?;
+            let r = store.db()?.begin_read()?;
             match r.open_table(BUDGET) {
                 Ok(t) => t
                     .get("today")?
@@ -599,7 +600,7 @@ impl Book {
         extra: impl FnOnce(&WriteTransaction) -> Result<()>,
     ) -> Result<Recorded> {
         let mut st = self.state();
-        let w = self.store.db().begin_write()?;
+        let w = self.store.db()?.begin_write()?;
         if w.open_table(KEYS)?.get(key)?.is_some() {
             return Ok(Recorded::Duplicate);
         }
@@ -811,6 +812,12 @@ impl Book {
         Ok(self.state().ledger.account(a.id))
     }
 
+    /// Whether the ledger holds nothing for account `id` and never did (no stake, reward,
+    /// payout or slash): such an account may expire without losing any record.
+    pub fn untouched(&self, id: u64) -> bool {
+        self.state().ledger.account(id) == Money::default()
+    }
+
     /// Every registered seeder with its money.
     ///
     /// # Errors
@@ -837,7 +844,7 @@ impl Book {
     /// # Errors
     /// Database errors.
     pub fn history(&self, limit: usize) -> Result<Vec<LogRow>> {
-        let r = self.store.db().begin_read()?;
+        let r = self.store.db()?.begin_read()?;
         let Ok(t) = r.open_table(LOG) else {
             return Ok(Vec::new());
         };
@@ -855,7 +862,7 @@ impl Book {
     /// # Errors
     /// Database errors.
     pub fn payouts(&self) -> Result<Vec<Payout>> {
-        let r = self.store.db().begin_read()?;
+        let r = self.store.db()?.begin_read()?;
         let Ok(t) = r.open_table(PAYOUTS) else {
             return Ok(Vec::new());
         };
@@ -880,7 +887,7 @@ impl Book {
     /// Database errors.
     fn update_payout(&self, txid: &str, f: impl FnOnce(&mut Payout)) -> Result<Payout> {
         let _st = self.state();
-        let w = self.store.db().begin_write()?;
+        let w = self.store.db()?.begin_write()?;
         let mut p: Payout = get_json(w.open_table(PAYOUTS)?.get(txid)?)?
             .with_context(|| format!("no payout {txid}"))?;
         f(&mut p);
@@ -895,14 +902,14 @@ impl Book {
     /// # Errors
     /// A malformed file or database errors.
     pub fn import_wallet(&self, wallet: &WalletFile) -> Result<usize> {
-        let key = PrivateKey::from_wif(wallet.wif.trim())
+        let key = PrivateKey::from_wif(wallet.wif.expose().trim())
             .map_err(|e| anyhow::anyhow!("wallet wif: {e}"))?;
         self.import_utxos(&key, &wallet.utxos)
     }
 
     /// Our own unconfirmed change outputs (spendable by the next payout).
     fn change_outpoints(&self) -> Result<BTreeSet<String>> {
-        let r = self.store.db().begin_read()?;
+        let r = self.store.db()?.begin_read()?;
         let Ok(t) = r.open_table(WALLET) else {
             return Ok(BTreeSet::new());
         };
@@ -924,7 +931,7 @@ impl Book {
     pub fn import_utxos(&self, key: &PrivateKey, utxos: &[WalletUtxo]) -> Result<usize> {
         let default_script = hex::encode(&key.address().script_pubkey());
         let _st = self.state();
-        let w = self.store.db().begin_write()?;
+        let w = self.store.db()?.begin_write()?;
         let mut added = 0;
         {
             let mut t = w.open_table(WALLET)?;
@@ -976,7 +983,7 @@ impl Book {
     /// Unspent wallet outputs, those released by abandoned payouts first, with the payout
     /// that released each of those (the first `.1.len()` of the list).
     fn unspent_split(&self) -> Result<(Vec<Utxo>, Vec<String>)> {
-        let r = self.store.db().begin_read()?;
+        let r = self.store.db()?.begin_read()?;
         let Ok(t) = r.open_table(WALLET) else {
             return Ok((Vec::new(), Vec::new()));
         };
@@ -1269,7 +1276,7 @@ impl Book {
             .map(|i| format!("{}:{}", i.txid, i.vout))
             .collect();
         {
-            let r = self.store.db().begin_read()?;
+            let r = self.store.db()?.begin_read()?;
             if let Ok(t) = r.open_table(WALLET) {
                 for k in &inputs {
                     if let Some(row) = get_json::<WalletRow>(t.get(k.as_str())?)?
@@ -1359,7 +1366,7 @@ impl Book {
             .position(|o| o.change)
             .map(|i| format!("{txid}:{i}"));
         if let Some(k) = &change_key {
-            let r = self.store.db().begin_read()?;
+            let r = self.store.db()?.begin_read()?;
             if let Ok(t) = r.open_table(WALLET)
                 && let Some(row) = get_json::<WalletRow>(t.get(k.as_str())?)?
                 && let Some(by) = row.spent_by
@@ -1407,7 +1414,7 @@ impl Book {
     /// # Errors
     /// Unknown txid or database errors.
     pub fn payout(&self, txid: &str) -> Result<Payout> {
-        let r = self.store.db().begin_read()?;
+        let r = self.store.db()?.begin_read()?;
         let t = r.open_table(PAYOUTS).context("no payouts yet")?;
         get_json(t.get(txid)?)?.with_context(|| format!("no payout {txid}"))
     }
@@ -1594,7 +1601,7 @@ pub enum Broadcaster {
         /// Base URL.
         url: String,
         /// Bearer token, if the endpoint wants one.
-        api_key: Option<String>,
+        api_key: Option<crate::config::Secret>,
     },
     /// Galaxy's Transaction service.
     Galaxy(crate::galaxy::GalaxyClient),
@@ -1663,7 +1670,7 @@ impl Broadcaster {
                     .post(&endpoint)
                     .header("Content-Type", "application/json");
                 if let Some(k) = api_key {
-                    req = req.header("Authorization", &format!("Bearer {k}"));
+                    req = req.header("Authorization", &format!("Bearer {}", k.expose()));
                 }
                 let mut resp = req
                     .send(
@@ -1730,7 +1737,7 @@ impl Broadcaster {
                 let endpoint = format!("{}/v1/tx/{txid}", url.trim_end_matches('/'));
                 let mut req = agent().get(&endpoint);
                 if let Some(k) = api_key {
-                    req = req.header("Authorization", &format!("Bearer {k}"));
+                    req = req.header("Authorization", &format!("Bearer {}", k.expose()));
                 }
                 let mut resp = req.call().with_context(|| format!("GET {endpoint}"))?;
                 if resp.status().as_u16() != 200 {
@@ -1760,7 +1767,7 @@ pub fn read_wallet(path: &Path) -> Result<(WalletFile, PrivateKey)> {
             path.display()
         )
     })?;
-    let key = PrivateKey::from_wif(w.wif.trim())
+    let key = PrivateKey::from_wif(w.wif.expose().trim())
         .map_err(|e| anyhow::anyhow!("wallet {}: wif: {e}", path.display()))?;
     Ok((w, key))
 }
@@ -2257,7 +2264,7 @@ mod tests {
             script_pubkey: wallet_key.address().script_pubkey(),
         };
         let w = WalletFile {
-            wif: wallet_key.to_wif(),
+            wif: wallet_key.to_wif().as_str().into(),
             utxos: vec![
                 WalletUtxo {
                     txid: "11".repeat(32),

@@ -14,11 +14,13 @@ pub mod bundle;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod conn;
 pub mod demo;
 pub mod galaxy;
 pub mod grpc;
 pub mod inspect;
 pub mod ledger;
+pub mod limit;
 pub mod offload;
 pub mod proofs;
 pub mod register;
@@ -114,7 +116,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 .server
                 .clone()
                 .unwrap_or_else(|| format!("http://127.0.0.1:{}", config.tracker_port));
-            let token = args.token.clone().unwrap_or(config.auth_token.clone());
+            let token = config.auth_token.expose().to_string();
             match args.action {
                 cli::LedgerAction::Stake {
                     credit: Some(address),

@@ -59,6 +59,9 @@ pub struct Pipeline {
     pub opts: BundleOptions,
     /// Where operator alerts go (log, metrics, Galaxy Alert); none in one-shot commands.
     pub book: Option<Arc<crate::ledger::Book>>,
+    /// The registry's view of the bundle store, told at once of every bundle written (so
+    /// the tracker serves its info-hash without waiting for the next refresh).
+    pub catalog: Option<Arc<crate::registry::Catalog>>,
 }
 
 fn unix_now() -> u64 {
@@ -182,6 +185,9 @@ impl Pipeline {
                     )
                     .with_context(|| format!("offloading {}", rec.name))?;
                     rec.infohash_v1 = Some(out.infohash_v1.clone());
+                    if let Some(c) = &self.catalog {
+                        c.refresh();
+                    }
                     self.set_stage(&mut rec, Stage::Written)?;
                     tracing::info!(name = %rec.name, infohash_v1 = %out.infohash_v1, "bundle written");
                 }
@@ -579,12 +585,7 @@ struct PlannedAudit {
 pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) -> Result<()> {
     let started = std::time::Instant::now();
     let interval = std::time::Duration::from_secs(p.config.audit_interval_s);
-    let stake_amount = p.config.stake_amount;
-    let active = |id: u64| {
-        tracker
-            .account_by_id(id)
-            .is_some_and(|a| !a.revoked && a.stake >= stake_amount)
-    };
+    let active = |id: u64| tracker.is_active(id);
     let mut bundles = Vec::new();
     let mut planned = Vec::new();
     for rec in p.store.bundles()? {

@@ -43,6 +43,8 @@ pub enum ProofFailure {
     Busy(String),
     /// The data is neither local nor obtainable from the swarm right now.
     Unavailable(String),
+    /// The request's deadline passed before an answer was ready.
+    Timeout(String),
     /// Damaged local data or another internal error.
     Internal(String),
 }
@@ -55,7 +57,20 @@ impl ProofFailure {
             | Self::NotFound(m)
             | Self::Busy(m)
             | Self::Unavailable(m)
+            | Self::Timeout(m)
             | Self::Internal(m) => m,
+        }
+    }
+
+    /// What a client is told: the message, except for an internal error, whose detail
+    /// (paths, database errors) goes to the log instead (DESIGN §16).
+    pub fn public_message(&self) -> &str {
+        match self {
+            Self::Internal(m) => {
+                tracing::error!("proof request failed: {m}");
+                "internal error; the service log has the details"
+            }
+            other => other.message(),
         }
     }
 
@@ -66,6 +81,7 @@ impl ProofFailure {
             Self::NotFound(_) => 404,
             Self::Busy(_) => 429,
             Self::Unavailable(_) => 503,
+            Self::Timeout(_) => 504,
             Self::Internal(_) => 500,
         }
     }
@@ -77,6 +93,7 @@ impl ProofFailure {
             Self::NotFound(_) => "not_found",
             Self::Busy(_) => "busy",
             Self::Unavailable(_) => "unavailable",
+            Self::Timeout(_) => "timeout",
             Self::Internal(_) => "error",
         }
     }
@@ -170,12 +187,20 @@ pub const BUCKETS: [f64; 11] = [
 
 /// Methods counted in metrics.
 pub const METHODS: [&str; 5] = ["GetProof", "GetProofs", "StreamProofs", "json", "GetBundle"];
-const OUTCOMES: [&str; 6] = ["ok", "invalid", "not_found", "busy", "unavailable", "error"];
+const OUTCOMES: [&str; 7] = [
+    "ok",
+    "invalid",
+    "not_found",
+    "busy",
+    "unavailable",
+    "error",
+    "timeout",
+];
 
 /// Proof metrics (atomics: read by `/metrics`, written on every request).
 #[derive(Debug, Default)]
 pub struct ProofMetrics {
-    requests: [[AtomicU64; 6]; 5],
+    requests: [[AtomicU64; 7]; 5],
     buckets: [AtomicU64; 11],
     count: AtomicU64,
     sum_us: AtomicU64,
@@ -183,9 +208,32 @@ pub struct ProofMetrics {
     cache_misses: AtomicU64,
     swarm_fetches: AtomicU64,
     swarm_failures: AtomicU64,
+    client_busy: AtomicU64,
+    in_flight: AtomicU64,
+}
+
+/// Counts one proof in flight while it lives.
+struct InFlight<'a>(&'a ProofMetrics);
+
+impl<'a> InFlight<'a> {
+    fn new(m: &'a ProofMetrics) -> Self {
+        m.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(m)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl ProofMetrics {
+    /// Counts a request refused because its client had all its slots in flight.
+    fn client_refused(&self) {
+        self.client_busy.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Records one request.
     pub fn record(&self, method: &str, outcome: &str, elapsed: Duration) {
         let m = METHODS.iter().position(|x| *x == method).unwrap_or(0);
@@ -239,6 +287,11 @@ impl ProofMetrics {
             self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "torrent_proof_seconds_count {count}");
+        let _ = writeln!(
+            out,
+            "# HELP torrent_proof_in_flight Proof requests being answered now.\n# TYPE torrent_proof_in_flight gauge\ntorrent_proof_in_flight {}",
+            self.in_flight.load(Ordering::Relaxed)
+        );
         for (name, help, v) in [
             (
                 "torrent_proof_cache_hits_total",
@@ -259,6 +312,11 @@ impl ProofMetrics {
                 "torrent_proof_swarm_failures_total",
                 "Failed swarm fetches.",
                 &self.swarm_failures,
+            ),
+            (
+                "torrent_proof_client_busy_total",
+                "Proof requests refused because their client had proof_max_per_client in flight.",
+                &self.client_busy,
             ),
         ] {
             let _ = writeln!(
@@ -297,9 +355,11 @@ pub struct Proofs {
     max_cached_blocks: usize,
     fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
+    clients: Arc<ClientSlots>,
+    deadline: std::time::Duration,
     seeders: std::sync::OnceLock<Arc<crate::seeders::SeederProofs>>,
     /// Metrics.
-    pub metrics: ProofMetrics,
+    pub metrics: Arc<ProofMetrics>,
 }
 
 impl std::fmt::Debug for Proofs {
@@ -314,14 +374,85 @@ fn internal(e: impl std::fmt::Display) -> ProofFailure {
     ProofFailure::Internal(e.to_string())
 }
 
+/// How many proofs run at once, overall and per client, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofLimits {
+    /// Proofs in flight, all clients.
+    pub max_concurrency: usize,
+    /// Proofs in flight for one client (an IP, an IPv6 /64).
+    pub max_per_client: usize,
+    /// Deadline of one proof.
+    pub deadline: std::time::Duration,
+}
+
+impl ProofLimits {
+    /// From the config's `proof_*` keys.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            max_concurrency: c.proof_max_concurrency,
+            max_per_client: c.proof_max_per_client,
+            deadline: std::time::Duration::from_secs(c.proof_deadline_s),
+        }
+    }
+}
+
+/// Proofs in flight per client. An entry lives only while its client has a proof in
+/// flight, so the map never holds more entries than there are permits.
+#[derive(Debug)]
+struct ClientSlots {
+    max: usize,
+    held: Mutex<HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One client's slot; freed on drop.
+struct ClientSlot {
+    slots: Arc<ClientSlots>,
+    key: std::net::IpAddr,
+}
+
+impl ClientSlots {
+    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ClientSlot> {
+        let key = crate::conn::client_key(ip);
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = held.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot {
+            slots: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut held = self
+            .slots
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
 impl Proofs {
-    /// A proof engine over the database and bundle store; `max_concurrency` proofs at once,
-    /// more are refused as busy.
+    /// A proof engine over the database and bundle store, serving within `limits`: more
+    /// proofs at once than allowed (overall or for one client) are refused as busy.
     pub fn new(
         store: Arc<Store>,
         bundles: PathBuf,
         engine: Option<Arc<dyn BitTorrent>>,
-        max_concurrency: usize,
+        limits: ProofLimits,
         max_cached_blocks: usize,
     ) -> Self {
         Self {
@@ -331,9 +462,14 @@ impl Proofs {
             cache: Mutex::new(TreeCache::default()),
             max_cached_blocks: max_cached_blocks.max(1),
             fetch_locks: Mutex::new(HashMap::new()),
-            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(limits.max_concurrency.max(1))),
+            clients: Arc::new(ClientSlots {
+                max: limits.max_per_client.max(1),
+                held: Mutex::new(HashMap::new()),
+            }),
+            deadline: limits.deadline,
             seeders: std::sync::OnceLock::new(),
-            metrics: ProofMetrics::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -358,8 +494,7 @@ impl Proofs {
     /// Whether the block's txid file is in the bundle store at full length (its hash is
     /// checked when the tree is built).
     fn txid_file_at_hand(&self, rec: &HeaderRecord) -> bool {
-        std::fs::metadata(self.bundles.join(&rec.bundle).join(&rec.txid_file))
-            .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
+        txid_file_at_hand(&self.bundles, rec)
     }
 
     /// Height and index of a txid, from the txid index.
@@ -424,10 +559,61 @@ impl Proofs {
         formats: Formats,
         from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
-        let started = Instant::now();
+        self.prove_by(txid_hex, formats, from, Instant::now() + self.deadline)
+            .await
+    }
+
+    /// Builds one proof for a client at `from` that must be ready by `deadline` (a batch
+    /// passes its own, so that the batch as a whole has one).
+    ///
+    /// A client takes one of its `max_per_client` slots, then one of the shared permits;
+    /// both are freed when the answer is ready or the deadline passes, whichever is first.
+    ///
+    /// # Errors
+    /// [`ProofFailure`]; [`ProofFailure::Busy`] past either limit, [`ProofFailure::Timeout`]
+    /// past the deadline.
+    pub async fn prove_by(
+        &self,
+        txid_hex: &str,
+        formats: Formats,
+        from: Option<std::net::IpAddr>,
+        deadline: Instant,
+    ) -> Result<ProofAnswer, ProofFailure> {
+        if Instant::now() >= deadline {
+            return Err(ProofFailure::Timeout(
+                "the request's deadline passed before this proof was started".into(),
+            ));
+        }
+        let _slot = match from {
+            Some(ip) => Some(self.clients.take(ip).ok_or_else(|| {
+                self.metrics.client_refused();
+                ProofFailure::Busy(
+                    "too many proof requests in flight from this client; retry shortly".into(),
+                )
+            })?),
+            None => None,
+        };
         let _permit = Arc::clone(&self.permits).try_acquire_owned().map_err(|_| {
             ProofFailure::Busy("too many proof requests in flight; retry shortly".into())
         })?;
+        let _counted = InFlight::new(&self.metrics);
+        tokio::time::timeout_at(deadline.into(), self.prove_held(txid_hex, formats, from))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProofFailure::Timeout(
+                    "the proof was not ready before the request's deadline".into(),
+                ))
+            })
+    }
+
+    /// [`Self::prove`] once the client's slot and a permit are held.
+    async fn prove_held(
+        &self,
+        txid_hex: &str,
+        formats: Formats,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<ProofAnswer, ProofFailure> {
+        let started = Instant::now();
         let txid = parse_txid(txid_hex)?;
         let (height, index) = self.position(&txid)?;
         // A cached tree answers at once; only a miss looks further (header, file, seeders),
@@ -569,8 +755,12 @@ impl Proofs {
         Ok((Arc::clone(bt), source))
     }
 
-    /// Fetches one txid file from the swarm into the bundle store (one fetch per file,
-    /// however many requests wait for it).
+    /// Fetches one txid file from the swarm into the bundle store (one fetch per file at a
+    /// time, however many requests wait for it).
+    ///
+    /// The fetch runs as a task of its own: a request that reaches its deadline stops
+    /// waiting, but the fetch goes on, so that a file slower than one deadline is there for
+    /// a later request.
     async fn fetch_txid_file(&self, rec: &HeaderRecord) -> Result<(), ProofFailure> {
         let key = format!("{}/{}", rec.bundle, rec.txid_file);
         let lock = {
@@ -580,64 +770,21 @@ impl Proofs {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             Arc::clone(m.entry(key.clone()).or_default())
         };
-        let _guard = lock.lock().await;
-        // The bulk path first: a staked seeder delivers it over the peer wire, checked piece
-        // by piece, and is paid for it once; the anonymous swarm is the fallback.
-        if let Some(seeders) = self.seeders.get()
-            && seeders.fetch_txid_file(rec, &self.bundles).await
-            && self.txid_file_at_hand(rec)
-        {
-            return Ok(());
-        }
-        let data = self.bundles.join(&rec.bundle);
-        let Some(engine) = &self.engine else {
-            return Err(ProofFailure::Unavailable(format!(
-                "{key} is not local and the BitTorrent session is off (bittorrent = false)"
-            )));
+        let guard = lock.lock_owned().await;
+        let fetch = Fetch {
+            key,
+            rec: rec.clone(),
+            bundles: self.bundles.clone(),
+            engine: self.engine.clone(),
+            seeders: self.seeders.get().cloned(),
+            metrics: Arc::clone(&self.metrics),
         };
-        let torrent_path = self.bundles.join(format!("{}.torrent", rec.bundle));
-        let bytes = std::fs::read(&torrent_path)
-            .map_err(|e| internal(format!("{}: {e}", torrent_path.display())))?;
-        let m = Metainfo::parse(&bytes, &Limits::default()).map_err(internal)?;
-        let want: Vec<&str> = rec.txid_file.split('/').collect();
-        let idx = m
-            .files
-            .iter()
-            .position(|f| f.path.iter().map(String::as_str).eq(want.iter().copied()))
-            .ok_or_else(|| {
-                internal(format!("{} is not a file of {}", rec.txid_file, rec.bundle))
-            })?;
-        self.metrics.swarm_fetches.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(file = %key, "fetching a txid file from the swarm");
-        let ih = m.infohash_v1.map(|h| h.0).unwrap_or_default();
-        let _ = engine.remove(ih).await;
-        let fetched = async {
-            let ih = engine
-                .add(
-                    bytes,
-                    &data,
-                    AddMode::Fetch {
-                        only_files: Some(vec![idx]),
-                    },
-                )
-                .await?;
-            engine.wait_complete(ih).await
-        };
-        match tokio::time::timeout(Duration::from_secs(120), fetched).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.metrics.swarm_failures.fetch_add(1, Ordering::Relaxed);
-                Err(ProofFailure::Unavailable(format!(
-                    "fetching {key} from the swarm: {e:#}"
-                )))
-            }
-            Err(_) => {
-                self.metrics.swarm_failures.fetch_add(1, Ordering::Relaxed);
-                Err(ProofFailure::Unavailable(format!(
-                    "fetching {key} from the swarm: no seeder delivered it within 120 s"
-                )))
-            }
-        }
+        tokio::spawn(async move {
+            let _guard = guard;
+            fetch.run().await
+        })
+        .await
+        .map_err(internal)?
     }
 
     /// The database.
@@ -735,6 +882,94 @@ fn build_tree(
     })
 }
 
+/// Whether the block's txid file is in the bundle store at full length (its hash is
+/// checked when the tree is built).
+fn txid_file_at_hand(bundles: &std::path::Path, rec: &HeaderRecord) -> bool {
+    std::fs::metadata(bundles.join(&rec.bundle).join(&rec.txid_file))
+        .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
+}
+
+/// One txid file to bring into the bundle store, owned so that it outlives the request
+/// that asked for it.
+struct Fetch {
+    key: String,
+    rec: HeaderRecord,
+    bundles: PathBuf,
+    engine: Option<Arc<dyn BitTorrent>>,
+    seeders: Option<Arc<crate::seeders::SeederProofs>>,
+    metrics: Arc<ProofMetrics>,
+}
+
+impl Fetch {
+    async fn run(self) -> Result<(), ProofFailure> {
+        let Self {
+            key,
+            rec,
+            bundles,
+            engine,
+            seeders,
+            metrics,
+        } = self;
+        // The bulk path first: a staked seeder delivers it over the peer wire, checked piece
+        // by piece, and is paid for it once; the anonymous swarm is the fallback.
+        if let Some(seeders) = &seeders
+            && seeders.fetch_txid_file(&rec, &bundles).await
+            && txid_file_at_hand(&bundles, &rec)
+        {
+            return Ok(());
+        }
+        let data = bundles.join(&rec.bundle);
+        let Some(engine) = &engine else {
+            return Err(ProofFailure::Unavailable(format!(
+                "{key} is not local and the BitTorrent session is off (bittorrent = false)"
+            )));
+        };
+        let torrent_path = bundles.join(format!("{}.torrent", rec.bundle));
+        let bytes = std::fs::read(&torrent_path)
+            .map_err(|e| internal(format!("{}: {e}", torrent_path.display())))?;
+        let m = Metainfo::parse(&bytes, &Limits::default()).map_err(internal)?;
+        let want: Vec<&str> = rec.txid_file.split('/').collect();
+        let idx = m
+            .files
+            .iter()
+            .position(|f| f.path.iter().map(String::as_str).eq(want.iter().copied()))
+            .ok_or_else(|| {
+                internal(format!("{} is not a file of {}", rec.txid_file, rec.bundle))
+            })?;
+        metrics.swarm_fetches.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(file = %key, "fetching a txid file from the swarm");
+        let ih = m.infohash_v1.map(|h| h.0).unwrap_or_default();
+        let _ = engine.remove(ih).await;
+        let fetched = async {
+            let ih = engine
+                .add(
+                    bytes,
+                    &data,
+                    AddMode::Fetch {
+                        only_files: Some(vec![idx]),
+                    },
+                )
+                .await?;
+            engine.wait_complete(ih).await
+        };
+        match tokio::time::timeout(Duration::from_secs(120), fetched).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                metrics.swarm_failures.fetch_add(1, Ordering::Relaxed);
+                Err(ProofFailure::Unavailable(format!(
+                    "fetching {key} from the swarm: {e:#}"
+                )))
+            }
+            Err(_) => {
+                metrics.swarm_failures.fetch_add(1, Ordering::Relaxed);
+                Err(ProofFailure::Unavailable(format!(
+                    "fetching {key} from the swarm: no seeder delivered it within 120 s"
+                )))
+            }
+        }
+    }
+}
+
 /// JSON error body with the failure's status.
 fn json_error(f: &ProofFailure) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -742,7 +977,7 @@ fn json_error(f: &ProofFailure) -> axum::response::Response {
         .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
-        axum::Json(serde_json::json!({"error": f.message()})),
+        axum::Json(serde_json::json!({"error": f.public_message()})),
     )
         .into_response()
 }

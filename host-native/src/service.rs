@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use axum::routing::get;
@@ -41,6 +42,83 @@ pub(crate) async fn shutdown_signal() {
     }
 }
 
+/// The storage watchdog (DESIGN §16). redb refuses every write after an I/O error (a full
+/// disk) until the database is opened again, so once a second the watchdog probes it; on a
+/// failure it reports NOT_SERVING (gRPC health, `/healthz`, `torrent_service_storage_healthy`),
+/// raises one `storage_unavailable` alert, and reopens the database with backoff (1 s,
+/// doubling to 30 s) until it accepts writes again, then reports SERVING.
+async fn storage_watch(
+    store: Arc<Store>,
+    book: Arc<crate::ledger::Book>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    const KIND: &str = "storage_unavailable";
+    tokio::pin!(stop);
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let healthy = store.health().healthy();
+        let wait = if healthy {
+            Duration::from_secs(1)
+        } else {
+            backoff
+        };
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        let s = Arc::clone(&store);
+        let outcome = tokio::task::spawn_blocking(move || {
+            if s.health().healthy() {
+                s.probe()
+            } else {
+                s.reopen().and_then(|()| s.probe())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("storage probe: {e}")));
+        match outcome {
+            Ok(()) => {
+                backoff = Duration::from_secs(1);
+                if store.health().set(true) {
+                    tracing::info!("the database accepts writes again; serving");
+                    book.metrics.condition(KIND, "database", None);
+                }
+            }
+            Err(e) => {
+                if store.health().set(false) {
+                    book.metrics.condition(
+                        KIND,
+                        "database",
+                        Some(&format!(
+                            "the database failed ({e:#}); health is NOT_SERVING until it is reopened"
+                        )),
+                    );
+                } else {
+                    tracing::warn!(
+                        "the database is still unavailable: {e:#}; next try in {backoff:?}"
+                    );
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// `GET /healthz`: 200 `ok` while the database accepts writes, 503 otherwise (the same state
+/// as the gRPC health service).
+async fn healthz(
+    axum::extract::State(store): axum::extract::State<Arc<Store>>,
+) -> (axum::http::StatusCode, &'static str) {
+    if store.health().healthy() {
+        (axum::http::StatusCode::OK, "ok\n")
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_SERVING: the database is unavailable (see the service log)\n",
+        )
+    }
+}
+
 /// Loads the stake address and the trusted headers for `stake_mode = "spv"`.
 fn load_spv(config: &Config) -> Result<SpvStake> {
     let address = config
@@ -73,6 +151,38 @@ fn load_spv(config: &Config) -> Result<SpvStake> {
         first_height: config.headers_start_height,
         headers,
     })
+}
+
+/// The admission gates of the three TCP listeners.
+#[derive(Debug, Clone)]
+struct Gates {
+    tracker: Arc<crate::conn::Gate>,
+    http: Arc<crate::conn::Gate>,
+    grpc: Arc<crate::conn::Gate>,
+}
+
+/// Raises the file limit and sizes the listeners' connection caps to fit in it, keeping a
+/// quarter (at least 512) for the database, bundle files, the BitTorrent session and logs.
+fn gates(config: &Config) -> Gates {
+    let mut limit = [config.connection_limits(); 3];
+    let nofile = crate::conn::raise_file_limit();
+    let reserve = (nofile / 4).max(512);
+    let budget = nofile.saturating_sub(reserve);
+    let [a, b, c] = &mut limit;
+    crate::conn::fit_caps(&mut [a, b, c], budget);
+    if limit[0].max_connections < config.max_connections {
+        tracing::warn!(
+            nofile,
+            per_listener = limit[0].max_connections,
+            "the open-file limit cannot hold max_connections on every listener; caps scaled down"
+        );
+    }
+    tracing::debug!(nofile, ?limit, "connection limits");
+    Gates {
+        tracker: crate::conn::Gate::new("tracker", limit[0]),
+        http: crate::conn::Gate::new("http", limit[1]),
+        grpc: crate::conn::Gate::new("grpc", limit[2]),
+    }
 }
 
 /// Runs the service until a shutdown signal.
@@ -112,6 +222,11 @@ pub async fn run(config: Config) -> Result<()> {
             },
         ),
     );
+    let bundles = config.data_dir.join("bundles");
+    std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
+    let catalog = crate::registry::Catalog::new(bundles.clone());
+    let limits = Arc::new(crate::limit::RateLimits::from_config(&config));
+    let gates = gates(&config);
     let auth = Arc::new(crate::auth::Authorizer::from_config(
         &config,
         Some(Arc::clone(&book)),
@@ -121,7 +236,11 @@ pub async fn run(config: Config) -> Result<()> {
         public_host: public_host.clone(),
         registration_window_s: config.registration_window_s,
         stake_amount: config.stake_amount,
-        rate_limit_per_ip: config.rate_limit_per_ip,
+        limits: Arc::clone(&limits),
+        open: config.tracker_open,
+        known: catalog.known.clone(),
+        allow_private_proof_urls: config.allow_private_proof_urls,
+        unstaked_account_ttl_s: config.unstaked_account_ttl_s,
         auth: Arc::clone(&auth),
         swarm: SwarmConfig {
             interval_s: config.announce_interval_s,
@@ -160,14 +279,10 @@ pub async fn run(config: Config) -> Result<()> {
         let _ = rx.wait_for(|v| *v).await;
     };
 
-    let tracker_app = router(Arc::clone(&tracker))
-        .merge(crate::ledger::router(
-            Arc::clone(&payouts),
-            config.stake_amount,
-        ))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let bundles = config.data_dir.join("bundles");
-    std::fs::create_dir_all(&bundles).with_context(|| format!("creating {}", bundles.display()))?;
+    let tracker_app = router(Arc::clone(&tracker)).merge(crate::ledger::router(
+        Arc::clone(&payouts),
+        config.stake_amount,
+    ));
     let public_http = config
         .public_http
         .clone()
@@ -208,6 +323,7 @@ pub async fn run(config: Config) -> Result<()> {
                 web_seeds: vec![format!("http://{public_http}/webseed/")],
             },
             book: Some(Arc::clone(&book)),
+            catalog: Some(Arc::clone(&catalog)),
         })),
         None => None,
     };
@@ -216,7 +332,7 @@ pub async fn run(config: Config) -> Result<()> {
         Arc::clone(&store),
         bundles.clone(),
         engine.clone(),
-        config.proof_max_concurrency,
+        crate::proofs::ProofLimits::from_config(&config),
         config.proof_cache_blocks,
     ));
     let validator = match config.validation {
@@ -248,6 +364,8 @@ pub async fn run(config: Config) -> Result<()> {
     let metrics_app = {
         let t = Arc::clone(&tracker);
         let p = Arc::clone(&proofs);
+        let l = Arc::clone(&limits);
+        let g = gates.clone();
         let webseed = axum::Router::new()
             .route(
                 "/webseed/{*path}",
@@ -262,7 +380,7 @@ pub async fn run(config: Config) -> Result<()> {
             .route("/v1/bundles", get(crate::registry::list))
             .route("/v1/bundles/{file}", get(crate::registry::torrent))
             .with_state(crate::registry::Registry {
-                root: bundles.clone(),
+                catalog: Arc::clone(&catalog),
                 tracker: Arc::clone(&tracker),
                 public_http: public_http.clone(),
                 store: Arc::clone(&store),
@@ -277,10 +395,15 @@ pub async fn run(config: Config) -> Result<()> {
                 get(move || {
                     let t = Arc::clone(&t);
                     let p = Arc::clone(&p);
+                    let l = Arc::clone(&l);
+                    let g = g.clone();
                     async move {
                         let mut out = String::new();
                         t.render_metrics(&mut out);
+                        l.render_metrics(&mut out);
+                        crate::conn::render_metrics(&[&g.tracker, &g.http, &g.grpc], &mut out);
                         p.metrics.render(&mut out);
+                        t.store().health().render(&mut out);
                         if let Some(s) = p.seeders() {
                             s.render(&mut out);
                         }
@@ -297,6 +420,11 @@ pub async fn run(config: Config) -> Result<()> {
                     }
                 }),
             )
+            .merge(
+                axum::Router::new()
+                    .route("/healthz", get(healthz))
+                    .with_state(Arc::clone(&store)),
+            )
             .route("/", get(crate::web::index))
             .route("/app.js", get(crate::web::app))
             .merge(
@@ -309,7 +437,10 @@ pub async fn run(config: Config) -> Result<()> {
             .merge(webseed)
             .merge(registry)
             .merge(proof_api)
-            .into_make_service_with_connect_info::<SocketAddr>()
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&limits),
+                crate::limit::reads,
+            ))
     };
 
     let ready = serde_json::json!({
@@ -353,6 +484,14 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(run_expiry(Arc::clone(&tracker), stopped(stop_rx.clone())));
+    tasks.spawn(storage_watch(
+        Arc::clone(&store),
+        Arc::clone(&book),
+        stopped(stop_rx.clone()),
+    ));
+    tasks.spawn(Arc::clone(&limits).purge_loop(Duration::from_secs(5), stopped(stop_rx.clone())));
+    tasks
+        .spawn(Arc::clone(&catalog).refresh_loop(Duration::from_secs(1), stopped(stop_rx.clone())));
     if let Some(p) = &pipeline {
         tasks.spawn(crate::offload::offload_loop(
             Arc::clone(p),
@@ -366,31 +505,39 @@ pub async fn run(config: Config) -> Result<()> {
         ));
     }
     tasks.spawn(Arc::clone(&payouts).run(stop_rx.clone()));
-    let s1 = stopped(stop_rx.clone());
-    tasks.spawn(async move {
-        if let Err(e) = axum::serve(tcp, tracker_app)
-            .with_graceful_shutdown(s1)
-            .await
-        {
-            tracing::error!("tracker server: {e}");
-        }
-    });
+    let request_timeout = Duration::from_secs(config.request_timeout_s);
+    tasks.spawn(crate::conn::serve_http(
+        tcp,
+        Arc::clone(&gates.tracker),
+        tracker_app,
+        request_timeout,
+        stopped(stop_rx.clone()),
+    ));
     let s3 = stopped(stop_rx.clone());
-    let grpc = crate::grpc::Grpc::new(Arc::clone(&proofs), Arc::clone(&auth));
+    let grpc = crate::grpc::Grpc::new(
+        Arc::clone(&proofs),
+        Arc::clone(&auth),
+        Arc::clone(&limits),
+        crate::grpc::Batch::from_config(&config),
+        Arc::clone(&catalog),
+    );
+    let grpc_settings = crate::grpc::Settings::from_config(&config);
+    let grpc_gate = Arc::clone(&gates.grpc);
+    let storage = store.health().watch();
     tasks.spawn(async move {
-        if let Err(e) = crate::grpc::serve(grpc_listener, grpc, s3).await {
+        if let Err(e) =
+            crate::grpc::serve(grpc_listener, grpc_gate, grpc, grpc_settings, storage, s3).await
+        {
             tracing::error!("proof server: {e:#}");
         }
     });
-    let s2 = stopped(stop_rx.clone());
-    tasks.spawn(async move {
-        if let Err(e) = axum::serve(http, metrics_app)
-            .with_graceful_shutdown(s2)
-            .await
-        {
-            tracing::error!("http server: {e}");
-        }
-    });
+    tasks.spawn(crate::conn::serve_http(
+        http,
+        Arc::clone(&gates.http),
+        metrics_app,
+        request_timeout,
+        stopped(stop_rx.clone()),
+    ));
 
     shutdown_signal().await;
     tracing::info!("shutting down");

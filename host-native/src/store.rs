@@ -4,7 +4,9 @@
 //! answered. Values are small JSON documents so that the schema can grow without migrations.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -18,6 +20,9 @@ const AUDITS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("audits");
 const PRUNED: TableDefinition<'_, u64, u64> = TableDefinition::new("pruned_heights");
 const TXIDS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
 const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
+/// Counters that must survive deletions (account ids are never reused).
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const NEXT_ACCOUNT_ID: &str = "next_account_id";
 
 /// What the proof service needs of an offloaded block (the header store).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,16 +149,141 @@ pub enum Registered {
     NonceReused,
 }
 
+/// Opens (creating if needed) the database at `path` with every table of this module.
+fn open_db(path: &Path) -> Result<Database> {
+    let db =
+        Database::create(path).with_context(|| format!("opening database {}", path.display()))?;
+    let w = db.begin_write()?;
+    {
+        w.open_table(ACCOUNTS)?;
+        w.open_table(PASSKEYS)?;
+        w.open_table(NONCES)?;
+        w.open_table(BUNDLES)?;
+        w.open_table(AUDITS)?;
+        w.open_table(PRUNED)?;
+        w.open_table(TXIDS)?;
+        w.open_table(HEADERS)?;
+    }
+    w.commit()?;
+    Ok(db)
+}
+
 /// The database.
+///
+/// After an I/O error (a full disk, a failing device) redb refuses every write until the
+/// database is opened again; [`Store::probe`] finds that state and [`Store::reopen`] leaves
+/// it (the storage watchdog in `service` runs both and reports health, DESIGN §16). Every
+/// commit is durable before it returns, so reopening loses nothing that was acknowledged.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    path: PathBuf,
+    /// `None` while being reopened.
+    db: RwLock<Option<Arc<Database>>>,
+    health: StorageHealth,
 }
+
+/// Whether the database works, for health checks and metrics.
+#[derive(Debug)]
+pub struct StorageHealth {
+    healthy: tokio::sync::watch::Sender<bool>,
+    reopens: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl StorageHealth {
+    /// Whether the database accepts writes.
+    pub fn healthy(&self) -> bool {
+        *self.healthy.borrow()
+    }
+
+    /// Follows changes of [`Self::healthy`].
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.healthy.subscribe()
+    }
+
+    /// Records the outcome of a probe; true when it changed the state.
+    pub fn set(&self, healthy: bool) -> bool {
+        if !healthy {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.healthy
+            .send_if_modified(|h| std::mem::replace(h, healthy) != healthy)
+    }
+
+    /// Appends the Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(
+            out,
+            "# HELP torrent_service_storage_healthy 1 while the database accepts writes, 0 after an I/O error until it is reopened.\n# TYPE torrent_service_storage_healthy gauge\ntorrent_service_storage_healthy {}",
+            u8::from(self.healthy())
+        );
+        let _ = writeln!(
+            out,
+            "# HELP torrent_service_storage_failed_probes_total Storage probes that found the database failed.\n# TYPE torrent_service_storage_failed_probes_total counter\ntorrent_service_storage_failed_probes_total {}",
+            self.failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP torrent_service_storage_reopens_total Times the database was reopened after an I/O error.\n# TYPE torrent_service_storage_reopens_total counter\ntorrent_service_storage_reopens_total {}",
+            self.reopens.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// The database is being reopened after an I/O error; the request may be retried.
+#[derive(Debug, thiserror::Error)]
+#[error("the database is unavailable (reopening after an I/O error); retry shortly")]
+pub struct StorageUnavailable;
 
 impl Store {
     /// The database, for modules that keep their own tables in it (the ledger).
-    pub(crate) fn db(&self) -> &Database {
-        &self.db
+    ///
+    /// # Errors
+    /// [`StorageUnavailable`] while it is being reopened.
+    pub(crate) fn db(&self) -> Result<Arc<Database>> {
+        self.db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| StorageUnavailable.into())
+    }
+
+    /// Whether the database works.
+    pub fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+
+    /// Checks that the database accepts writes, without writing: redb fails every
+    /// `begin_write` once an I/O error has occurred (an empty transaction is aborted).
+    ///
+    /// # Errors
+    /// The database's error.
+    pub fn probe(&self) -> Result<()> {
+        self.db()?.begin_write()?.abort()?;
+        Ok(())
+    }
+
+    /// Opens the database again after an I/O error (redb repairs it on open). The old
+    /// handle is released first; while a request still holds it the file stays locked, and
+    /// the open fails until the caller's next attempt.
+    ///
+    /// # Errors
+    /// The open failing (still no space, the file still locked).
+    pub fn reopen(&self) -> Result<()> {
+        let old = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        drop(old);
+        let db = open_db(&self.path)?;
+        *self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(db));
+        self.health.reopens.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Sets or clears the proof endpoint of `address`.
@@ -175,21 +305,16 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let db = Database::create(path)
-            .with_context(|| format!("opening database {}", path.display()))?;
-        let w = db.begin_write()?;
-        {
-            w.open_table(ACCOUNTS)?;
-            w.open_table(PASSKEYS)?;
-            w.open_table(NONCES)?;
-            w.open_table(BUNDLES)?;
-            w.open_table(AUDITS)?;
-            w.open_table(PRUNED)?;
-            w.open_table(TXIDS)?;
-            w.open_table(HEADERS)?;
-        }
-        w.commit()?;
-        Ok(Self { db })
+        let db = open_db(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            db: RwLock::new(Some(Arc::new(db))),
+            health: StorageHealth {
+                healthy: tokio::sync::watch::Sender::new(true),
+                reopens: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+            },
+        })
     }
 
     /// Returns every account.
@@ -197,7 +322,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn accounts(&self) -> Result<Vec<Account>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(ACCOUNTS)?;
         let mut out = Vec::new();
         for row in t.iter()? {
@@ -212,7 +337,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn account(&self, address: &str) -> Result<Option<Account>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(ACCOUNTS)?;
         Ok(match t.get(address)? {
             Some(v) => Some(serde_json::from_slice(v.value())?),
@@ -232,7 +357,7 @@ impl Store {
         passkey: &str,
         now: u64,
     ) -> Result<Registered> {
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         let account;
         {
             let mut nonces = w.open_table(NONCES)?;
@@ -247,7 +372,19 @@ impl Store {
                 Some(v) => Some(serde_json::from_slice(v.value())?),
                 None => None,
             };
-            let next_id = accounts.len()? + 1;
+            let mut meta = w.open_table(META)?;
+            let next_id = match meta.get(NEXT_ACCOUNT_ID)? {
+                Some(v) => v.value(),
+                // Databases from before accounts could expire: ids were 1..=n.
+                None => {
+                    let mut max = 0;
+                    for row in accounts.iter()? {
+                        let (_, v) = row?;
+                        max = max.max(serde_json::from_slice::<Account>(v.value())?.id);
+                    }
+                    max + 1
+                }
+            };
             account = match existing {
                 Some(mut a) => {
                     passkeys.remove(a.passkey.as_str())?;
@@ -255,18 +392,21 @@ impl Store {
                     a.registered_at = now;
                     a
                 }
-                None => Account {
-                    id: next_id,
-                    address: address.to_string(),
-                    passkey: passkey.to_string(),
-                    registered_at: now,
-                    stake: 0,
-                    revoked: false,
-                    announces: 0,
-                    last_announce: 0,
-                    uploaded_claimed: 0,
-                    proof_url: None,
-                },
+                None => {
+                    meta.insert(NEXT_ACCOUNT_ID, next_id + 1)?;
+                    Account {
+                        id: next_id,
+                        address: address.to_string(),
+                        passkey: passkey.to_string(),
+                        registered_at: now,
+                        stake: 0,
+                        revoked: false,
+                        announces: 0,
+                        last_announce: 0,
+                        uploaded_claimed: 0,
+                        proof_url: None,
+                    }
+                }
             };
             accounts.insert(address, serde_json::to_vec(&account)?.as_slice())?;
             passkeys.insert(passkey, address)?;
@@ -275,13 +415,64 @@ impl Store {
         Ok(Registered::Ok(account))
     }
 
+    /// Forgets registration nonces recorded before `before` (Unix seconds); returns how many.
+    /// Older ones can never be replayed: a registration's `issued_at` must be within
+    /// `registration_window_s` of the tracker's clock.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn purge_nonces(&self, before: u64) -> Result<u64> {
+        let w = self.db()?.begin_write()?;
+        let removed;
+        {
+            let mut nonces = w.open_table(NONCES)?;
+            let n0 = nonces.len()?;
+            nonces.retain(|_, at| at >= before)?;
+            removed = n0 - nonces.len()?;
+        }
+        w.commit()?;
+        Ok(removed)
+    }
+
+    /// Deletes the accounts that never held a stake (none now, not revoked, registered
+    /// before `before`, Unix seconds) and that `keep` does not claim (the ledger knows them);
+    /// returns them. Their passkeys stop working with them.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn expire_unstaked(
+        &self,
+        before: u64,
+        keep: impl Fn(&Account) -> bool,
+    ) -> Result<Vec<Account>> {
+        let w = self.db()?.begin_write()?;
+        let mut gone = Vec::new();
+        {
+            let mut accounts = w.open_table(ACCOUNTS)?;
+            let mut passkeys = w.open_table(PASSKEYS)?;
+            for row in accounts.iter()? {
+                let (_, v) = row?;
+                let a: Account = serde_json::from_slice(v.value())?;
+                if a.stake == 0 && !a.revoked && a.registered_at < before && !keep(&a) {
+                    gone.push(a);
+                }
+            }
+            for a in &gone {
+                accounts.remove(a.address.as_str())?;
+                passkeys.remove(a.passkey.as_str())?;
+            }
+        }
+        w.commit()?;
+        Ok(gone)
+    }
+
     /// Applies `change` to the account of `address` in one transaction; returns the result.
     fn modify(
         &self,
         address: &str,
         change: impl FnOnce(&mut Account) -> Result<()>,
     ) -> Result<Account> {
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         let account;
         {
             let mut accounts = w.open_table(ACCOUNTS)?;
@@ -305,7 +496,7 @@ impl Store {
         if activity.is_empty() {
             return Ok(());
         }
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         {
             let mut accounts = w.open_table(ACCOUNTS)?;
             for (address, act) in activity {
@@ -339,7 +530,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn bundles(&self) -> Result<Vec<BundleRecord>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(BUNDLES)?;
         let mut out = Vec::new();
         for row in t.iter()? {
@@ -354,7 +545,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn bundle(&self, name: &str) -> Result<Option<BundleRecord>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(BUNDLES)?;
         Ok(match t.get(name)? {
             Some(v) => Some(serde_json::from_slice(v.value())?),
@@ -367,7 +558,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn put_bundle(&self, rec: &BundleRecord) -> Result<()> {
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         {
             let mut t = w.open_table(BUNDLES)?;
             t.insert(rec.name.as_str(), serde_json::to_vec(rec)?.as_slice())?;
@@ -388,7 +579,7 @@ impl Store {
         headers: &[(u64, HeaderRecord)],
         rec: &BundleRecord,
     ) -> Result<u64> {
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         let mut n = 0u64;
         {
             let mut h = w.open_table(HEADERS)?;
@@ -413,7 +604,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn txid_location(&self, txid: &[u8; 32]) -> Result<Option<(u64, u32)>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(TXIDS)?;
         Ok(t.get(txid.as_slice())?.map(|v| v.value()))
     }
@@ -423,7 +614,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn header(&self, height: u64) -> Result<Option<HeaderRecord>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(HEADERS)?;
         Ok(match t.get(height)? {
             Some(v) => Some(serde_json::from_slice(v.value())?),
@@ -436,7 +627,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn headers(&self, from: u64, count: u32) -> Result<Vec<(u64, HeaderRecord)>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(HEADERS)?;
         let mut out = Vec::new();
         for row in t.range(from..)?.take(count as usize) {
@@ -460,7 +651,7 @@ impl Store {
         failure: Option<String>,
     ) -> Result<AuditRecord> {
         let key = format!("{infohash}:{account}");
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         let rec;
         {
             let mut t = w.open_table(AUDITS)?;
@@ -489,7 +680,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn audit(&self, infohash: &str, account: u64) -> Result<Option<AuditRecord>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(AUDITS)?;
         Ok(match t.get(format!("{infohash}:{account}").as_str())? {
             Some(v) => Some(serde_json::from_slice(v.value())?),
@@ -502,7 +693,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn mark_pruned(&self, heights: impl IntoIterator<Item = u64>, at: u64) -> Result<()> {
-        let w = self.db.begin_write()?;
+        let w = self.db()?.begin_write()?;
         {
             let mut t = w.open_table(PRUNED)?;
             for h in heights {
@@ -518,7 +709,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn pruned_heights(&self) -> Result<std::collections::BTreeSet<u64>> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let t = r.open_table(PRUNED)?;
         let mut out = std::collections::BTreeSet::new();
         for row in t.iter()? {
@@ -533,7 +724,7 @@ impl Store {
     /// # Errors
     /// Database errors.
     pub fn pipeline_totals(&self) -> Result<(BTreeMap<String, u64>, u64, u64, u64)> {
-        let r = self.db.begin_read()?;
+        let r = self.db()?.begin_read()?;
         let mut stages = BTreeMap::new();
         for row in r.open_table(BUNDLES)?.iter()? {
             let rec: BundleRecord = serde_json::from_slice(row?.1.value())?;

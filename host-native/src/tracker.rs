@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -20,7 +19,6 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use torrent_core::Network;
 use torrent_core::metainfo::InfoHashV1;
@@ -53,8 +51,16 @@ pub struct TrackerSettings {
     pub registration_window_s: u64,
     /// Stake a seeder needs, satoshis.
     pub stake_amount: u64,
-    /// Requests per second per IP (0: unlimited).
-    pub rate_limit_per_ip: u32,
+    /// Request rate limits shared with the other listeners.
+    pub limits: Arc<crate::limit::RateLimits>,
+    /// Serve any info-hash (a public tracker); otherwise only those in `known`.
+    pub open: bool,
+    /// The info-hashes this tracker serves when not open: the registry's bundles.
+    pub known: crate::registry::Known,
+    /// Let seeders' proof URLs name loopback, private or link-local addresses.
+    pub allow_private_proof_urls: bool,
+    /// Accounts that never held a stake are deleted this long after registering, seconds.
+    pub unstaked_account_ttl_s: u64,
     /// Who may make operator (`/admin/*`) calls.
     pub auth: Arc<crate::auth::Authorizer>,
     /// Swarm limits and intervals.
@@ -106,6 +112,7 @@ pub struct Metrics {
     announces: [[AtomicU64; OUTCOMES.len()]; PROTOCOLS.len()],
     scrapes: [AtomicU64; PROTOCOLS.len()],
     registrations_ok: AtomicU64,
+    accounts_expired: AtomicU64,
     registrations_rejected: [AtomicU64; REJECT_REASONS.len()],
 }
 
@@ -130,12 +137,47 @@ impl Metrics {
     }
 }
 
+/// The accounts in memory, by passkey and by id (no request path scans them all).
+#[derive(Debug, Default)]
+struct Accounts {
+    by_passkey: HashMap<String, Account>,
+    passkey_of: HashMap<u64, String>,
+}
+
+impl Accounts {
+    fn get(&self, passkey: &str) -> Option<&Account> {
+        self.by_passkey.get(passkey)
+    }
+
+    fn by_id(&self, id: u64) -> Option<&Account> {
+        self.passkey_of
+            .get(&id)
+            .and_then(|k| self.by_passkey.get(k))
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(k) = self.passkey_of.remove(&id) {
+            self.by_passkey.remove(&k);
+        }
+    }
+
+    /// Replaces the account's entry (its passkey may have changed).
+    fn put(&mut self, a: &Account) {
+        if let Some(old) = self.passkey_of.insert(a.id, a.passkey.clone())
+            && old != a.passkey
+        {
+            self.by_passkey.remove(&old);
+        }
+        self.by_passkey.insert(a.passkey.clone(), a.clone());
+    }
+}
+
 /// The tracker's shared state.
 pub struct Tracker {
     settings: TrackerSettings,
     swarms: Mutex<Swarms>,
     store: Arc<Store>,
-    passkeys: RwLock<HashMap<String, Account>>,
+    passkeys: RwLock<Accounts>,
     book: Arc<crate::ledger::Book>,
     activity: Mutex<HashMap<String, crate::store::SeederActivity>>,
     /// The addresses each seeder account announced from lately: its requests for proofs
@@ -145,7 +187,6 @@ pub struct Tracker {
     /// (otherwise it could read the database between another flush's take and its commit).
     flush: Mutex<()>,
     udp_secret: [u8; 32],
-    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     seed: AtomicU64,
     /// Counters for `/metrics`.
     pub metrics: Metrics,
@@ -159,7 +200,9 @@ impl std::fmt::Debug for Tracker {
     }
 }
 
-/// Why an announce is refused (the bencoded failure reason).
+/// The failure reason for a torrent this tracker does not serve (opentracker's wording).
+pub const UNKNOWN_TORRENT: &str = "Requested download is not authorized for use with this tracker.";
+
 /// Addresses remembered per seeder account (a NAT, a second machine, a move).
 pub const ANNOUNCED_IPS_KEPT: usize = 16;
 
@@ -187,13 +230,10 @@ impl Tracker {
     ) -> anyhow::Result<Self> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-        let passkeys = store
-            .accounts()?
-            .into_iter()
-            .map(|a| (a.passkey.clone(), a))
-            .collect();
-        let limiter = NonZeroU32::new(settings.rate_limit_per_ip)
-            .map(|n| RateLimiter::keyed(Quota::per_second(n).allow_burst(n)));
+        let mut passkeys = Accounts::default();
+        for a in store.accounts()? {
+            passkeys.put(&a);
+        }
         Ok(Self {
             swarms: Mutex::new(Swarms::new(settings.swarm)),
             settings,
@@ -204,7 +244,6 @@ impl Tracker {
             announced_ips: Mutex::new(HashMap::new()),
             flush: Mutex::new(()),
             udp_secret: secret,
-            limiter,
             seed: AtomicU64::new(u64::from(secret[0]) << 8 | u64::from(secret[1])),
             metrics: Metrics::default(),
         })
@@ -221,9 +260,18 @@ impl Tracker {
     }
 
     fn allowed(&self, ip: IpAddr) -> bool {
-        self.limiter
-            .as_ref()
-            .is_none_or(|l| l.check_key(&ip).is_ok())
+        self.settings.limits.reads.check(ip).is_ok()
+    }
+
+    /// Whether seeders' proof URLs may name non-public addresses.
+    pub fn allows_private_proof_urls(&self) -> bool {
+        self.settings.allow_private_proof_urls
+    }
+
+    /// Whether this tracker keeps a swarm for `ih` (DESIGN §16: like opentracker's
+    /// whitelist, only torrents it knows, unless `tracker_open`).
+    pub fn serves(&self, ih: &InfoHashV1) -> bool {
+        self.settings.open || self.settings.known.contains(ih)
     }
 
     /// Resolves an optional passkey into the account id to record, or a refusal.
@@ -245,6 +293,9 @@ impl Tracker {
         mut a: Announce,
         passkey: Option<&str>,
     ) -> Result<torrent_core::tracker::swarm::AnnounceReply, String> {
+        if !self.serves(&a.info_hash) {
+            return Err(UNKNOWN_TORRENT.into());
+        }
         a.account = self.authorize(passkey)?;
         if let Some(id) = a.account
             && let Ok(mut ips) = self.announced_ips.lock()
@@ -285,18 +336,14 @@ impl Tracker {
         hashes.iter().map(|h| (*h, swarms.scrape(h))).collect()
     }
 
-    /// Accounts whose passkey works right now (registered, not revoked, staked): a seeder
-    /// slashed below the stake stops counting at once, not when its peer entry expires.
-    fn active_ids(&self) -> std::collections::HashSet<u64> {
-        self.passkeys
-            .read()
-            .map(|k| {
-                k.values()
-                    .filter(|a| refusal(Some(a), self.settings.stake_amount).is_none())
-                    .map(|a| a.id)
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Whether account `id`'s passkey works right now (registered, not revoked, staked): a
+    /// seeder slashed below the stake stops counting at once, not when its peer entry
+    /// expires.
+    pub fn is_active(&self, id: u64) -> bool {
+        self.passkeys.read().is_ok_and(|k| {
+            k.by_id(id)
+                .is_some_and(|a| refusal(Some(a), self.settings.stake_amount).is_none())
+        })
     }
 
     /// Whether seeder `account` announced from `ip` (one of the last
@@ -310,12 +357,10 @@ impl Tracker {
 
     /// Returns the distinct active seeder accounts holding the torrent now.
     pub fn authenticated_seeders(&self, ih: &InfoHashV1) -> usize {
-        let active = self.active_ids();
         let mut ids: Vec<u64> = self
             .authenticated_seed_peers(ih)
             .into_iter()
             .map(|(a, _)| a)
-            .filter(|a| active.contains(a))
             .collect();
         ids.sort_unstable();
         ids.dedup();
@@ -337,10 +382,7 @@ impl Tracker {
 
     /// The account behind account id `id`, from the in-memory passkey map.
     pub fn account_by_id(&self, id: u64) -> Option<Account> {
-        self.passkeys
-            .read()
-            .ok()
-            .and_then(|k| k.values().find(|a| a.id == id).cloned())
+        self.passkeys.read().ok().and_then(|k| k.by_id(id).cloned())
     }
 
     /// The database behind the tracker.
@@ -350,13 +392,20 @@ impl Tracker {
 
     /// The registered seeders holding the torrent now, with their announced addresses.
     pub fn authenticated_seed_peers(&self, ih: &InfoHashV1) -> Vec<(u64, SocketAddr)> {
-        let active = self.active_ids();
-        self.swarms
+        let peers = self
+            .swarms
             .lock()
             .map(|s| s.authenticated_seed_peers(ih))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let Ok(keys) = self.passkeys.read() else {
+            return Vec::new();
+        };
+        peers
             .into_iter()
-            .filter(|(a, _)| active.contains(a))
+            .filter(|(id, _)| {
+                keys.by_id(*id)
+                    .is_some_and(|a| refusal(Some(a), self.settings.stake_amount).is_none())
+            })
             .collect()
     }
 
@@ -414,9 +463,60 @@ impl Tracker {
     /// Replaces the in-memory copy of an account (after a stake, slash or revocation).
     pub fn refresh_account(&self, a: &Account) {
         if let Ok(mut keys) = self.passkeys.write() {
-            keys.retain(|_, v| v.address != a.address);
-            keys.insert(a.passkey.clone(), a.clone());
+            keys.put(a);
         }
+    }
+
+    /// Registration housekeeping (DESIGN §16): forgets nonces older than twice the
+    /// registration window (they can no longer be replayed) and deletes accounts that never
+    /// held a stake `unstaked_account_ttl_s` after they registered, with everything the
+    /// tracker kept for them. Blocking (database); returns the accounts deleted.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn expire_registrations(&self) -> anyhow::Result<usize> {
+        let t = now().as_secs();
+        let window = self.settings.registration_window_s;
+        self.store
+            .purge_nonces(t.saturating_sub(window.saturating_mul(2).saturating_add(60)))?;
+        let gone = self.store.expire_unstaked(
+            t.saturating_sub(self.settings.unstaked_account_ttl_s),
+            |a| !self.book.untouched(a.id),
+        )?;
+        if gone.is_empty() {
+            return Ok(0);
+        }
+        if let Ok(mut keys) = self.passkeys.write() {
+            for a in &gone {
+                keys.remove(a.id);
+            }
+        }
+        if let Ok(mut ips) = self.announced_ips.lock() {
+            for a in &gone {
+                ips.remove(&a.id);
+            }
+        }
+        if let Ok(mut act) = self.activity.lock() {
+            for a in &gone {
+                act.remove(&a.passkey);
+            }
+        }
+        self.metrics
+            .accounts_expired
+            .fetch_add(gone.len() as u64, Ordering::Relaxed);
+        tracing::info!(accounts = gone.len(), "unstaked registrations expired");
+        Ok(gone.len())
+    }
+
+    /// How often [`Tracker::expire_registrations`] and peer expiry run: every minute, or
+    /// more often when the TTL or the registration window is shorter.
+    fn housekeeping_period(&self) -> Duration {
+        let s = self
+            .settings
+            .unstaked_account_ttl_s
+            .min(self.settings.registration_window_s)
+            / 2;
+        Duration::from_secs(s.clamp(1, 60))
     }
 
     /// Handles a registration; returns the JSON reply and its status.
@@ -493,10 +593,13 @@ impl Tracker {
                     serde_json::json!({"error": "nonce already used", "reason": "replay"}),
                 )
             }
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                serde_json::json!({"error": format!("{e:#}"), "reason": "internal"}),
-            ),
+            Err(e) => {
+                tracing::error!("registration: {e:#}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    serde_json::json!({"error": INTERNAL, "reason": "internal"}),
+                )
+            }
         }
     }
 
@@ -534,17 +637,37 @@ impl Tracker {
             .lock()
             .map(|s| (s.peer_count(), s.seeder_count(), s.swarm_count()))
             .unwrap_or_default();
+        let accounts = self
+            .passkeys
+            .read()
+            .map(|k| k.by_passkey.len())
+            .unwrap_or_default();
         for (name, help, v) in [
+            (
+                "torrent_tracker_accounts",
+                "Registered seeder accounts (unstaked ones expire after unstaked_account_ttl_s).",
+                accounts,
+            ),
             ("torrent_tracker_peers", "Peers in all swarms.", peers),
             ("torrent_tracker_seeders", "Seeders in all swarms.", seeders),
             (
                 "torrent_tracker_swarms",
-                "Swarms with peers or history.",
+                "Swarms with peers (only for known info-hashes unless tracker_open).",
                 swarms,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
+        let _ = writeln!(
+            out,
+            "# HELP torrent_tracker_accounts_expired_total Accounts deleted for never holding a stake within unstaked_account_ttl_s."
+        );
+        let _ = writeln!(out, "# TYPE torrent_tracker_accounts_expired_total counter");
+        let _ = writeln!(
+            out,
+            "torrent_tracker_accounts_expired_total {}",
+            self.metrics.accounts_expired.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP torrent_tracker_registrations_total Accepted seeder registrations."
@@ -629,20 +752,13 @@ async fn http_scrape(
     }
 }
 
-async fn http_register(
-    State(t): State<Arc<Tracker>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    if !t.allowed(remote.ip()) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            axum::Json(serde_json::json!({"error": "rate limited", "reason": "rate"})),
-        )
-            .into_response();
+/// `POST /register`: the signature check and the commit run on a blocking thread, so a
+/// burst of registrations never holds the async workers that serve announces and proofs.
+async fn http_register(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
+    match tokio::task::spawn_blocking(move || t.register(&body)).await {
+        Ok((status, json)) => (status, axum::Json(json)).into_response(),
+        Err(e) => internal_error("registration", &anyhow::anyhow!("{e}")),
     }
-    let (status, json) = t.register(&body);
-    (status, axum::Json(json)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -726,6 +842,15 @@ struct StakeSubmission {
 #[derive(Deserialize)]
 struct PasskeyQuery {
     passkey: String,
+}
+
+/// What a public route says about an internal failure; the detail is logged (DESIGN §16:
+/// no paths or database errors in public replies).
+const INTERNAL: &str = "internal error; the service log has the details";
+
+fn internal_error(what: &str, e: &anyhow::Error) -> Response {
+    tracing::error!("{what}: {e:#}");
+    err(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL.into())
 }
 
 /// A JSON error reply, `{"error": msg}`.
@@ -813,7 +938,7 @@ async fn submit_stake(
             StatusCode::CONFLICT,
             format!("transaction {txid} was already credited"),
         ),
-        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        Err(e) => internal_error("stake submission", &e),
     }
 }
 
@@ -847,6 +972,12 @@ async fn set_proof_url(
                 format!("url {u:?} is not an http(s)://host:port URL"),
             );
         }
+        // Only public addresses (DESIGN §16): the service connects to this URL itself.
+        if let Err(e) =
+            crate::seeders::resolve_proof_url(u, t.settings.allow_private_proof_urls).await
+        {
+            return err(StatusCode::BAD_REQUEST, e);
+        }
     }
     match t.store.set_proof_url(&account.address, req.url) {
         Ok(a) => {
@@ -857,7 +988,7 @@ async fn set_proof_url(
             )
                 .into_response()
         }
-        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+        Err(e) => internal_error("proof URL", &e),
     }
 }
 
@@ -882,8 +1013,11 @@ async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }
 
-/// The tracker's HTTP routes; `/admin/*` only past [`crate::auth::guard`].
+/// The tracker's HTTP routes; `/admin/*` only past [`crate::auth::guard`]. Announces and
+/// scrapes spend the read quota (a bencoded failure when spent, as clients expect);
+/// registrations, stakes and proof URLs the write quota (HTTP 429).
 pub fn router(t: Arc<Tracker>) -> Router {
+    let limits = Arc::clone(&t.settings.limits);
     let admin = Router::new()
         .route("/admin/stake", post(admin_stake))
         .route("/admin/revoke", post(admin_revoke))
@@ -892,15 +1026,24 @@ pub fn router(t: Arc<Tracker>) -> Router {
             Arc::clone(&t.settings.auth),
             crate::auth::guard,
         ));
+    let writes = Router::new()
+        .route("/register", post(http_register))
+        .route("/stake", post(submit_stake))
+        .route("/seeder/proof-url", post(set_proof_url))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&limits),
+            crate::limit::writes,
+        ));
+    let metrics_route = Router::new().route("/metrics", get(metrics)).route_layer(
+        axum::middleware::from_fn_with_state(limits, crate::limit::reads),
+    );
     Router::new()
         .route("/announce", get(http_announce))
         .route("/{passkey}/announce", get(http_announce))
         .route("/scrape", get(http_scrape))
         .route("/{passkey}/scrape", get(http_scrape))
-        .route("/register", post(http_register))
-        .route("/stake", post(submit_stake))
-        .route("/seeder/proof-url", post(set_proof_url))
-        .route("/metrics", get(metrics))
+        .merge(writes)
+        .merge(metrics_route)
         .merge(admin)
         .with_state(t)
 }
@@ -938,13 +1081,45 @@ pub fn run_udp_blocking(
 }
 
 /// Handles one datagram; `None` means drop it silently.
+///
+/// Against reflection (DESIGN §16): only a connect is answered before the connection id
+/// checks out (its reply is as long as the request), a datagram with a bad connection id
+/// gets nothing, and no error reply is longer than the datagram that caused it. The rate
+/// limit runs after the connection-id check, so a spoofed source can neither spend its
+/// victim's quota nor add keys to the limiter.
 pub fn handle_udp(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
-    if !t.allowed(src.ip()) {
-        t.metrics.announce("udp", "rate_limited");
-        return None;
-    }
+    handle_udp_inner(t, packet, src).map(|mut reply| {
+        if reply.len() > packet.len() && reply.len() >= 8 && reply[..4] == [0, 0, 0, 3] {
+            reply.truncate(packet.len().max(8));
+        }
+        reply
+    })
+}
+
+/// Whether the datagram carries a connection id this tracker handed to `src` lately.
+fn connection_ok(t: &Tracker, packet: &[u8], src: SocketAddr, now: UnixMillis) -> bool {
+    packet
+        .get(..8)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .is_some_and(|id| {
+            udp::connection_id_valid(&t.udp_secret, src.ip(), now, u64::from_be_bytes(id))
+        })
+}
+
+fn handle_udp_inner(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
     let now = now();
-    match udp::parse(packet, src) {
+    let parsed = udp::parse(packet, src);
+    if !matches!(parsed, Ok(UdpRequest::Connect { .. })) {
+        if !connection_ok(t, packet, src, now) {
+            t.metrics.announce("udp", "bad_connection_id");
+            return None;
+        }
+        if !t.allowed(src.ip()) {
+            t.metrics.announce("udp", "rate_limited");
+            return None;
+        }
+    }
+    match parsed {
         Err(UdpError::Sendable {
             transaction_id,
             message,
@@ -966,10 +1141,12 @@ pub fn handle_udp(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>
             announce,
             url_data,
         }) => {
-            if !udp::connection_id_valid(&t.udp_secret, src.ip(), now, connection_id) {
-                t.metrics.announce("udp", "bad_connection_id");
-                return Some(udp::error_response(transaction_id, "bad connection id"));
-            }
+            debug_assert!(udp::connection_id_valid(
+                &t.udp_secret,
+                src.ip(),
+                now,
+                connection_id
+            ));
             let passkey = url_data.as_deref().and_then(udp::passkey_from_url_data);
             match t.announce(announce, passkey.as_deref()) {
                 Ok(reply) => {
@@ -991,9 +1168,12 @@ pub fn handle_udp(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>
             transaction_id,
             info_hashes,
         }) => {
-            if !udp::connection_id_valid(&t.udp_secret, src.ip(), now, connection_id) {
-                return Some(udp::error_response(transaction_id, "bad connection id"));
-            }
+            debug_assert!(udp::connection_id_valid(
+                &t.udp_secret,
+                src.ip(),
+                now,
+                connection_id
+            ));
             t.metrics.scrape("udp");
             let stats: Vec<_> = t.scrape(&info_hashes).into_iter().map(|(_, s)| s).collect();
             Some(udp::scrape_response(transaction_id, &stats))
@@ -1001,10 +1181,11 @@ pub fn handle_udp(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>
     }
 }
 
-/// Drops stale peers every minute until `shutdown`.
+/// Drops stale peers, saves seeder activity and expires registrations every minute (more
+/// often with short TTLs) until `shutdown`.
 pub async fn run_expiry(t: Arc<Tracker>, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(t.housekeeping_period());
     loop {
         tokio::select! {
             () = &mut shutdown => break,
@@ -1015,6 +1196,12 @@ pub async fn run_expiry(t: Arc<Tracker>, shutdown: impl std::future::Future<Outp
                 }
                 if let Err(e) = t.flush_activity() {
                     tracing::warn!("saving seeder activity: {e:#}");
+                }
+                let t2 = Arc::clone(&t);
+                match tokio::task::spawn_blocking(move || t2.expire_registrations()).await {
+                    Ok(Err(e)) => tracing::warn!("expiring registrations: {e:#}"),
+                    Err(e) => tracing::warn!("expiring registrations: {e}"),
+                    Ok(Ok(_)) => {}
                 }
             }
         }

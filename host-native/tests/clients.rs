@@ -49,7 +49,7 @@ fn service(dir: &Path, extra: &str) -> (Service, PathBuf) {
     let svc = Service::start_with(
         dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naudit_interval_s = 1\naging_scan_interval_s = 1\n{extra}",
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naudit_interval_s = 1\naging_scan_interval_s = 1\n{extra}",
             src.display()
         ),
     );

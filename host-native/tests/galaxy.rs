@@ -104,7 +104,7 @@ fn blocks_stream_in_frames_resume_and_bundle_like_a_dir_source() {
     std::fs::write(
         &cfg,
         format!(
-            "[torrent_service]\nauth_token = \"{TOKEN}\"\ngalaxy_block_port = {}\n",
+            "[torrent_service]\ngalaxy_token = \"{TOKEN}\"\ngalaxy_block_port = {}\n",
             block.addr.port()
         ),
     )
@@ -150,7 +150,7 @@ fn blocks_stream_in_frames_resume_and_bundle_like_a_dir_source() {
     std::fs::write(
         &cfg,
         format!(
-            "[torrent_service]\nauth_token = \"{TOKEN}\"\ngalaxy_block_port = {dead}\ngalaxy_attempts = 2\ngalaxy_timeout_ms = 300\n"
+            "[torrent_service]\ngalaxy_token = \"{TOKEN}\"\ngalaxy_block_port = {dead}\ngalaxy_attempts = 2\ngalaxy_timeout_ms = 300\n"
         ),
     )
     .unwrap();
@@ -218,8 +218,8 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
              data_dir = \"{}\"\n\
              listen_host = \"127.0.0.1\"\n\
              tracker_port = 0\nhttp_port = 0\npeer_port = 0\nproof_rpc_port = 0\n\
-             auth_token = \"{TOKEN}\"\n\
-             rate_limit_per_ip = 0\n\
+             galaxy_token = \"{TOKEN}\"\n\
+             rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\n\
              block_source = \"galaxy\"\n\
              overlay = \"galaxy\"\n\
              auth = \"galaxy\"\n\
@@ -325,6 +325,14 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     let (status, body) = get(&format!("http://{tracker}/admin/ledger"), Some("mallory"));
     assert_eq!(status, 401, "{body}");
     assert!(body.contains("unknown token"), "{body}");
+    // A refused token is remembered briefly: asking again does not reach Galaxy.
+    let (status, _) = get(&format!("http://{tracker}/admin/ledger"), Some("mallory"));
+    assert_eq!(status, 401);
+    assert_eq!(
+        auth.checks(),
+        2,
+        "one check for alice's token, one for mallory's"
+    );
     let (status, _) = get(&format!("http://{tracker}/admin/seeders"), None);
     assert_eq!(status, 401);
 

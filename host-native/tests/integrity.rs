@@ -107,7 +107,7 @@ fn miner(dir: &Path, extra: &str) -> (Service, String, [u8; 20]) {
     let svc = Service::start_with(
         dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\nprune = false\n{extra}",
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\nprune = false\n{extra}",
             src.display()
         ),
     );
@@ -303,7 +303,7 @@ fn farm(dir: &Path, extra: &str) -> Farm {
     let b = Service::start_with(
         &b_dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\n",
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\n",
             b_dir.join("src").display()
         ),
     );

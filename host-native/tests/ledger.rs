@@ -25,6 +25,9 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The token in Galaxy envelopes: a key of its own, not the operator's `auth_token`.
+const GALAXY_TOKEN: &str = "galaxy-secret";
+
 use serde_json::{Value, json};
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_core::bsv::tx::{Transaction, TxLimits};
@@ -308,7 +311,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let a = Service::start_with(
         &a_dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\nmin_seeders = 3\nvalidation = \"sandbox\"\npayout_threshold = 100\npayout_retry_s = 1\nbroadcaster = \"arc\"\narc_url = \"http://{arc_addr}\"\nwallet_file = \"{}\"\n",
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\nmin_seeders = 3\nvalidation = \"sandbox\"\npayout_threshold = 100\npayout_retry_s = 1\nbroadcaster = \"arc\"\narc_url = \"http://{arc_addr}\"\nwallet_file = \"{}\"\n",
             src.display(),
             dir.join("wallet.json").display()
         ),
@@ -703,14 +706,14 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     .unwrap();
     let (tp, sp) = (common::free_port(), common::free_port());
     // Galaxy's Alert service is up from the start (Transaction and Storage come later).
-    let alerts = StandIn::start("127.0.0.1:0", "127.0.0.1:0", "operator-secret", &[]).unwrap();
+    let alerts = StandIn::start("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN, &[]).unwrap();
     let (_, alert_addr) = alerts
-        .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", "operator-secret")
+        .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN)
         .unwrap();
     let svc = Service::start_with(
         &dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {tp}\ngalaxy_storage_port = {sp}\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nalerts_to_galaxy = true\ngalaxy_alert_port = {}\nwallet_file = \"{}\"\n",
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {tp}\ngalaxy_storage_port = {sp}\ngalaxy_token = \"{GALAXY_TOKEN}\"\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nalerts_to_galaxy = true\ngalaxy_alert_port = {}\nwallet_file = \"{}\"\n",
             src.display(),
             alert_addr.port(),
             dir.join("wallet.json").display()
@@ -748,7 +751,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     let galaxy = StandIn::start(
         &format!("127.0.0.1:{tp}"),
         &format!("127.0.0.1:{sp}"),
-        "operator-secret",
+        GALAXY_TOKEN,
         &[GalaxyUtxo {
             txid: funding.txid().to_byte_array(),
             vout: 0,
@@ -853,14 +856,14 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
     let galaxy = StandIn::start(
         "127.0.0.1:0",
         "127.0.0.1:0",
-        "operator-secret",
+        GALAXY_TOKEN,
         &[utxo(&f1, 500_000), utxo(&f2, 400_000)],
     )
     .unwrap();
     let svc = Service::start_with(
         &dir,
         &format!(
-            "rate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_utxos = \"galaxy\"\ngalaxy_storage_port = {}\ngalaxy_timeout_ms = 500\nwallet_file = \"{}\"\n",
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_utxos = \"galaxy\"\ngalaxy_storage_port = {}\ngalaxy_token = \"{GALAXY_TOKEN}\"\ngalaxy_timeout_ms = 500\nwallet_file = \"{}\"\n",
             src.display(),
             galaxy.storage.port(),
             dir.join("wallet.json").display()

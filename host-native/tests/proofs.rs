@@ -41,6 +41,17 @@ fn http_get(url: &str) -> (u16, Value) {
     )
 }
 
+/// Proofs in flight, from the service's metrics.
+fn in_flight(http: &str) -> u64 {
+    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    text.as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("torrent_proof_in_flight "))
+        .and_then(|v| v.parse().ok())
+        .expect("torrent_proof_in_flight in /metrics")
+}
+
 /// A service offloading blocks 384189 and 413567 (one bundle each) with fixed ports.
 fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
     let src = dir.join("src");
@@ -56,7 +67,7 @@ fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
         std::fs::write(
             dir.join("config.toml"),
             format!(
-                "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\n",
+                "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\n",
                 dir.join("data").display(),
                 ports.0,
                 ports.1,
@@ -132,16 +143,20 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     for height in [384_189u64, 413_567] {
         let (header, txids) = block(height);
         let n = txids.len() as u64;
-        // gRPC, one batch for the whole block.
-        let reply = rt
-            .block_on(client.get_proofs(pb::GetProofsRequest {
-                txids: txids.iter().map(ToString::to_string).collect(),
-                format: pb::ProofFormat::All as i32,
-            }))
-            .unwrap()
-            .into_inner();
-        assert_eq!(reply.results.len(), txids.len());
-        for (i, (r, txid)) in reply.results.iter().zip(&txids).enumerate() {
+        // gRPC, batches of 1,000 (`proof_max_batch`) for the whole block.
+        let mut results = Vec::new();
+        for batch in txids.chunks(1000) {
+            let reply = rt
+                .block_on(client.get_proofs(pb::GetProofsRequest {
+                    txids: batch.iter().map(ToString::to_string).collect(),
+                    format: pb::ProofFormat::All as i32,
+                }))
+                .unwrap()
+                .into_inner();
+            assert_eq!(reply.results.len(), batch.len());
+            results.extend(reply.results);
+        }
+        for (i, (r, txid)) in results.iter().zip(&txids).enumerate() {
             let Some(pb::proof_result::Result::Proof(p)) = &r.result else {
                 panic!("no proof for {txid}: {r:?}");
             };
@@ -606,14 +621,10 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     };
     // Once the stuck request holds the slot (on a loaded machine it may take a moment to
     // arrive), everyone else is refused at once.
-    let deadline = std::time::Instant::now() + Duration::from_secs(4);
-    let (status, v) = loop {
-        let (status, v) = http_get(&format!("http://{http}/v1/proof/{}", t384[0]));
-        if status == 429 || std::time::Instant::now() > deadline {
-            break (status, v);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    wait_for("the stuck request to hold the slot", 10, || {
+        in_flight(&http) == 1
+    });
+    let (status, v) = http_get(&format!("http://{http}/v1/proof/{}", t384[0]));
     assert_eq!(status, 429, "{v}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -642,6 +653,214 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
             .contains("torrent_proof_requests_total{method=\"json\",outcome=\"busy\"} 1\n")
     );
     stuck.join().unwrap();
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounded() {
+    let dir = temp("fair");
+    let ports = (free_port(), free_port(), free_port(), free_port());
+    let svc = start(&dir, ports);
+    svc.stop();
+    // Three proofs at once, two per client, five seconds each; replies of 64 KiB. The 413567
+    // txid file is gone and no seeder has it, so a request for it holds its slot until the
+    // deadline (the aging scan runs once, as in the overload test).
+    let mut cfg = std::fs::read_to_string(dir.join("config.toml"))
+        .unwrap()
+        .replace(
+            "aging_scan_interval_s = 1\n",
+            "aging_scan_interval_s = 3600\n",
+        );
+    cfg.push_str(
+        "proof_max_concurrency = 3\nproof_max_per_client = 2\nproof_deadline_s = 5\nproof_max_batch = 300\nproof_max_reply_bytes = 65536\n",
+    );
+    std::fs::write(dir.join("config.toml"), cfg).unwrap();
+    let txids_dir = dir.join("data/bundles/bsv-mainnet-000413567-000413567/txids");
+    for e in std::fs::read_dir(&txids_dir).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    wait_for("the start's aging scan", 30, || {
+        let (_, v) = http_get(&format!("http://{http}/v1/bundles"));
+        v.as_array()
+            .is_some_and(|b| b.len() == 2 && b.iter().any(|e| e["stage"] == "seeding"))
+    });
+    let (_, t413) = block(413_567);
+    let (h384, t384) = block(384_189);
+    let get = |src: &str, txid: &Txid| {
+        common::http_from(src, &http, "GET", &format!("/v1/proof/{txid}"), "", "")
+    };
+
+    // The greedy client (127.0.0.1) asks for three slow proofs at once: without a per-client
+    // limit they would take every permit.
+    let greedy: Vec<_> = (0..3)
+        .map(|i| {
+            let (http, txid) = (http.clone(), t413[i].to_string());
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let (status, _) = common::http_from(
+                    "127.0.0.1",
+                    &http,
+                    "GET",
+                    &format!("/v1/proof/{txid}"),
+                    "",
+                    "",
+                );
+                (status, started.elapsed())
+            })
+        })
+        .collect();
+    // Once two of them hold the client's slots, its next request is refused at once, even
+    // for a proof that would be instant.
+    wait_for("two slow proofs in flight", 10, || in_flight(&http) == 2);
+    let (status, body) = get("127.0.0.1", &t384[0]);
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("from this client"), "{body}");
+    // Another client is served while the greedy one's proofs are stuck.
+    let (status, body) = get("127.0.0.2", &t384[7]);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    check(
+        384_189,
+        &h384,
+        t384.len() as u64,
+        7,
+        &t384[7],
+        &torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap(),
+        &v["tsc"].to_string(),
+    );
+    // The stuck proofs end at the deadline (504) and free their slots; the third was refused.
+    let mut outcomes: Vec<(u16, Duration)> =
+        greedy.into_iter().map(|t| t.join().unwrap()).collect();
+    outcomes.sort();
+    assert_eq!(
+        outcomes.iter().map(|o| o.0).collect::<Vec<_>>(),
+        [429, 504, 504],
+        "{outcomes:?}"
+    );
+    assert!(outcomes[1].1 >= Duration::from_secs(4), "{outcomes:?}");
+    assert_eq!(in_flight(&http), 0);
+    let (status, _) = get("127.0.0.1", &t384[0]);
+    assert_eq!(
+        status, 200,
+        "the greedy client is served again once its proofs ended"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = pb::proof_service_client::ProofServiceClient::connect(grpc_url)
+            .await
+            .unwrap();
+        // A batch larger than proof_max_batch is refused whole.
+        let s = c
+            .get_proofs(pb::GetProofsRequest {
+                txids: t384.iter().take(301).map(ToString::to_string).collect(),
+                format: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
+        // A reply stops carrying proofs past proof_max_reply_bytes: the rest are answered
+        // RESOURCE_EXHAUSTED, to be asked again.
+        let n = t384.len().min(300);
+        let reply = c
+            .get_proofs(pb::GetProofsRequest {
+                txids: t384.iter().take(n).map(ToString::to_string).collect(),
+                format: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.results.len(), n);
+        let proofs: Vec<&pb::Proof> = reply
+            .results
+            .iter()
+            .filter_map(|r| match &r.result {
+                Some(pb::proof_result::Result::Proof(p)) => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !proofs.is_empty() && proofs.len() < n,
+            "{} of {n}",
+            proofs.len()
+        );
+        let proof_bytes: usize = proofs.iter().map(|p| p.encoded_len()).sum();
+        let largest = proofs.iter().map(|p| p.encoded_len()).max().unwrap();
+        assert!(
+            proof_bytes <= 65_536 + largest,
+            "{proof_bytes} bytes of proofs"
+        );
+        for (i, r) in reply.results.iter().enumerate() {
+            match &r.result {
+                Some(pb::proof_result::Result::Proof(p)) => {
+                    assert!(i < proofs.len());
+                    check(
+                        384_189,
+                        &h384,
+                        t384.len() as u64,
+                        i as u64,
+                        &t384[i],
+                        &p.bump,
+                        &p.tsc_json,
+                    );
+                }
+                Some(pb::proof_result::Result::Error(e)) => {
+                    assert!(i >= proofs.len());
+                    assert_eq!(e.code, tonic::Code::ResourceExhausted as i32, "{e:?}");
+                    assert_eq!(e.txid, t384[i].to_string());
+                }
+                None => panic!("an empty result"),
+            }
+        }
+        // One deadline for the whole batch: the slow proof spends it, and the proof after it
+        // is not started.
+        let started = std::time::Instant::now();
+        let reply = c
+            .get_proofs(pb::GetProofsRequest {
+                txids: vec![
+                    t384[1].to_string(),
+                    t413[5].to_string(),
+                    t384[2].to_string(),
+                ],
+                format: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let codes: Vec<i32> = reply
+            .results
+            .iter()
+            .map(|r| match &r.result {
+                Some(pb::proof_result::Result::Proof(_)) => 0,
+                Some(pb::proof_result::Result::Error(e)) => e.code,
+                None => -1,
+            })
+            .collect();
+        let late = tonic::Code::DeadlineExceeded as i32;
+        assert_eq!(codes, [0, late, late], "{reply:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    let text = text.as_str().unwrap().to_string();
+    assert!(
+        text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"timeout\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("torrent_proof_client_busy_total 2\n"),
+        "both refusals are counted"
+    );
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

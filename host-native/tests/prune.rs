@@ -47,7 +47,7 @@ fn write_config(dir: &Path, src: &Path, ports: Ports, bundle_blocks: u64, min_se
              listen_host = \"127.0.0.1\"\n\
              tracker_port = {t}\nhttp_port = {h}\npeer_port = {p}\nproof_rpc_port = 0\n\
              auth_token = \"operator-secret\"\n\
-             rate_limit_per_ip = 0\n\
+             rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\n\
              announce_interval_s = 2\n\
              block_source = \"dir:{src}\"\n\
              bundle_blocks = {bundle_blocks}\n\

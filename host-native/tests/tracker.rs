@@ -170,6 +170,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
             "--amount",
             "100000",
         ])
+        .env("TORRENT_SERVICE_AUTH_TOKEN", "nope")
         .output()
         .unwrap();
     assert!(
@@ -250,8 +251,6 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
             "ledger",
             "--server",
             &base,
-            "--token",
-            "nope",
             "stake",
             "--credit",
             &k.address().to_string(),
@@ -793,7 +792,7 @@ fn a_hijacking_announce_reusing_a_seeders_peer_id_changes_nothing() {
 #[test]
 fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
     let dir = temp("rate");
-    let svc = Service::start_with(&dir, "rate_limit_per_ip = 5\n");
+    let svc = Service::start_with(&dir, "rate_limit_per_ip = 5\ntracker_open = true\n");
     let t = svc.tracker();
     let base = format!("http://{t}/announce");
     let ih = [3u8; 20];
@@ -893,7 +892,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     std::fs::write(
         dir.join("config.toml"),
         format!(
-            "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nproof_rpc_port = 0\nrate_limit_per_ip = 0\nnetwork = \"regtest\"\nstake_mode = \"spv\"\nstake_address = \"{stake_address}\"\nheaders_file = \"{}\"\n",
+            "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nproof_rpc_port = 0\nrate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nnetwork = \"regtest\"\nstake_mode = \"spv\"\nstake_address = \"{stake_address}\"\nheaders_file = \"{}\"\n",
             dir.join("data").display(),
             dir.join("headers.bin").display()
         ),

@@ -19,9 +19,11 @@
 //! Caps: a swarm holds at most `max_peers_per_swarm` peers and all swarms together
 //! `max_peers_total`; a new peer beyond either cap replaces a stale one: the stalest of a
 //! sample of [`EVICTION_SAMPLE`] peers (as Redis approximates LRU), which keeps every
-//! announce O(1) instead of maintaining a global age order. Expiry of silent peers is exact.
-
-use alloc::collections::BTreeMap;
+//! announce O(1) instead of maintaining a global age order. At the total cap the sample is
+//! drawn from [`EVICTION_SAMPLE`] random swarms, so eviction never walks every swarm.
+//! Expiry of silent peers is exact, and a swarm left without peers is dropped with them
+//! (its `downloaded` count goes with it): which info-hashes get a swarm at all is the
+//! host's decision (DESIGN §16).
 
 use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
@@ -166,6 +168,8 @@ struct Swarm {
     completed: u32,
     /// Peers whose completion was counted (bounded by `max_peers_per_swarm`).
     completers: HashSet<PeerKey>,
+    /// Position of this swarm's info-hash in [`Swarms::order`].
+    slot: usize,
 }
 
 impl Swarm {
@@ -247,11 +251,13 @@ impl Swarm {
     }
 }
 
-/// All swarms of the tracker.
+/// All swarms of the tracker. Invariant: `order[swarms[ih].slot] == ih` for every swarm.
 #[derive(Debug, Clone, Default)]
 pub struct Swarms {
     config: SwarmConfig,
-    swarms: BTreeMap<InfoHashV1, Swarm>,
+    swarms: HashMap<InfoHashV1, Swarm>,
+    /// Every info-hash with a swarm, for sampling at random.
+    order: Vec<InfoHashV1>,
     total: usize,
 }
 
@@ -260,8 +266,35 @@ impl Swarms {
     pub fn new(config: SwarmConfig) -> Self {
         Self {
             config,
-            swarms: BTreeMap::new(),
+            swarms: HashMap::new(),
+            order: Vec::new(),
             total: 0,
+        }
+    }
+
+    /// The swarm of `ih`, created empty when missing.
+    fn swarm_mut(&mut self, ih: InfoHashV1) -> &mut Swarm {
+        let slot = self.order.len();
+        let order = &mut self.order;
+        self.swarms.entry(ih).or_insert_with(|| {
+            order.push(ih);
+            Swarm {
+                slot,
+                ..Swarm::default()
+            }
+        })
+    }
+
+    /// Drops the swarm of `ih` (its peers must be gone already).
+    fn drop_swarm(&mut self, ih: &InfoHashV1) {
+        if let Some(s) = self.swarms.remove(ih) {
+            debug_assert_eq!(s.len(), 0);
+            self.order.swap_remove(s.slot);
+            if let Some(moved) = self.order.get(s.slot)
+                && let Some(m) = self.swarms.get_mut(moved)
+            {
+                m.slot = s.slot;
+            }
         }
     }
 
@@ -308,7 +341,7 @@ impl Swarms {
             || (a.left == 0 && previous.is_some_and(|old| old.left != 0));
         let mut counted = previous.is_some_and(|old| old.counted);
         let cap = self.config.max_peers_per_swarm;
-        let s = self.swarms.entry(a.info_hash).or_default();
+        let s = self.swarm_mut(a.info_hash);
         if completes && !counted {
             counted = true;
             let remembered = s.completers.contains(&key);
@@ -383,17 +416,33 @@ impl Swarms {
             s.remove(&key);
             self.total -= 1;
         }
-        if self.total >= self.config.max_peers_total {
-            let victim = self
-                .swarms
-                .iter()
-                .filter_map(|(h, s)| s.stale_sample(seed).map(|(id, t)| (t, *h, id)))
+        if self.total >= self.config.max_peers_total && !self.order.is_empty() {
+            let n = self.order.len() as u64;
+            let mut x = seed.rotate_left(17) | 1;
+            let victim = (0..EVICTION_SAMPLE.min(self.order.len()))
+                .filter_map(|j| {
+                    let h = if self.order.len() <= EVICTION_SAMPLE {
+                        self.order[j]
+                    } else {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        self.order[(x % n) as usize]
+                    };
+                    self.swarms
+                        .get(&h)
+                        .and_then(|s| s.stale_sample(seed))
+                        .map(|(id, t)| (t, h, id))
+                })
                 .min_by_key(|(t, _, _)| *t);
             if let Some((_, h, key)) = victim
                 && let Some(s) = self.swarms.get_mut(&h)
             {
                 s.remove(&key);
                 self.total -= 1;
+                if s.len() == 0 && h != *ih {
+                    self.drop_swarm(&h);
+                }
             }
         }
     }
@@ -481,8 +530,15 @@ impl Swarms {
                 removed += 1;
             }
         }
-        // Keep swarms with a completed count (scrape history); drop empty, never-completed ones.
-        self.swarms.retain(|_, s| s.len() > 0 || s.completed > 0);
+        let empty: Vec<InfoHashV1> = self
+            .swarms
+            .iter()
+            .filter(|(_, s)| s.len() == 0)
+            .map(|(h, _)| *h)
+            .collect();
+        for h in empty {
+            self.drop_swarm(&h);
+        }
         self.total -= removed;
         removed
     }
@@ -545,6 +601,39 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(UnixMillis::from_secs(1000 + 3900)));
         assert_eq!(s.expire(UnixMillis::from_secs(1000 + 3901)), 1);
         assert_eq!(s.peer_count(), 0);
+        assert_eq!(
+            s.swarm_count(),
+            0,
+            "a swarm without peers is dropped at expiry"
+        );
+    }
+
+    /// At the total cap over many swarms, a new peer evicts a stale one found by sampling
+    /// swarms; swarms emptied by eviction or expiry leave `order` consistent.
+    #[test]
+    fn total_cap_over_many_swarms_evicts_by_sampling_and_keeps_the_order_consistent() {
+        let mut s = Swarms::new(SwarmConfig {
+            max_peers_total: 1000,
+            ..SwarmConfig::default()
+        });
+        let t0 = UnixMillis::from_secs(1000);
+        for i in 0..5000u32 {
+            let mut a = ann(1, 100, Event::Started);
+            a.info_hash.0[..4].copy_from_slice(&i.to_be_bytes());
+            s.announce(UnixMillis(t0.0 + u64::from(i)), &a, u64::from(i));
+            assert!(s.peer_count() <= 1000);
+        }
+        assert_eq!(s.peer_count(), 1000);
+        assert_eq!(
+            s.swarm_count(),
+            1000,
+            "evicted peers' empty swarms are dropped"
+        );
+        for (k, h) in s.order.iter().enumerate() {
+            assert_eq!(s.swarms[h].slot, k);
+        }
+        assert_eq!(s.expire(UnixMillis::from_secs(1_000_000)), 1000);
+        assert_eq!((s.swarm_count(), s.order.len()), (0, 0));
     }
 
     /// An announce from another IP reusing a seeder's peer id (learnable from any peer-wire

@@ -106,7 +106,10 @@ pub(crate) struct Service {
 
 impl Service {
     pub(crate) fn start(dir: &Path) -> Self {
-        Self::start_with(dir, "rate_limit_per_ip = 0\n")
+        Self::start_with(
+            dir,
+            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\ntracker_open = true\n",
+        )
     }
 
     pub(crate) fn start_with(dir: &Path, extra: &str) -> Self {
@@ -207,16 +210,15 @@ pub(crate) fn register(svc: &Service, dir: &Path, i: u32, extra: &[&str]) -> Str
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// Credits seeder `i`'s 100,000 sat stake (`ledger stake --credit`), with `token` or the
-/// config's `auth_token`.
+/// Credits seeder `i`'s 100,000 sat stake (`ledger stake --credit`), with `token` (in
+/// `TORRENT_SERVICE_AUTH_TOKEN`) or the config's `auth_token`.
 pub(crate) fn credit_stake(svc: &Service, i: u32, token: Option<&str>) {
     let address = seeder_key(i).address().to_string();
-    let mut args = Vec::new();
-    if let Some(t) = token {
-        args.extend(["--token", t]);
-    }
-    args.extend(["stake", "--credit", &address, "--amount", "100000"]);
-    let out = ledger_cmd(svc, &args);
+    let args = ["stake", "--credit", &address, "--amount", "100000"];
+    let out = match token {
+        Some(t) => ledger_cmd_with_token(svc, t, &args),
+        None => ledger_cmd(svc, &args),
+    };
     assert!(
         out.status.success(),
         "{}",
@@ -226,13 +228,28 @@ pub(crate) fn credit_stake(svc: &Service, i: u32, token: Option<&str>) {
 
 /// Runs `torrent_service ledger ARGS...` against `svc` (its config and tracker URL).
 pub(crate) fn ledger_cmd(svc: &Service, args: &[&str]) -> std::process::Output {
-    bin()
-        .args(["ledger", "--config"])
-        .arg(&svc.config)
-        .args(["--server", &format!("http://{}", svc.tracker())])
-        .args(args)
+    ledger_command(svc, args).output().unwrap()
+}
+
+/// [`ledger_cmd`] with the operator token from the environment instead of the config.
+pub(crate) fn ledger_cmd_with_token(
+    svc: &Service,
+    token: &str,
+    args: &[&str],
+) -> std::process::Output {
+    ledger_command(svc, args)
+        .env("TORRENT_SERVICE_AUTH_TOKEN", token)
         .output()
         .unwrap()
+}
+
+fn ledger_command(svc: &Service, args: &[&str]) -> Command {
+    let mut c = bin();
+    c.args(["ledger", "--config"])
+        .arg(&svc.config)
+        .args(["--server", &format!("http://{}", svc.tracker())])
+        .args(args);
+    c
 }
 
 /// A transaction paying `value` satoshis to `key`'s P2PKH address, to fund payout wallets.
@@ -322,4 +339,46 @@ pub(crate) fn aria2(torrent: &Path, out: &Path) -> bool {
         .status()
         .expect("aria2 is installed by tests/run_tests.sh")
         .success()
+}
+
+/// A TCP connection to `dst` from source address `src`.
+pub(crate) fn connect_from(src: &str, dst: &str) -> std::net::TcpStream {
+    let dst: std::net::SocketAddr = dst.parse().unwrap();
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&std::net::SocketAddr::new(src.parse().unwrap(), 0).into())
+        .unwrap();
+    sock.connect(&dst.into()).unwrap();
+    sock.into()
+}
+
+/// One HTTP/1.1 request from source address `src` (Linux routes all of 127/8 to loopback,
+/// so 127.0.0.2 is another client to the service) with `Connection: close`; returns status
+/// and body.
+pub(crate) fn http_from(
+    src: &str,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = connect_from(src, addr);
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
 }

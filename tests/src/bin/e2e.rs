@@ -330,8 +330,8 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
          data_dir = \"{data}\"\n\
          listen_host = \"127.0.0.1\"\n\
          tracker_port = 0\nhttp_port = 0\npeer_port = 0\nproof_rpc_port = 0\n\
-         auth_token = \"{TOKEN}\"\n\
-         rate_limit_per_ip = 0\n\
+         galaxy_token = \"{TOKEN}\"\n\
+         rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\n\
          announce_interval_s = 2\n\
          block_source = \"galaxy\"\n\
          overlay = \"galaxy\"\n\
@@ -478,12 +478,8 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
             run(Command::new(bin)
                 .args(["ledger", "--config"])
                 .arg(&miner.config)
-                .args([
-                    "--server",
-                    &format!("http://{tracker}"),
-                    "--token",
-                    OPERATOR,
-                ])
+                .env("TORRENT_SERVICE_AUTH_TOKEN", OPERATOR)
+                .args(["--server", &format!("http://{tracker}")])
                 .args([
                     "stake",
                     "--credit",
@@ -725,7 +721,8 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
         let out = run(Command::new(bin)
             .args(["ledger", "--config"])
             .arg(&miner.config)
-            .args(["--server", &format!("http://{tracker}"), "--token", OPERATOR, "settle", "--json"]))?;
+            .env("TORRENT_SERVICE_AUTH_TOKEN", OPERATOR)
+            .args(["--server", &format!("http://{tracker}"), "settle", "--json"]))?;
         let payout: Value = serde_json::from_str(&out).with_context(|| format!("settle: {out}"))?;
         let verdict: Value = serde_json::from_str(node("payoutverify.mjs", &format!("{payout}\n"))?.trim())?;
         ensure!(verdict["valid"] == true, "@bsv/sdk: {verdict}");
