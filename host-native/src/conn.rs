@@ -587,16 +587,20 @@ pub async fn serve_http(
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::debug!(
             listener = gate.name,
-            "connections still open after 10 s at shutdown"
+            "connections still open {SHUTDOWN_GRACE:?} after shutdown; closing them"
         );
     }
 }
+
+/// How long a listener waits at shutdown for requests in flight (an idle or half-sent
+/// connection is not waited for past it), well within the service's own 10 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
 pub fn raise_file_limit() -> u64 {

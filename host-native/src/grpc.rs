@@ -476,6 +476,17 @@ pub async fn serve(
         }
     });
     let incoming = tokio_stream::wrappers::ReceiverStream::new(rx);
+    // tonic waits at shutdown until every connection has closed, and an idle h2c client
+    // may never close its own: past the grace period the server is dropped.
+    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping_tx.send(true);
+    };
+    let grace = async move {
+        let _ = stopping.wait_for(|s| *s).await;
+        tokio::time::sleep(crate::conn::SHUTDOWN_GRACE).await;
+    };
     let served = tonic::transport::Server::builder()
         .accept_http1(true)
         .max_concurrent_streams(settings.max_concurrent_streams)
@@ -491,8 +502,14 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ProofServiceServer::new(grpc))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+        .serve_with_incoming_shutdown(incoming, shutdown);
+    let served = tokio::select! {
+        r = served => r,
+        () = grace => {
+            tracing::debug!("gRPC connections still open {:?} after shutdown; closing them", crate::conn::SHUTDOWN_GRACE);
+            Ok(())
+        }
+    };
     accept.abort();
     health_task.abort();
     served?;

@@ -574,23 +574,22 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
-    let dir = temp("busy");
+/// A service (config plus `extra`) whose block 413567 txid file is gone while no seeder
+/// has it, so that a proof of that block waits on the swarm and holds its slot. The aging
+/// scan runs once at start and then not again: its retries to seed the incomplete bundle
+/// would take the torrent from under a waiting request's fetch.
+fn start_without_413567_txids(name: &str, extra: &str) -> (PathBuf, Service) {
+    let dir = temp(name);
     let ports = (free_port(), free_port(), free_port(), free_port());
     let svc = start(&dir, ports);
     svc.stop();
-    // One proof at a time; the 413567 txid file is gone and no seeder has it, so a request
-    // for it holds the only slot while the swarm fetch waits.
-    // The aging scan runs once at start and then not again: its retries to seed the
-    // incomplete bundle would take the torrent from under the stuck request's fetch.
     let mut cfg = std::fs::read_to_string(dir.join("config.toml"))
         .unwrap()
         .replace(
             "aging_scan_interval_s = 1\n",
             "aging_scan_interval_s = 3600\n",
         );
-    cfg.push_str("proof_max_concurrency = 1\n");
+    cfg.push_str(extra);
     std::fs::write(dir.join("config.toml"), cfg).unwrap();
     let txids_dir = dir.join("data/bundles/bsv-mainnet-000413567-000413567/txids");
     for e in std::fs::read_dir(&txids_dir).unwrap() {
@@ -598,7 +597,6 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     }
     let svc = Service::start_with(&dir, "");
     let http = svc.ready["http"].as_str().unwrap().to_string();
-    let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
     // The start's scan has tried both bundles (384189 seeds, 413567 cannot).
     wait_for("the start's aging scan", 30, || {
         let (_, v) = http_get(&format!("http://{http}/v1/bundles"));
@@ -606,6 +604,15 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
             .is_some_and(|b| b.len() == 2 && b.iter().any(|e| e["stage"] == "seeding"))
     });
     std::thread::sleep(Duration::from_secs(1));
+    (dir, svc)
+}
+
+#[test]
+fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
+    // One proof at a time: a request for a 413567 txid holds the only slot.
+    let (dir, svc) = start_without_413567_txids("busy", "proof_max_concurrency = 1\n");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
     let (_, t413) = block(413_567);
     let (_, t384) = block(384_189);
     let stuck = {
@@ -659,35 +666,14 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
 
 #[test]
 fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounded() {
-    let dir = temp("fair");
-    let ports = (free_port(), free_port(), free_port(), free_port());
-    let svc = start(&dir, ports);
-    svc.stop();
-    // Three proofs at once, two per client, five seconds each; replies of 64 KiB. The 413567
-    // txid file is gone and no seeder has it, so a request for it holds its slot until the
-    // deadline (the aging scan runs once, as in the overload test).
-    let mut cfg = std::fs::read_to_string(dir.join("config.toml"))
-        .unwrap()
-        .replace(
-            "aging_scan_interval_s = 1\n",
-            "aging_scan_interval_s = 3600\n",
-        );
-    cfg.push_str(
+    // Three proofs at once, two per client, five seconds each; replies of 64 KiB. A request
+    // for a 413567 txid holds its slot until the deadline.
+    let (dir, svc) = start_without_413567_txids(
+        "fair",
         "proof_max_concurrency = 3\nproof_max_per_client = 2\nproof_deadline_s = 5\nproof_max_batch = 300\nproof_max_reply_bytes = 65536\n",
     );
-    std::fs::write(dir.join("config.toml"), cfg).unwrap();
-    let txids_dir = dir.join("data/bundles/bsv-mainnet-000413567-000413567/txids");
-    for e in std::fs::read_dir(&txids_dir).unwrap() {
-        std::fs::remove_file(e.unwrap().path()).unwrap();
-    }
-    let svc = Service::start_with(&dir, "");
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
-    wait_for("the start's aging scan", 30, || {
-        let (_, v) = http_get(&format!("http://{http}/v1/bundles"));
-        v.as_array()
-            .is_some_and(|b| b.len() == 2 && b.iter().any(|e| e["stage"] == "seeding"))
-    });
     let (_, t413) = block(413_567);
     let (h384, t384) = block(384_189);
     let get = |src: &str, txid: &Txid| {
