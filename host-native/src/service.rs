@@ -490,6 +490,21 @@ pub async fn run(config: Config) -> Result<()> {
         stopped(stop_rx.clone()),
     ));
     tasks.spawn(Arc::clone(&limits).purge_loop(Duration::from_secs(5), stopped(stop_rx.clone())));
+    tasks.spawn({
+        let stop = stopped(stop_rx.clone());
+        async move {
+            tokio::pin!(stop);
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                tokio::select! {
+                    () = &mut stop => break,
+                    _ = tick.tick() => {
+                        let _ = tokio::task::spawn_blocking(crate::conn::release_free_memory).await;
+                    }
+                }
+            }
+        }
+    });
     tasks
         .spawn(Arc::clone(&catalog).refresh_loop(Duration::from_secs(1), stopped(stop_rx.clone())));
     if let Some(p) = &pipeline {

@@ -160,8 +160,11 @@ fn udp_flood(target: SocketAddr, ih: [u8; 20], sources: u32, seconds: u64) -> Re
     for i in 0..sources {
         let s = UdpSocket::bind((source(i), 0))?;
         s.connect(target)?;
-        s.set_read_timeout(Some(Duration::from_secs(2)))?;
-        let cid = udp_connect(&s)?;
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        // A connect lost in a full socket buffer is asked again, as a client would.
+        let Some(cid) = (0..3).find_map(|_| udp_connect(&s).ok()) else {
+            continue;
+        };
         s.set_nonblocking(true)?;
         socks.push((s, cid));
     }
@@ -189,7 +192,7 @@ fn udp_flood(target: SocketAddr, ih: [u8; 20], sources: u32, seconds: u64) -> Re
     let secs = seconds as f64;
     println!(
         "{}",
-        serde_json::json!({"mode": "udp", "sources": sources, "sent_per_s": sent as f64 / secs,
+        serde_json::json!({"mode": "udp", "sources": socks.len(), "sent_per_s": sent as f64 / secs,
             "announced_per_s": announced as f64 / secs, "refused_per_s": refused as f64 / secs})
     );
     Ok(())
@@ -350,7 +353,9 @@ fn probe(
     let us = UdpSocket::bind((src, 0))?;
     us.connect(udp)?;
     us.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut cid = udp_connect(&us)?;
+    // A connect lost in a flood is asked again (BEP 15 clients retry too).
+    let connect = |us: &UdpSocket| (0..5).find_map(|_| udp_connect(us).ok());
+    let mut cid = connect(&us).context("no connect reply in five tries")?;
     let mut cid_at = Instant::now();
     let (mut proof_lat, mut announce_lat) = (Vec::new(), Vec::new());
     let (mut proof_errors, mut announce_errors) = (0u32, 0u32);
@@ -385,14 +390,27 @@ fn probe(
             }
         }
         // Connection ids live two minutes (BEP 15); ask for a new one well before.
-        if cid_at.elapsed() > Duration::from_secs(60) {
-            cid = udp_connect(&us)?;
+        if cid_at.elapsed() > Duration::from_secs(60)
+            && let Some(c) = connect(&us)
+        {
+            cid = c;
             cid_at = Instant::now();
         }
         let t0 = Instant::now();
         let mut buf = [0u8; 2048];
-        let ok = us.send(&udp_announce(cid, n, &ih, u64::from(n))).is_ok()
-            && matches!(us.recv(&mut buf), Ok(m) if m >= 20 && buf[..4] == 1u32.to_be_bytes());
+        // The answer to this tick's announce: a late reply to an earlier one (past its
+        // timeout) is skipped, not taken for this one.
+        let mut ok = us.send(&udp_announce(cid, n, &ih, u64::from(n))).is_ok();
+        while ok {
+            match us.recv(&mut buf) {
+                Ok(m) if m >= 20 && buf[4..8] == n.to_be_bytes() => {
+                    ok = buf[..4] == 1u32.to_be_bytes();
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => ok = false,
+            }
+        }
         if ok {
             announce_lat.push(t0.elapsed());
         } else {
