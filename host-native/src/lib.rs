@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod ledger;
 pub mod limit;
 pub mod offload;
+pub mod periodic;
 pub mod proofs;
 pub mod register;
 pub mod registry;

@@ -143,14 +143,7 @@ impl RateLimits {
         every: Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = tick.tick() => self.purge(),
-            }
-        }
+        crate::periodic::every_blocking(every, shutdown, move || self.purge()).await;
     }
 
     /// Prometheus text.

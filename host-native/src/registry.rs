@@ -149,17 +149,10 @@ impl Catalog {
         every: std::time::Duration,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        tokio::pin!(shutdown);
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = tick.tick() => {
-                    let me = Arc::clone(&self);
-                    let _ = tokio::task::spawn_blocking(move || me.refresh()).await;
-                }
-            }
-        }
+        crate::periodic::every_blocking(every, shutdown, move || {
+            self.refresh();
+        })
+        .await;
     }
 }
 

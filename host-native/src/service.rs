@@ -490,21 +490,11 @@ pub async fn run(config: Config) -> Result<()> {
         stopped(stop_rx.clone()),
     ));
     tasks.spawn(Arc::clone(&limits).purge_loop(Duration::from_secs(5), stopped(stop_rx.clone())));
-    tasks.spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            tokio::pin!(stop);
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
-            loop {
-                tokio::select! {
-                    () = &mut stop => break,
-                    _ = tick.tick() => {
-                        let _ = tokio::task::spawn_blocking(crate::conn::release_free_memory).await;
-                    }
-                }
-            }
-        }
-    });
+    tasks.spawn(crate::periodic::every_blocking(
+        Duration::from_secs(10),
+        stopped(stop_rx.clone()),
+        crate::conn::release_free_memory,
+    ));
     tasks
         .spawn(Arc::clone(&catalog).refresh_loop(Duration::from_secs(1), stopped(stop_rx.clone())));
     if let Some(p) = &pipeline {
