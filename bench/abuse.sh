@@ -11,6 +11,7 @@
 # with 2 or more cores, the service and the well-behaved client run on CPU 0
 # (SERVICE_CPUS) and the attackers on the others (ATTACK_CPUS); set both to "" to let
 # everything share every core (the harsher case, also reported in bench/README.md).
+# ATTACKS picks the attackers (default udp,http,idle), to see what each costs alone.
 # HTTP_SOURCES (default 200) sets how many addresses flood the JSON API: each then asks
 # about 60 proofs a second, well past a light client's share; with 1,000 or more each asks
 # less than a light client may (a distributed low-rate flood, which per-address limits
@@ -20,6 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 HTTP_SOURCES=${HTTP_SOURCES:-200}
+ATTACKS=${ATTACKS:-udp,http,idle}   # which attackers run (a comma list)
 WORK=$(mktemp -d /tmp/ts-abuse.XXXXXX)
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 cargo build -q --release -p torrent_service -p torrent_tests --bin torrent_service --bin abuse-load --bin gen-chain
@@ -46,10 +48,16 @@ echo "service and well-behaved client on CPUs: ${SERVICE_CPUS:-all}; attackers o
 run_attackers() { # the attackers, for $1 seconds, in the background
     local pre=()
     [ -n "$ATTACK_CPUS" ] && pre=(taskset -c "$ATTACK_CPUS")
-    "${pre[@]}" "$LOAD" udp --target "$UDP" --info-hash "$IH" --sources 2000 --seconds "$1" > "$WORK/udp.json" & PIDS+=($!)
-    "${pre[@]}" "$LOAD" http --target "$HTTP" --txids "$TXIDS" --sources "$HTTP_SOURCES" --seconds "$1" > "$WORK/http.json" & PIDS+=($!)
-    "${pre[@]}" "$LOAD" idle --target "$HTTP" --conns 3000 --seconds "$1" > "$WORK/idle-http.json" & PIDS+=($!)
-    "${pre[@]}" "$LOAD" idle --target "$GRPC" --conns 1000 --seconds "$1" > "$WORK/idle-grpc.json" & PIDS+=($!)
+    case ",$ATTACKS," in *,udp,*)
+        "${pre[@]}" "$LOAD" udp --target "$UDP" --info-hash "$IH" --sources 2000 --seconds "$1" > "$WORK/udp.json" & PIDS+=($!) ;;
+    esac
+    case ",$ATTACKS," in *,http,*)
+        "${pre[@]}" "$LOAD" http --target "$HTTP" --txids "$TXIDS" --sources "$HTTP_SOURCES" --seconds "$1" > "$WORK/http.json" & PIDS+=($!) ;;
+    esac
+    case ",$ATTACKS," in *,idle,*)
+        "${pre[@]}" "$LOAD" idle --target "$HTTP" --conns 3000 --seconds "$1" > "$WORK/idle-http.json" & PIDS+=($!)
+        "${pre[@]}" "$LOAD" idle --target "$GRPC" --conns 1000 --seconds "$1" > "$WORK/idle-grpc.json" & PIDS+=($!) ;;
+    esac
 }
 sample() { # label -> "rss_mib open_files"
     local rss fds
@@ -102,7 +110,9 @@ METRICS=$(curl -s "http://$HTTP/metrics")
 python3 - "$WORK" "$METRICS" <<'PY'
 import json, sys, os
 w, metrics = sys.argv[1], sys.argv[2]
-load = lambda f: json.load(open(os.path.join(w, f)))
+def load(f):
+    p = os.path.join(w, f)
+    return json.load(open(p)) if os.path.exists(p) and os.path.getsize(p) else None
 idle, attack = load("probe-idle.json"), load("probe-attack.json")
 udp, http = load("udp.json"), load("http.json")
 ih, ig = load("idle-http.json"), load("idle-grpc.json")
@@ -113,10 +123,13 @@ for k, name in (("proof", "JSON proof"), ("announce", "UDP announce")):
           f"attack p50 {attack[f'{k}_p50_ms']:7.3f} ms  p99 {attack[f'{k}_p99_ms']:7.3f} ms | "
           f"p99 ratio {r:5.2f}x  errors {idle[f'{k}_errors']}/{attack[f'{k}_errors']}")
 print("attackers:")
-print(f"  UDP   {udp['sources']} sources: offered {udp['sent_per_s']:9.0f}/s, announced {udp['announced_per_s']:8.0f}/s, refused {udp['refused_per_s']:8.0f}/s")
-print(f"  JSON  {http['sources']} sources: answered {http['answered_per_s']:9.0f}/s (proofs {http['proofs_per_s']:8.0f}/s, 429 {http['limited_per_s']:8.0f}/s, other {http['other_per_s']:.0f}/s)")
-print(f"  idle  HTTP {ih['opened']} opened, {ih['closed_by_server']} closed by the service within {ih['held_s']} s; "
-      f"gRPC {ig['opened']} opened, {ig['closed_by_server']} closed")
+if udp:
+    print(f"  UDP   {udp['sources']} sources: offered {udp['sent_per_s']:9.0f}/s, announced {udp['announced_per_s']:8.0f}/s, refused {udp['refused_per_s']:8.0f}/s")
+if http:
+    print(f"  JSON  {http['sources']} sources: answered {http['answered_per_s']:9.0f}/s (proofs {http['proofs_per_s']:8.0f}/s, 429 {http['limited_per_s']:8.0f}/s, other {http['other_per_s']:.0f}/s)")
+if ih and ig:
+    print(f"  idle  HTTP {ih['opened']} opened, {ih['closed_by_server']} closed by the service within {ih['held_s']} s; "
+          f"gRPC {ig['opened']} opened, {ig['closed_by_server']} closed")
 print("service (RSS MiB, open files):")
 for line in open(os.path.join(w, "samples")):
     label, rss, fds = line.split()
