@@ -5,8 +5,8 @@
 //! files, time, randomness, configuration and logging; every decision that can be made
 //! without them lives in [`torrent_core`].
 //!
-//! This build carries the command-line surface of DESIGN §12 and the configuration; `bundle`,
-//! `inspect`, `verify` and `config` work, the others report that they are not built yet.
+//! Commands (DESIGN §12, `--help` on each): `run` (the service), `bundle`, `inspect`,
+//! `proof`, `verify`, `register`, `seed`, `ledger`, `config` and `audit`.
 
 pub mod audit;
 pub mod auth;
