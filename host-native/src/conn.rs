@@ -76,34 +76,89 @@ pub struct Gate {
     name: &'static str,
     limits: Limits,
     total: Arc<Semaphore>,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    per_ip: Arc<PerClient>,
     epoch: Instant,
     /// Counters.
     pub stats: Stats,
+}
+
+/// What each client (an IP, an IPv6 /64) holds, under a cap per client: connections on a
+/// listener, proofs in flight. An entry lives only while its client holds something, so the
+/// map never holds more clients than there are things held.
+#[derive(Debug)]
+pub struct PerClient {
+    max: usize,
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One thing a client holds; given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    owner: Arc<PerClient>,
+    key: IpAddr,
+}
+
+impl PerClient {
+    /// At most `max` (at least 1) per client.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max: max.max(1),
+            held: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// One more for `ip`'s client, unless it holds its maximum already.
+    pub fn take(self: &Arc<Self>, ip: IpAddr) -> Option<Held> {
+        let key = client_key(ip);
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = held.entry(key).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Held {
+            owner: Arc::clone(self),
+            key,
+        })
+    }
+
+    /// Whether `ip`'s client holds anything.
+    pub fn holds(&self, ip: IpAddr) -> bool {
+        self.held
+            .lock()
+            .is_ok_and(|h| h.contains_key(&client_key(ip)))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self
+            .owner
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = held.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// A connection's slot under both caps; released when dropped.
 #[derive(Debug)]
 struct Admitted {
     _permit: OwnedSemaphorePermit,
-    key: IpAddr,
+    _held: Held,
     gate: Arc<Gate>,
 }
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        let mut map = self
-            .gate
-            .per_ip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = map.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
-                // The map holds only IPs with open connections: it never outgrows the cap.
-                map.remove(&self.key);
-            }
-        }
         self.gate.stats.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
@@ -122,7 +177,7 @@ impl Gate {
             name,
             limits,
             total: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            per_ip: Mutex::new(HashMap::new()),
+            per_ip: PerClient::new(limits.max_connections_per_ip),
             epoch: Instant::now(),
             stats: Stats::default(),
         })
@@ -143,24 +198,15 @@ impl Gate {
             self.stats.refused_full.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        let key = client_key(ip);
-        {
-            let mut map = self
-                .per_ip
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let n = map.entry(key).or_insert(0);
-            if *n >= self.limits.max_connections_per_ip.max(1) {
-                self.stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
-            *n += 1;
-        }
+        let Some(held) = self.per_ip.take(ip) else {
+            self.stats.refused_per_ip.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
         self.stats.open.fetch_add(1, Ordering::Relaxed);
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         Some(Admitted {
             _permit: permit,
-            key,
+            _held: held,
             gate: Arc::clone(self),
         })
     }
@@ -698,7 +744,7 @@ mod tests {
         assert_eq!(gate.stats.refused_full.load(Ordering::Relaxed), 1);
         drop(_c);
         assert!(
-            !gate.per_ip.lock().unwrap().contains_key(&other),
+            !gate.per_ip.holds(other),
             "an IP without connections leaves the map"
         );
     }

@@ -355,7 +355,8 @@ pub struct Proofs {
     max_cached_blocks: usize,
     fetch_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     permits: Arc<Semaphore>,
-    clients: Arc<ClientSlots>,
+    /// Proofs in flight per client.
+    clients: Arc<crate::conn::PerClient>,
     deadline: std::time::Duration,
     seeders: std::sync::OnceLock<Arc<crate::seeders::SeederProofs>>,
     /// Metrics.
@@ -396,55 +397,6 @@ impl ProofLimits {
     }
 }
 
-/// Proofs in flight per client. An entry lives only while its client has a proof in
-/// flight, so the map never holds more entries than there are permits.
-#[derive(Debug)]
-struct ClientSlots {
-    max: usize,
-    held: Mutex<HashMap<std::net::IpAddr, usize>>,
-}
-
-/// One client's slot; freed on drop.
-struct ClientSlot {
-    slots: Arc<ClientSlots>,
-    key: std::net::IpAddr,
-}
-
-impl ClientSlots {
-    fn take(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ClientSlot> {
-        let key = crate::conn::client_key(ip);
-        let mut held = self
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = held.entry(key).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ClientSlot {
-            slots: Arc::clone(self),
-            key,
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut held = self
-            .slots
-            .held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = held.get_mut(&self.key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                held.remove(&self.key);
-            }
-        }
-    }
-}
-
 impl Proofs {
     /// A proof engine over the database and bundle store, serving within `limits`: more
     /// proofs at once than allowed (overall or for one client) are refused as busy.
@@ -463,10 +415,7 @@ impl Proofs {
             max_cached_blocks: max_cached_blocks.max(1),
             fetch_locks: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(limits.max_concurrency.max(1))),
-            clients: Arc::new(ClientSlots {
-                max: limits.max_per_client.max(1),
-                held: Mutex::new(HashMap::new()),
-            }),
+            clients: crate::conn::PerClient::new(limits.max_per_client),
             deadline: limits.deadline,
             seeders: std::sync::OnceLock::new(),
             metrics: Arc::default(),

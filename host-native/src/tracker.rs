@@ -1184,26 +1184,18 @@ fn handle_udp_inner(t: &Tracker, packet: &[u8], src: SocketAddr) -> Option<Vec<u
 /// Drops stale peers, saves seeder activity and expires registrations every minute (more
 /// often with short TTLs) until `shutdown`.
 pub async fn run_expiry(t: Arc<Tracker>, shutdown: impl std::future::Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    let mut tick = tokio::time::interval(t.housekeeping_period());
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            _ = tick.tick() => {
-                let n = t.expire();
-                if n > 0 {
-                    tracing::debug!(expired = n, "dropped stale peers");
-                }
-                if let Err(e) = t.flush_activity() {
-                    tracing::warn!("saving seeder activity: {e:#}");
-                }
-                let t2 = Arc::clone(&t);
-                match tokio::task::spawn_blocking(move || t2.expire_registrations()).await {
-                    Ok(Err(e)) => tracing::warn!("expiring registrations: {e:#}"),
-                    Err(e) => tracing::warn!("expiring registrations: {e}"),
-                    Ok(Ok(_)) => {}
-                }
-            }
+    let period = t.housekeeping_period();
+    crate::periodic::every_blocking(period, shutdown, move || {
+        let n = t.expire();
+        if n > 0 {
+            tracing::debug!(expired = n, "dropped stale peers");
         }
-    }
+        if let Err(e) = t.flush_activity() {
+            tracing::warn!("saving seeder activity: {e:#}");
+        }
+        if let Err(e) = t.expire_registrations() {
+            tracing::warn!("expiring registrations: {e:#}");
+        }
+    })
+    .await;
 }
