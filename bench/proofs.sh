@@ -36,6 +36,7 @@ bundle_blocks = 1
 aged_threshold_blocks = 0
 block_source = "dir:$WORK/chain/raw"
 rate_limit_per_ip = 0
+rate_limit_global = 0
 write_rate_limit_per_ip_per_min = 0
 TOML
 "$TS" run --config "$WORK/svc.toml" > "$WORK/svc.out" 2> "$WORK/svc.err" & PIDS+=($!)

@@ -35,6 +35,7 @@ tracker_port = $TRACKER
 http_port = $HTTP
 peer_port = $PEER
 rate_limit_per_ip = 0
+rate_limit_global = 0
 write_rate_limit_per_ip_per_min = 0
 announce_interval_s = 5
 bundle_blocks = 2

@@ -35,6 +35,7 @@ tracker_port = 0
 http_port = 0
 listen_host = "127.0.0.1"
 rate_limit_per_ip = 0
+rate_limit_global = 0
 write_rate_limit_per_ip_per_min = 0
 # The benchmark's info-hash is no bundle of this service; opentracker gets it whitelisted.
 tracker_open = true

@@ -433,7 +433,7 @@ impl Default for Config {
             headers_file: None,
             headers_start_height: 0,
             rate_limit_per_ip: 200,
-            rate_limit_global: 50_000,
+            rate_limit_global: 20_000,
             write_rate_limit_per_ip_per_min: 20,
             write_rate_limit_global: 50,
             max_connections: 4096,

@@ -379,6 +379,11 @@ pub struct Conn {
     io: TcpStream,
     info: ConnInfo,
     opened: Instant,
+    /// This connection's timeouts, in thousandths of the configured ones (750 to 999):
+    /// connections opened together (a flood of half-sent requests) are closed over a
+    /// quarter of the timeout, not in one instant whose burst of closes every other client
+    /// would wait behind.
+    spread: u32,
     timer: Pin<Box<Sleep>>,
     _admitted: Admitted,
 }
@@ -386,7 +391,8 @@ pub struct Conn {
 impl Conn {
     fn new(io: TcpStream, remote: SocketAddr, local: SocketAddr, admitted: Admitted) -> Self {
         let gate = Arc::clone(&admitted.gate);
-        let first = gate.limits.header_read_timeout;
+        let spread = 750 + u32::try_from(getrandom::u64().unwrap_or(0) % 250).unwrap_or(0);
+        let first = gate.limits.header_read_timeout * spread / 1000;
         Self {
             io,
             info: ConnInfo {
@@ -399,6 +405,7 @@ impl Conn {
                 }),
             },
             opened: Instant::now(),
+            spread,
             timer: Box::pin(tokio::time::sleep(first)),
             _admitted: admitted,
         }
@@ -418,8 +425,12 @@ impl Conn {
         }
         let limits = a.gate.limits;
         Some(match a.last_ms.load(Ordering::Relaxed) {
-            u64::MAX => self.opened + limits.header_read_timeout,
-            ms => a.gate.epoch + Duration::from_millis(ms) + limits.idle_timeout,
+            u64::MAX => self.opened + limits.header_read_timeout * self.spread / 1000,
+            ms => {
+                a.gate.epoch
+                    + Duration::from_millis(ms)
+                    + limits.idle_timeout * self.spread / 1000
+            }
         })
     }
 
@@ -654,14 +665,44 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// memory they used is freed, but glibc's malloc keeps it in its per-thread arenas, so the
 /// process stayed at its peak RSS: measured with `bench/abuse.sh`, 3,000 idle connections
 /// left 30 MiB behind after every one of them was closed, and `malloc_trim(0)` gave all of it
-/// back. The service calls this every few seconds (it walks the free lists: well under a
-/// millisecond on a heap of this size). Elsewhere than glibc it does nothing.
+/// back. It walks every arena under its lock, which took up to 13 ms with a flood's heap:
+/// [`Trimmer`] calls it once a crowd has gone, not while it is here. Elsewhere than glibc it
+/// does nothing.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim has no preconditions; it only returns free pages to the system.
     #[allow(unsafe_code)]
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Calls [`release_free_memory`] once the connections open have fallen to half their peak
+/// since the last call (and by at least [`Trimmer::CROWD`]): after a flood or a crowd, never
+/// during one, when the stall would fall on the clients still being served.
+#[derive(Debug, Default)]
+pub struct Trimmer {
+    peak: AtomicUsize,
+}
+
+impl Trimmer {
+    /// How many connections must have gone before memory is handed back.
+    pub const CROWD: usize = 256;
+
+    /// Looks at the listeners' open connections (every second or so) and trims on a fall;
+    /// returns whether it trimmed.
+    pub fn tick(&self, gates: &[&Gate]) -> bool {
+        let open: usize = gates
+            .iter()
+            .map(|g| g.stats.open.load(Ordering::Relaxed))
+            .sum();
+        let peak = self.peak.fetch_max(open, Ordering::Relaxed).max(open);
+        if peak >= open + Self::CROWD && open <= peak / 2 {
+            release_free_memory();
+            self.peak.store(open, Ordering::Relaxed);
+            return true;
+        }
+        false
     }
 }
 
@@ -712,6 +753,30 @@ mod tests {
         assert_eq!(a.max_connections_per_ip, 128);
         fit_caps(&mut [&mut a, &mut b], 100_000);
         assert_eq!(a.max_connections, 500, "a budget that fits changes nothing");
+    }
+
+    #[test]
+    fn memory_is_handed_back_once_a_crowd_has_gone_and_not_during_it() {
+        let limits = Limits {
+            max_connections: 8,
+            max_connections_per_ip: 8,
+            header_read_timeout: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+        };
+        let (a, b) = (Gate::new("a", limits), Gate::new("b", limits));
+        let t = Trimmer::default();
+        let at = |x: usize, y: usize| {
+            a.stats.open.store(x, Ordering::Relaxed);
+            b.stats.open.store(y, Ordering::Relaxed);
+            t.tick(&[&a, &b])
+        };
+        assert!(!at(10, 0), "quiet");
+        assert!(!at(2000, 1000), "a crowd arrives: no trim while it is here");
+        assert!(!at(1900, 900), "still here");
+        assert!(at(10, 5), "gone: trimmed once");
+        assert!(!at(10, 5), "and not again");
+        assert!(!at(200, 50), "a small crowd");
+        assert!(!at(10, 0), "leaving it is not worth a trim");
     }
 
     #[tokio::test]

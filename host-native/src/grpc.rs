@@ -134,9 +134,24 @@ impl Grpc {
     }
 
     /// Spends one request of the client's read quota.
-    fn limit(&self, from: Option<std::net::IpAddr>) -> Result<(), Status> {
-        match from.map(|ip| self.limits.reads.check(ip)) {
-            Some(Err(e)) => Err(Status::resource_exhausted(e.to_string())),
+    async fn limit(&self, from: Option<std::net::IpAddr>) -> Result<(), Status> {
+        self.limit_n(from, 1, 1).await
+    }
+
+    /// Spends `requests` of the client's read quota, each `weight` of the ceiling (a proof
+    /// is [`crate::limit::PROOF_COST`]); a refusal is sent after
+    /// a pause ([`crate::limit::pause_before_refusal`]), as on HTTP.
+    async fn limit_n(
+        &self,
+        from: Option<std::net::IpAddr>,
+        requests: u32,
+        weight: u32,
+    ) -> Result<(), Status> {
+        match from.map(|ip| self.limits.reads.check_n(ip, requests, weight)) {
+            Some(Err(e)) => {
+                crate::limit::pause_before_refusal().await;
+                Err(Status::resource_exhausted(e.to_string()))
+            }
             _ => Ok(()),
         }
     }
@@ -187,7 +202,7 @@ impl ProofService for Grpc {
         request: Request<pb::GetProofRequest>,
     ) -> Result<Response<pb::Proof>, Status> {
         let from = client_ip(&request);
-        self.limit(from)?;
+        self.limit_n(from, 1, crate::limit::PROOF_COST).await?;
         let r = request.into_inner();
         Ok(Response::new(
             self.one("GetProof", &r.txid, r.format, from, None).await?,
@@ -199,15 +214,18 @@ impl ProofService for Grpc {
         request: Request<pb::GetProofsRequest>,
     ) -> Result<Response<pb::GetProofsResponse>, Status> {
         let from = client_ip(&request);
-        self.limit(from)?;
         let r = request.into_inner();
         if r.txids.len() > self.batch.max_txids {
+            self.limit(from).await?;
             return Err(Status::invalid_argument(format!(
                 "{} txids: at most {} per call (use StreamProofs for more)",
                 r.txids.len(),
                 self.batch.max_txids
             )));
         }
+        // A batch counts as its txids (at most a whole second of the client's quota).
+        let n = u32::try_from(r.txids.len()).unwrap_or(u32::MAX).max(1);
+        self.limit_n(from, n, crate::limit::PROOF_COST).await?;
         // One deadline for the whole call, and a bound on the reply's bytes: the txids past
         // either are answered with an error naming it, so the client knows what to ask again.
         let deadline = Instant::now() + self.batch.deadline;
@@ -237,13 +255,13 @@ impl ProofService for Grpc {
         request: Request<tonic::Streaming<pb::GetProofRequest>>,
     ) -> Result<Response<Self::StreamProofsStream>, Status> {
         let from = client_ip(&request);
-        self.limit(from)?;
+        self.limit(from).await?;
         let mut input = request.into_inner();
         let this = self.clone();
         let out = async_stream(move |tx| async move {
             while let Some(item) = input.next().await {
                 let msg = match item {
-                    Ok(req) => match this.limit(from) {
+                    Ok(req) => match this.limit_n(from, 1, crate::limit::PROOF_COST).await {
                         Ok(()) => Ok(Self::result(
                             &req.txid,
                             this.one("StreamProofs", &req.txid, req.format, from, None)
@@ -266,7 +284,7 @@ impl ProofService for Grpc {
         &self,
         request: Request<pb::GetHeadersRequest>,
     ) -> Result<Response<pb::GetHeadersResponse>, Status> {
-        self.limit(client_ip(&request))?;
+        self.limit(client_ip(&request)).await?;
         let r = request.into_inner();
         let count = if r.count == 0 { 1 } else { r.count };
         let headers = self
@@ -290,7 +308,7 @@ impl ProofService for Grpc {
         request: Request<pb::GetBundleRequest>,
     ) -> Result<Response<pb::Bundle>, Status> {
         let started = Instant::now();
-        self.limit(client_ip(&request))?;
+        self.limit(client_ip(&request)).await?;
         let r = request.into_inner();
         let res = self.proofs.bundle_of(&r.txid, &self.catalog);
         let outcome = res.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");

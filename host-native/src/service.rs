@@ -372,9 +372,16 @@ pub async fn run(config: Config) -> Result<()> {
                 get(crate::webseed::serve).head(crate::webseed::serve),
             )
             .with_state(crate::webseed::WebSeed::new(bundles.clone()));
+        let headers_api = axum::Router::new()
+            .route("/v1/headers", get(crate::proofs::json_headers))
+            .with_state(Arc::clone(&proofs));
+        // Limited on its own: a proof spends PROOF_COST of the ceiling.
         let proof_api = axum::Router::new()
             .route("/v1/proof/{txid}", get(crate::proofs::json_proof))
-            .route("/v1/headers", get(crate::proofs::json_headers))
+            .route_layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&limits),
+                crate::limit::proof_reads,
+            ))
             .with_state(Arc::clone(&proofs));
         let registry = axum::Router::new()
             .route("/v1/bundles", get(crate::registry::list))
@@ -436,11 +443,12 @@ pub async fn run(config: Config) -> Result<()> {
             )
             .merge(webseed)
             .merge(registry)
-            .merge(proof_api)
+            .merge(headers_api)
             .route_layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&limits),
                 crate::limit::reads,
             ))
+            .merge(proof_api)
     };
 
     let ready = serde_json::json!({
@@ -490,10 +498,14 @@ pub async fn run(config: Config) -> Result<()> {
         stopped(stop_rx.clone()),
     ));
     tasks.spawn(Arc::clone(&limits).purge_loop(Duration::from_secs(5), stopped(stop_rx.clone())));
+    let trimmer = crate::conn::Trimmer::default();
+    let listeners = gates.clone();
     tasks.spawn(crate::periodic::every_blocking(
-        Duration::from_secs(10),
+        Duration::from_secs(1),
         stopped(stop_rx.clone()),
-        crate::conn::release_free_memory,
+        move || {
+            trimmer.tick(&[&listeners.tracker, &listeners.http, &listeners.grpc]);
+        },
     ));
     tasks
         .spawn(Arc::clone(&catalog).refresh_loop(Duration::from_secs(1), stopped(stop_rx.clone())));

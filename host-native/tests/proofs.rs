@@ -67,7 +67,7 @@ fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
         std::fs::write(
             dir.join("config.toml"),
             format!(
-                "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\n",
+                "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nrate_limit_global = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\n",
                 dir.join("data").display(),
                 ports.0,
                 ports.1,

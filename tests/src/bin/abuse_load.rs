@@ -4,8 +4,8 @@
 //!
 //! - `udp`: BEP 15 announces as fast as the sockets take them, each socket from its own
 //!   address with a real connection id;
-//! - `http`: pipelined `GET /v1/proof/<txid>` on keep-alive connections, each from its own
-//!   address;
+//! - `http`: pipelined `GET /v1/proof/<txid>` on keep-alive connections, several from each
+//!   address, each on its own thread;
 //! - `idle`: connections that send half a request and wait;
 //! - `probe`: the well-behaved client, from 127.0.0.1 at a steady rate: one JSON proof and
 //!   one UDP announce per tick, each timed.
@@ -54,9 +54,12 @@ enum Mode {
         /// A bundle's txid file (32-byte txids, internal order).
         #[arg(long)]
         txids: std::path::PathBuf,
-        /// Connections, each from its own source address.
+        /// Source addresses.
         #[arg(long, default_value_t = 256)]
         sources: u32,
+        /// Connections from each address.
+        #[arg(long, default_value_t = 4)]
+        per_source: u32,
         /// Duration in seconds.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
@@ -231,54 +234,62 @@ fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> Result<TcpStream> {
     Ok(s)
 }
 
-fn http_flood(target: SocketAddr, txids: &[String], sources: u32, seconds: u64) -> Result<()> {
+fn http_flood(
+    target: SocketAddr,
+    txids: &[String],
+    sources: u32,
+    per_source: u32,
+    seconds: u64,
+) -> Result<()> {
     const PIPELINE: usize = 16;
-    let threads = 2u32;
     let counts: Arc<[AtomicU64; 4]> = Arc::new(Default::default()); // 200, 429, other, reconnects
     let txids = Arc::new(txids.to_vec());
     let end = Instant::now() + Duration::from_secs(seconds);
     let mut handles = Vec::new();
-    for t in 0..threads {
+    // One thread per connection: a connection the service holds (a refusal it sends after
+    // a pause) does not slow the attacker's others, as it would not for an async client.
+    for c in 0..sources * per_source.max(1) {
         let (counts, txids) = (Arc::clone(&counts), Arc::clone(&txids));
-        handles.push(std::thread::spawn(move || {
-            let mine: Vec<u32> = (0..sources).filter(|i| i % threads == t).collect();
-            let mut conns: Vec<Option<(TcpStream, BufReader<TcpStream>)>> =
-                mine.iter().map(|_| None).collect();
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(t + 1));
-            let mut line = String::new();
-            while Instant::now() < end {
-                for (k, slot) in conns.iter_mut().enumerate() {
-                    if slot.is_none() {
+        let from = source(c % sources);
+        handles.push(
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ u64::from(c + 1));
+                    let mut line = String::new();
+                    let mut req = String::new();
+                    while Instant::now() < end {
                         counts[3].fetch_add(1, Ordering::Relaxed);
-                        *slot = connect_from(source(mine[k]), target).ok().and_then(|w| {
+                        let Some((mut w, mut r)) = connect_from(from, target).ok().and_then(|w| {
                             let r = BufReader::new(w.try_clone().ok()?);
                             Some((w, r))
-                        });
-                    }
-                    let Some((w, r)) = slot else { continue };
-                    let mut req = String::new();
-                    for _ in 0..PIPELINE {
-                        let tx = &txids[(rng.next() % txids.len() as u64) as usize];
-                        req.push_str(&format!("GET /v1/proof/{tx} HTTP/1.1\r\nhost: a\r\n\r\n"));
-                    }
-                    if w.write_all(req.as_bytes()).is_err() {
-                        *slot = None;
-                        continue;
-                    }
-                    for _ in 0..PIPELINE {
-                        match read_response(r, &mut line) {
-                            Some(200) => counts[0].fetch_add(1, Ordering::Relaxed),
-                            Some(429) => counts[1].fetch_add(1, Ordering::Relaxed),
-                            Some(_) => counts[2].fetch_add(1, Ordering::Relaxed),
-                            None => {
-                                *slot = None;
+                        }) else {
+                            std::thread::sleep(Duration::from_millis(10));
+                            continue;
+                        };
+                        'conn: while Instant::now() < end {
+                            req.clear();
+                            for _ in 0..PIPELINE {
+                                let tx = &txids[(rng.next() % txids.len() as u64) as usize];
+                                req.push_str(&format!(
+                                    "GET /v1/proof/{tx} HTTP/1.1\r\nhost: a\r\n\r\n"
+                                ));
+                            }
+                            if w.write_all(req.as_bytes()).is_err() {
                                 break;
                             }
-                        };
+                            for _ in 0..PIPELINE {
+                                match read_response(&mut r, &mut line) {
+                                    Some(200) => counts[0].fetch_add(1, Ordering::Relaxed),
+                                    Some(429) => counts[1].fetch_add(1, Ordering::Relaxed),
+                                    Some(_) => counts[2].fetch_add(1, Ordering::Relaxed),
+                                    None => break 'conn,
+                                };
+                            }
+                        }
                     }
-                }
-            }
-        }));
+                })?,
+        );
     }
     for h in handles {
         let _ = h.join();
@@ -287,7 +298,7 @@ fn http_flood(target: SocketAddr, txids: &[String], sources: u32, seconds: u64) 
     let c = |i: usize| counts[i].load(Ordering::Relaxed) as f64 / secs;
     println!(
         "{}",
-        serde_json::json!({"mode": "http", "sources": sources,
+        serde_json::json!({"mode": "http", "sources": sources, "connections": sources * per_source.max(1),
             "answered_per_s": c(0) + c(1) + c(2), "proofs_per_s": c(0), "limited_per_s": c(1),
             "other_per_s": c(2), "connects_per_s": c(3)})
     );
@@ -359,15 +370,20 @@ fn probe(
     let mut cid_at = Instant::now();
     let (mut proof_lat, mut announce_lat) = (Vec::new(), Vec::new());
     let (mut proof_errors, mut announce_errors) = (0u32, 0u32);
+    // What each failed proof got: an HTTP status, or "closed" (no answer).
+    let mut proof_failures = std::collections::BTreeMap::<String, u32>::new();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let mut line = String::new();
     let tick = Duration::from_secs(1) / rate.max(1);
     let start = Instant::now();
     let mut n = 0u32;
+    let mut next = start;
     while start.elapsed() < Duration::from_secs(seconds) {
-        let next = start + tick * n;
-        n += 1;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        // Ticks missed while waiting (a lost announce's timeout) are skipped, not made up
+        // in a burst: a well-behaved client does not outrun its own light share.
+        next = (next + tick).max(Instant::now() + tick);
+        n += 1;
         let tx = &txids[(rng.next() % txids.len() as u64) as usize];
         let t0 = Instant::now();
         if conn.is_none() {
@@ -383,9 +399,13 @@ fn probe(
         });
         match status {
             Some(200) => proof_lat.push(t0.elapsed()),
-            Some(_) => proof_errors += 1,
+            Some(status) => {
+                proof_errors += 1;
+                *proof_failures.entry(status.to_string()).or_default() += 1;
+            }
             None => {
                 proof_errors += 1;
+                *proof_failures.entry("closed".into()).or_default() += 1;
                 conn = None;
             }
         }
@@ -421,7 +441,7 @@ fn probe(
     announce_lat.sort_unstable();
     println!(
         "{}",
-        serde_json::json!({"mode": "probe", "proofs": proof_lat.len(), "proof_errors": proof_errors,
+        serde_json::json!({"mode": "probe", "proofs": proof_lat.len(), "proof_errors": proof_errors, "proof_failures": proof_failures,
             "proof_p50_ms": percentile(&proof_lat, 0.5), "proof_p99_ms": percentile(&proof_lat, 0.99),
             "announces": announce_lat.len(), "announce_errors": announce_errors,
             "announce_p50_ms": percentile(&announce_lat, 0.5),
@@ -453,10 +473,11 @@ fn main() -> Result<()> {
             target,
             txids: path,
             sources,
+            per_source,
             seconds,
         } => {
             loopback(target)?;
-            http_flood(target, &txids(&path)?, sources, seconds)
+            http_flood(target, &txids(&path)?, sources, per_source, seconds)
         }
         Mode::Idle {
             target,
