@@ -427,9 +427,7 @@ impl Conn {
         Some(match a.last_ms.load(Ordering::Relaxed) {
             u64::MAX => self.opened + limits.header_read_timeout * self.spread / 1000,
             ms => {
-                a.gate.epoch
-                    + Duration::from_millis(ms)
-                    + limits.idle_timeout * self.spread / 1000
+                a.gate.epoch + Duration::from_millis(ms) + limits.idle_timeout * self.spread / 1000
             }
         })
     }

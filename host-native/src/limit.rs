@@ -36,7 +36,7 @@ pub enum Limited {
 pub const PROOF_COST: u32 = 10;
 
 /// How long a client that went past its light share stays out of the light lane.
-const HEAVY_FOR: Duration = Duration::from_secs(10);
+pub const HEAVY_FOR: Duration = Duration::from_secs(10);
 
 /// How long, on average, a refused HTTP or gRPC request waits before its refusal is sent
 /// (the `Retry-After`). A client that floods in a closed loop (the next request as soon as
@@ -62,9 +62,9 @@ pub async fn pause_before_refusal() {
 /// The ceiling sheds load, but shedding at random would let a flood from many addresses
 /// starve a client that asks little: so a light client, one that stays within a tenth of
 /// its own rate, is never refused by the ceiling. A client that goes past that tenth leaves
-/// the light lane until it has stayed within it for [`HEAVY_FOR`], so a flood gets no share of the ceiling for free; what
-/// light clients add is bounded by that tenth per address (DESIGN §16). The ceiling counts
-/// work, not requests: a proof spends [`PROOF_COST`] of it.
+/// the light lane until it has stayed within it for [`HEAVY_FOR`], so a flood gets no share
+/// of the ceiling for free; what light clients add is bounded by that tenth per address
+/// (DESIGN §16). The ceiling counts work, not requests: a proof spends [`PROOF_COST`] of it.
 #[derive(Debug)]
 pub struct Limiter {
     per_client: Option<Bucket<DefaultKeyedRateLimiter<IpAddr>>>,
