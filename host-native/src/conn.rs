@@ -391,7 +391,7 @@ pub struct Conn {
 impl Conn {
     fn new(io: TcpStream, remote: SocketAddr, local: SocketAddr, admitted: Admitted) -> Self {
         let gate = Arc::clone(&admitted.gate);
-        let spread = 750 + u32::try_from(getrandom::u64().unwrap_or(0) % 250).unwrap_or(0);
+        let spread = random_permille(750..1000);
         let first = gate.limits.header_read_timeout * spread / 1000;
         Self {
             io,
@@ -702,6 +702,13 @@ impl Trimmer {
         }
         false
     }
+}
+
+/// A number drawn uniformly from `range` (thousandths, to scale a duration by): spreads
+/// timeouts and pauses that would otherwise fall due together.
+pub fn random_permille(range: std::ops::Range<u32>) -> u32 {
+    let width = u64::from(range.end.saturating_sub(range.start).max(1));
+    range.start + u32::try_from(getrandom::u64().unwrap_or(0) % width).unwrap_or(0)
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.

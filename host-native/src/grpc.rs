@@ -139,20 +139,22 @@ impl Grpc {
     }
 
     /// Spends `requests` of the client's read quota, each `weight` of the ceiling (a proof
-    /// is [`crate::limit::PROOF_COST`]); a refusal is sent after
-    /// a pause ([`crate::limit::pause_before_refusal`]), as on HTTP.
+    /// is [`crate::limit::PROOF_COST`]); a refusal is sent after a pause, as on HTTP
+    /// ([`crate::limit::Limiter::admit`]).
     async fn limit_n(
         &self,
         from: Option<std::net::IpAddr>,
         requests: u32,
         weight: u32,
     ) -> Result<(), Status> {
-        match from.map(|ip| self.limits.reads.check_n(ip, requests, weight)) {
-            Some(Err(e)) => {
-                crate::limit::pause_before_refusal().await;
-                Err(Status::resource_exhausted(e.to_string()))
-            }
-            _ => Ok(()),
+        match from {
+            Some(ip) => self
+                .limits
+                .reads
+                .admit(ip, requests, weight)
+                .await
+                .map_err(|e| Status::resource_exhausted(e.to_string())),
+            None => Ok(()),
         }
     }
 

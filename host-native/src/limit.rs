@@ -50,11 +50,7 @@ pub const REFUSAL_PAUSE: Duration = Duration::from_secs(1);
 /// together, and the ceiling's whole burst would be spent in one instant, while light
 /// clients wait behind it.
 pub async fn pause_before_refusal() {
-    let spread = getrandom::u64().unwrap_or(0) % 1000;
-    tokio::time::sleep(
-        REFUSAL_PAUSE / 2 + REFUSAL_PAUSE * u32::try_from(spread).unwrap_or(0) / 1000,
-    )
-    .await;
+    tokio::time::sleep(REFUSAL_PAUSE * crate::conn::random_permille(500..1500) / 1000).await;
 }
 
 /// One class of limits: per client, and over all clients.
@@ -167,6 +163,19 @@ impl Limiter {
             return Err(Limited::Ceiling);
         }
         Ok(())
+    }
+
+    /// [`Self::check_n`], and on a refusal [`pause_before_refusal`] before it is returned:
+    /// what every public route calls, whatever its transport.
+    ///
+    /// # Errors
+    /// [`Limited`] when either quota is spent.
+    pub async fn admit(&self, ip: IpAddr, requests: u32, weight: u32) -> Result<(), Limited> {
+        let r = self.check_n(ip, requests, weight);
+        if r.is_err() {
+            pause_before_refusal().await;
+        }
+        r
     }
 
     /// Clients currently remembered.
@@ -300,18 +309,17 @@ async fn gate(
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip());
-    match ip.map(|ip| l.check_n(ip, 1, weight)) {
-        Some(Err(e)) => {
-            pause_before_refusal().await;
-            (
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                [(axum::http::header::RETRY_AFTER, "1")],
-                axum::Json(serde_json::json!({"error": e.to_string(), "reason": "rate"})),
-            )
-                .into_response()
-        }
-        _ => next.run(req).await,
+    if let Some(ip) = ip
+        && let Err(e) = l.admit(ip, 1, weight).await
+    {
+        return (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, "1")],
+            axum::Json(serde_json::json!({"error": e.to_string(), "reason": "rate"})),
+        )
+            .into_response();
     }
+    next.run(req).await
 }
 
 #[cfg(test)]
