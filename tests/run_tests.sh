@@ -94,7 +94,7 @@ step clippy cargo clippy --locked --workspace --all-targets -- -D warnings
 # The committed gRPC code must be what proto/ generates (protoc from Debian).
 proto_fresh() {
     (cd proto/gen && cargo run --locked -q --release) &&
-        git diff --exit-code --stat -- host-native/src/proto
+        git diff --exit-code --stat -- host-native/generated
 }
 step proto proto_fresh
 step test timeout 2700 cargo test --locked --workspace --no-fail-fast

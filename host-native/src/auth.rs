@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use crate::galaxy::{AuthRequest, AuthResponse, GalaxyClient};
 
 /// The scope operator calls ask the Auth service for.
-pub const ADMIN_SCOPE: &str = "torrent_service.admin";
+pub(crate) const ADMIN_SCOPE: &str = "torrent_service.admin";
 
 /// Longest a positive Auth answer is reused.
 const MAX_TTL: Duration = Duration::from_secs(300);
@@ -77,7 +77,7 @@ struct Failures {
 
 impl Failures {
     fn blocked(&self, ip: std::net::IpAddr) -> bool {
-        let key = crate::conn::client_key(ip);
+        let key = crate::net::conn::client_key(ip);
         self.per_min > 0
             && self.map.lock().is_ok_and(|m| {
                 m.get(&key).is_some_and(|(since, n)| {
@@ -92,7 +92,7 @@ impl Failures {
         if m.len() >= MAX_ENTRIES {
             m.retain(|_, (since, _)| now.duration_since(*since) < Duration::from_secs(60));
         }
-        let key = crate::conn::client_key(ip);
+        let key = crate::net::conn::client_key(ip);
         if m.len() >= MAX_ENTRIES && !m.contains_key(&key) {
             return;
         }
@@ -112,7 +112,7 @@ pub struct Authorizer {
     /// Token → (valid until, reason) for tokens Galaxy refused, Galaxy mode only.
     refused: Mutex<HashMap<String, (Instant, String)>>,
     failures: Failures,
-    book: Option<Arc<crate::ledger::Book>>,
+    alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 impl std::fmt::Debug for Authorizer {
@@ -137,27 +137,30 @@ impl Authorizer {
             cache: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
             failures: Failures::default(),
-            book: None,
+            alerts: None,
         }
     }
 
-    /// Galaxy's Auth service decides; `book` receives the alert when it is down.
-    pub fn galaxy(client: GalaxyClient, book: Option<Arc<crate::ledger::Book>>) -> Self {
+    /// Galaxy's Auth service decides; `alerts` hears when it is down.
+    pub fn galaxy(client: GalaxyClient, alerts: Option<Arc<crate::alerts::Alerts>>) -> Self {
         Self {
             mode: Mode::Galaxy(client),
             cache: Mutex::new(HashMap::new()),
             refused: Mutex::new(HashMap::new()),
             failures: Failures::default(),
-            book,
+            alerts,
         }
     }
 
     /// The authorizer the config asks for.
-    pub fn from_config(c: &crate::config::Config, book: Option<Arc<crate::ledger::Book>>) -> Self {
+    pub fn from_config(
+        c: &crate::config::Config,
+        alerts: Option<Arc<crate::alerts::Alerts>>,
+    ) -> Self {
         let mut a = match c.auth {
             crate::config::AuthKind::Local => Self::local(c.auth_token.expose()),
             crate::config::AuthKind::Galaxy => {
-                Self::galaxy(crate::galaxy::Galaxy::from_config(c).auth, book)
+                Self::galaxy(crate::galaxy::Galaxy::from_config(c).auth, alerts)
             }
         };
         a.failures.per_min = c.write_rate_limit_per_ip_per_min;
@@ -229,13 +232,12 @@ impl Authorizer {
             Ok(a) => Ok(a),
             Err(e) => Err(e.to_string()),
         };
-        if let Some(book) = &self.book {
+        if let Some(alerts) = &self.alerts {
             let problem = answer
                 .as_ref()
                 .err()
                 .map(|e| format!("operator calls refused: {e}"));
-            book.metrics
-                .condition("auth_unavailable", "auth", problem.as_deref());
+            alerts.condition("auth_unavailable", "auth", problem.as_deref());
         }
         match answer {
             Ok(AuthResponse::Allowed { subject, ttl_s }) => {
@@ -273,12 +275,16 @@ fn remember(
 }
 
 /// The bearer token of an `authorization: Bearer <token>` value.
-pub fn bearer(value: Option<&str>) -> Option<&str> {
+pub(crate) fn bearer(value: Option<&str>) -> Option<&str> {
     value.and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// Axum middleware for operator routes: the call goes on only with an accepted token.
-pub async fn guard(State(auth): State<Arc<Authorizer>>, req: Request, next: Next) -> Response {
+pub(crate) async fn guard(
+    State(auth): State<Arc<Authorizer>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let token = bearer(
         req.headers()
             .get(header::AUTHORIZATION)

@@ -522,16 +522,6 @@ impl Config {
         }
     }
 
-    /// The connection limits of every listener.
-    pub fn connection_limits(&self) -> crate::conn::Limits {
-        crate::conn::Limits {
-            max_connections: self.max_connections,
-            max_connections_per_ip: self.max_connections_per_ip,
-            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_s),
-            idle_timeout: std::time::Duration::from_secs(self.idle_timeout_s),
-        }
-    }
-
     /// Loads `path` (or defaults when `None`), then applies the process environment.
     ///
     /// # Errors

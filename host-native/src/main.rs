@@ -1,14 +1,14 @@
-//! The `torrent_service` binary: parses arguments, loads config, sets up logging, runs.
+//! The `torrent_service` binary: parses arguments, sets up logging, runs the command.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use torrent_service::cli::Cli;
+use torrent_service::cli::{self, args::Cli};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    torrent_service::init_tracing(cli.verbose);
-    match torrent_service::run(cli) {
+    cli::init_tracing(cli.verbose);
+    match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("torrent_service: {e:#}");

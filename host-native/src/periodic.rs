@@ -8,7 +8,7 @@ use std::time::Duration;
 /// Runs `work` on the blocking pool every `period`, the first time at once, until
 /// `shutdown`. A run longer than the period delays the next one rather than queueing a
 /// burst of them.
-pub async fn every_blocking<F>(period: Duration, shutdown: impl Future<Output = ()>, work: F)
+pub(crate) async fn every_blocking<F>(period: Duration, shutdown: impl Future<Output = ()>, work: F)
 where
     F: Fn() + Send + Sync + 'static,
 {

@@ -451,7 +451,7 @@ fn every_public_route_is_rate_limited_and_failed_operator_calls_are_too() {
     // gRPC: the same read quota.
     let rt = runtime();
     let codes: Vec<tonic::Code> = rt.block_on(async {
-        let mut c = torrent_service::grpc::pb::proof_service_client::ProofServiceClient::connect(
+        let mut c = torrent_service::proto::proof_service_client::ProofServiceClient::connect(
             format!("http://{}", svc.ready["grpc"].as_str().unwrap()),
         )
         .await
@@ -459,7 +459,7 @@ fn every_public_route_is_rate_limited_and_failed_operator_calls_are_too() {
         let mut codes = Vec::new();
         for _ in 0..4 {
             let r = c
-                .get_headers(torrent_service::grpc::pb::GetHeadersRequest { from: 0, count: 1 })
+                .get_headers(torrent_service::proto::GetHeadersRequest { from: 0, count: 1 })
                 .await;
             codes.push(r.err().map_or(tonic::Code::Ok, |s| s.code()));
         }

@@ -14,7 +14,7 @@ use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
-use torrent_service::grpc::pb;
+use torrent_service::proto as pb;
 
 mod common;
 

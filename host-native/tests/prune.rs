@@ -137,8 +137,8 @@ fn heights_in(src: &Path) -> BTreeSet<u64> {
 }
 
 fn verify_bundle(torrent: &Path, data_root: &Path) -> bool {
-    let (m, view) = torrent_service::inspect::inspect(torrent).unwrap();
-    torrent_service::inspect::verify(&m, &view, data_root)
+    let (m, view) = torrent_service::offload::inspect::inspect(torrent).unwrap();
+    torrent_service::offload::inspect::verify(&m, &view, data_root)
         .unwrap()
         .ok()
 }

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use torrent_service::grpc::pb;
+use torrent_service::proto as pb;
 
 fn usage() -> ! {
     eprintln!("usage: proof-load (grpc|json) HOST:PORT TXID_FILE CONCURRENCY SECONDS");

@@ -1,11 +1,11 @@
 //! Writes the tonic/prost code and the file descriptor set (for server reflection) of
-//! `proto/torrent/v1/proof.proto` into `host-native/src/proto/`.
+//! `proto/torrent/v1/proof.proto` into `host-native/generated/`.
 
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = root.join("host-native/src/proto");
+    let out = root.join("host-native/generated");
     std::fs::create_dir_all(&out)?;
     tonic_prost_build::configure()
         .build_client(true)

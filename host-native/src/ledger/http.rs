@@ -1,0 +1,158 @@
+//! The ledger's operator routes (`/admin/ledger/*`, past the operator guard): balances,
+//! history, payouts, confirmations and abandons.
+
+use super::{Book, Payout, PayoutStatus, Payouts};
+use anyhow::Result;
+use serde::Deserialize;
+use std::sync::Arc;
+
+fn json_reply(status: axum::http::StatusCode, v: serde_json::Value) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (status, axum::Json(v)).into_response()
+}
+
+fn refuse(e: &anyhow::Error) -> axum::response::Response {
+    let msg = format!("{e:#}");
+    let status = if msg.contains("no payout ") || msg.contains("no registered seeder") {
+        axum::http::StatusCode::NOT_FOUND
+    } else if msg.contains("cannot be funded")
+        || msg.contains("no payout wallet")
+        || msg.contains("abandon")
+    {
+        axum::http::StatusCode::CONFLICT
+    } else {
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+    };
+    json_reply(status, serde_json::json!({ "error": msg }))
+}
+
+/// The operator's ledger view as JSON (`GET /admin/ledger`).
+///
+/// # Errors
+/// Database errors.
+pub(crate) fn overview(book: &Book, stake_amount: u64) -> Result<serde_json::Value> {
+    let accounts: Vec<serde_json::Value> = book
+        .balances()?
+        .into_iter()
+        .map(|(a, m)| {
+            serde_json::json!({
+                "address": a.address,
+                "active": !a.revoked && m.stake >= stake_amount,
+                "stake": m.stake,
+                "balance": m.balance,
+                "pending": m.pending,
+                "paid": m.paid,
+                "slashed": m.slashed,
+                "earned": m.earned,
+                "bulk_carry": m.bulk_carry,
+                "proof_url": a.proof_url,
+            })
+        })
+        .collect();
+    let pending: Vec<Payout> = book
+        .payouts()?
+        .into_iter()
+        .filter(|p| matches!(p.status, PayoutStatus::Signed | PayoutStatus::Broadcast))
+        .collect();
+    Ok(serde_json::json!({
+        "credited": book.credited(),
+        "accounts": accounts,
+        "pending_payouts": pending,
+        "wallet_satoshis": book.wallet_balance()?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+struct ConfirmBody {
+    #[serde(default)]
+    block_height: Option<u64>,
+}
+
+/// The ledger's operator routes (bearer `auth_token`), merged into the tracker's port:
+/// `GET /admin/ledger`, `GET /admin/ledger/history?limit=`, `GET /admin/payouts`,
+/// `POST /admin/settle`, `POST /admin/payouts/{txid}/confirm`, `.../abandon`.
+pub(crate) fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
+    use axum::extract::{Path as UrlPath, Query, State};
+    use axum::http::StatusCode;
+    use axum::routing::{get, post};
+    type S = State<(Arc<Payouts>, u64)>;
+    async fn blocking<T: Send + 'static>(
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        tokio::task::spawn_blocking(f).await?
+    }
+    let auth = Arc::clone(&p.auth);
+    axum::Router::new()
+        .route(
+            "/admin/ledger",
+            get(move |State((p, stake)): S| async move {
+                match blocking(move || overview(&p.book, stake)).await {
+                    Ok(v) => json_reply(StatusCode::OK, v),
+                    Err(e) => refuse(&e),
+                }
+            }),
+        )
+        .route(
+            "/admin/ledger/history",
+            get(move |State((p, _)): S, Query(l): Query<Limit>| async move {
+                let limit = l.limit.unwrap_or(100).min(100_000);
+                match blocking(move || p.book.history(limit)).await {
+                    Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
+                    Err(e) => refuse(&e),
+                }
+            }),
+        )
+        .route(
+            "/admin/payouts",
+            get(move |State((p, _)): S| async move {
+                match blocking(move || p.book.payouts()).await {
+                    Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
+                    Err(e) => refuse(&e),
+                }
+            }),
+        )
+        .route(
+            "/admin/settle",
+            post(move |State((p, _)): S| async move {
+                match blocking(move || p.settle_now()).await {
+                    Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
+                    Err(e) => refuse(&e),
+                }
+            }),
+        )
+        .route(
+            "/admin/payouts/{txid}/{action}",
+            post(
+                move |State((p, _)): S,
+                      UrlPath((txid, action)): UrlPath<(String, String)>,
+                      body: axum::body::Bytes| async move {
+                    let b: ConfirmBody = serde_json::from_slice(&body).unwrap_or_default();
+                    let r = match action.as_str() {
+                        "confirm" => blocking(move || p.book.confirm(&txid, b.block_height)).await,
+                        "abandon" => blocking(move || p.book.abandon(&txid)).await,
+                        other => {
+                            return json_reply(
+                                StatusCode::NOT_FOUND,
+                                serde_json::json!({"error": format!("unknown action {other:?}: confirm or abandon")}),
+                            );
+                        }
+                    };
+                    match r {
+                        Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
+                        Err(e) => refuse(&e),
+                    }
+                },
+            ),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            crate::auth::guard,
+        ))
+        .with_state((p, stake_amount))
+}
