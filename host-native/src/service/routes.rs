@@ -1,0 +1,130 @@
+//! The two HTTP ports' routes: the tracker's (with the ledger's operator routes) and the
+//! HTTP port's (registry, web seed, JSON proofs and headers, page, `/healthz`, `/metrics`),
+//! each behind its rate limits.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+
+use super::parts::{Parts, Public};
+use crate::config::Config;
+use crate::store::Store;
+
+/// `tracker_port`: announces, scrapes, registration, stakes, proof URLs, `/admin/*`.
+pub(super) fn tracker(parts: &Parts, config: &Config) -> Router {
+    crate::tracker::router(Arc::clone(&parts.tracker)).merge(crate::ledger::router(
+        Arc::clone(&parts.payouts),
+        config.stake_amount,
+    ))
+}
+
+/// `http_port`: everything but the tracker and gRPC.
+pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
+    let webseed = Router::new()
+        .route(
+            "/webseed/{*path}",
+            get(crate::http::webseed::serve).head(crate::http::webseed::serve),
+        )
+        .with_state(crate::http::webseed::WebSeed::new(parts.bundles.clone()));
+    let headers_api = Router::new()
+        .route("/v1/headers", get(crate::rpc::json::headers))
+        .with_state(Arc::clone(&parts.proofs));
+    // Limited on its own: a proof spends PROOF_COST of the ceiling.
+    let proof_api = Router::new()
+        .route("/v1/proof/{txid}", get(crate::rpc::json::proof))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&parts.limits),
+            crate::net::limit::proof_reads,
+        ))
+        .with_state(Arc::clone(&parts.proofs));
+    let registry = Router::new()
+        .route("/v1/bundles", get(crate::http::registry::list))
+        .route("/v1/bundles/{file}", get(crate::http::registry::torrent))
+        .with_state(crate::http::registry::Registry {
+            catalog: Arc::clone(&parts.catalog),
+            tracker: Arc::clone(&parts.tracker),
+            public_http: public.http.clone(),
+            store: Arc::clone(&parts.store),
+            urls: Some((public.announce_url(), public.webseed_url())),
+        });
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(Metrics {
+            tracker: Arc::clone(&parts.tracker),
+            proofs: Arc::clone(&parts.proofs),
+            limits: Arc::clone(&parts.limits),
+            gates: parts.gates.clone(),
+        })
+        .merge(
+            Router::new()
+                .route("/healthz", get(healthz))
+                .with_state(Arc::clone(&parts.store)),
+        )
+        .route("/", get(crate::http::page::index))
+        .route("/app.js", get(crate::http::page::app))
+        .merge(
+            Router::new()
+                .route("/pkg/{file}", get(crate::http::page::pkg))
+                .with_state(crate::http::page::Web {
+                    pkg_dir: config.web_spv_dir.clone(),
+                }),
+        )
+        .merge(webseed)
+        .merge(registry)
+        .merge(headers_api)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&parts.limits),
+            crate::net::limit::reads,
+        ))
+        .merge(proof_api)
+}
+
+/// What `/metrics` reads.
+#[derive(Clone)]
+struct Metrics {
+    tracker: Arc<crate::tracker::Tracker>,
+    proofs: Arc<crate::proofs::Proofs>,
+    limits: Arc<crate::net::limit::RateLimits>,
+    gates: super::parts::Gates,
+}
+
+/// `GET /metrics`: Prometheus text of every part.
+async fn metrics(
+    axum::extract::State(m): axum::extract::State<Metrics>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let mut out = String::new();
+    m.tracker.render_metrics(&mut out);
+    m.limits.render_metrics(&mut out);
+    crate::net::conn::render_metrics(&m.gates.all(), &mut out);
+    m.proofs.metrics.render(&mut out);
+    m.tracker.store().health().render(&mut out);
+    if let Some(s) = m.proofs.seeders() {
+        s.render(&mut out);
+    }
+    if let Ok(totals) = m.tracker.store().pipeline_totals() {
+        crate::offload::render_metrics(&totals, &mut out);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+}
+
+/// `GET /healthz`: 200 `ok` while the database accepts writes, 503 otherwise (the same state
+/// as the gRPC health service).
+async fn healthz(
+    axum::extract::State(store): axum::extract::State<Arc<Store>>,
+) -> (axum::http::StatusCode, &'static str) {
+    if store.health().healthy() {
+        (axum::http::StatusCode::OK, "ok\n")
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_SERVING: the database is unavailable (see the service log)\n",
+        )
+    }
+}
