@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Service, connect_from, http_from, temp};
+use common::{Service, connect_from, http_from, metric, temp};
 
 /// Whether the server closes `s` within `d` (reading and discarding anything it sends).
 fn closed_within(s: &mut TcpStream, d: Duration) -> bool {
@@ -54,14 +54,6 @@ fn metrics(svc: &Service) -> String {
         "",
     )
     .1
-}
-
-fn metric(text: &str, line_prefix: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no metric {line_prefix}"))
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -102,7 +94,7 @@ fn health(rt: &tokio::runtime::Runtime, addr: &str) -> (i32, tonic::transport::C
 #[test]
 fn idle_and_half_sent_connections_are_closed_while_fresh_clients_are_served() {
     let dir = temp("abuse-conn");
-    let svc = Service::start_with(
+    let svc = Service::spawn_with(
         &dir,
         "rate_limit_per_ip = 0\ntracker_open = true\nheader_read_timeout_s = 2\nidle_timeout_s = 3\nmax_connections_per_ip = 6\n",
     );
@@ -162,7 +154,9 @@ fn idle_and_half_sent_connections_are_closed_while_fresh_clients_are_served() {
         metric(
             &text,
             "torrent_connections_timed_out_total{listener=\"grpc\"}"
-        ) >= 7.0,
+        )
+        .unwrap()
+            >= 7.0,
         "six held gRPC connections and the idle channel timed out:\n{text}"
     );
     for l in ["tracker", "http", "grpc"] {
@@ -170,13 +164,17 @@ fn idle_and_half_sent_connections_are_closed_while_fresh_clients_are_served() {
             metric(
                 &text,
                 &format!("torrent_connections_refused_total{{listener=\"{l}\",reason=\"per_ip\"}}")
-            ) >= 1.0
+            )
+            .unwrap()
+                >= 1.0
         );
         assert!(
             metric(
                 &text,
                 &format!("torrent_connections_timed_out_total{{listener=\"{l}\"}}")
-            ) >= 6.0
+            )
+            .unwrap()
+                >= 6.0
         );
     }
     drop(idle_channel);
@@ -190,7 +188,7 @@ fn idle_and_half_sent_connections_are_closed_while_fresh_clients_are_served() {
 #[test]
 fn the_grpc_settings_frame_advertises_the_stream_limit() {
     let dir = temp("abuse-settings");
-    let svc = Service::start_with(
+    let svc = Service::spawn_with(
         &dir,
         "rate_limit_per_ip = 0\ngrpc_max_concurrent_streams = 7\n",
     );
@@ -265,7 +263,7 @@ fn announces_for_unknown_info_hashes_leave_no_swarm() {
     let known: [u8; 20] =
         torrent_core::hex::decode_array(bundle["infohash_v1"].as_str().unwrap()).unwrap();
     // No rate limits: this test is about the state unknown info-hashes leave, at full speed.
-    let svc = Service::start_with(&dir, "rate_limit_per_ip = 0\nrate_limit_global = 0\n");
+    let svc = Service::spawn_with(&dir, "rate_limit_per_ip = 0\nrate_limit_global = 0\n");
     let tracker = svc.tracker();
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -307,13 +305,18 @@ fn announces_for_unknown_info_hashes_leave_no_swarm() {
     );
     assert!(n >= 20);
     let text = metrics(&svc);
-    assert_eq!(metric(&text, "torrent_tracker_swarms "), 1.0, "{text}");
-    assert_eq!(metric(&text, "torrent_tracker_peers "), 1.0);
+    assert_eq!(
+        metric(&text, "torrent_tracker_swarms ").unwrap(),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(metric(&text, "torrent_tracker_peers ").unwrap(), 1.0);
     assert_eq!(
         metric(
             &text,
             "torrent_tracker_announces_total{protocol=\"udp\",outcome=\"refused\"}"
-        ),
+        )
+        .unwrap(),
         f64::from(n_unknown)
     );
     svc.stop();
@@ -323,9 +326,9 @@ fn announces_for_unknown_info_hashes_leave_no_swarm() {
 #[test]
 fn spoofed_datagrams_cost_a_victim_nothing_and_limiter_keys_expire() {
     let dir = temp("abuse-udp");
-    let svc = Service::start_with(&dir, "rate_limit_per_ip = 5\ntracker_open = true\n");
+    let svc = Service::spawn_with(&dir, "rate_limit_per_ip = 5\ntracker_open = true\n");
     let tracker = svc.tracker();
-    let pid = svc.child.id();
+    let pid = svc.pid();
     // A spoofer sends as the victim (127.0.0.5): bad connection ids, any action.
     let spoof = UdpSocket::bind("127.0.0.5:0").unwrap();
     for i in 0..10_000u32 {
@@ -391,13 +394,15 @@ fn spoofed_datagrams_cost_a_victim_nothing_and_limiter_keys_expire() {
     let peak = metric(
         &metrics(&svc),
         "torrent_rate_limiter_clients{class=\"read\"}",
-    );
+    )
+    .unwrap();
     assert!(peak <= f64::from(sources) + 8.0, "{peak}");
     std::thread::sleep(Duration::from_secs(7));
     let after = metric(
         &metrics(&svc),
         "torrent_rate_limiter_clients{class=\"read\"}",
-    );
+    )
+    .unwrap();
     assert!(after <= 4.0, "limiter keys expire: {after} left");
     let rss_after = rss_kib(pid);
     eprintln!(
@@ -414,7 +419,7 @@ fn spoofed_datagrams_cost_a_victim_nothing_and_limiter_keys_expire() {
 #[test]
 fn every_public_route_is_rate_limited_and_failed_operator_calls_are_too() {
     let dir = temp("abuse-rate");
-    let svc = Service::start_with(
+    let svc = Service::spawn_with(
         &dir,
         "rate_limit_per_ip = 3\nwrite_rate_limit_per_ip_per_min = 2\ntracker_open = true\n",
     );
@@ -508,7 +513,7 @@ fn every_public_route_is_rate_limited_and_failed_operator_calls_are_too() {
 #[test]
 fn proof_urls_must_name_public_addresses() {
     let dir = temp("abuse-proof-url");
-    let svc = Service::start_with(
+    let svc = Service::spawn_with(
         &dir,
         "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\n",
     );
@@ -598,7 +603,7 @@ fn registration(domain: &str, i: u32) -> String {
 #[test]
 fn registration_spam_is_bounded_in_rate_and_in_storage() {
     let dir = temp("abuse-register");
-    let svc = Service::start_with(
+    let svc = Service::spawn_with(
         &dir,
         "rate_limit_per_ip = 0\ntracker_open = true\nwrite_rate_limit_per_ip_per_min = 2\nwrite_rate_limit_global = 20\nregistration_window_s = 2\nunstaked_account_ttl_s = 3\n",
     );
@@ -658,20 +663,20 @@ fn registration_spam_is_bounded_in_rate_and_in_storage() {
     // Announces from elsewhere are served throughout.
     let (status, _) = http_from("127.0.6.1", &tracker, "GET", "/scrape", "", "");
     assert_eq!(status, 200);
-    let accounts = || metric(&metrics(&svc), "torrent_tracker_accounts ");
+    let accounts = || metric(&metrics(&svc), "torrent_tracker_accounts ").unwrap();
     // Every accepted registration is an account, or already expired (the first were
     // accepted seconds ago, past unstaked_account_ttl_s, while refusals were held).
     let m = metrics(&svc);
     assert_eq!(
-        metric(&m, "torrent_tracker_accounts ")
-            + metric(&m, "torrent_tracker_accounts_expired_total "),
+        metric(&m, "torrent_tracker_accounts ").unwrap()
+            + metric(&m, "torrent_tracker_accounts_expired_total ").unwrap(),
         accepted.len() as f64
     );
     // Nobody staked: three seconds after registering, the accounts are gone, and with them
     // their nonces (a replay is refused anyway: its issued_at is out of the window).
     common::wait_for("unstaked accounts to expire", 15, || accounts() == 0.0);
     assert_eq!(
-        metric(&metrics(&svc), "torrent_tracker_accounts_expired_total "),
+        metric(&metrics(&svc), "torrent_tracker_accounts_expired_total ").unwrap(),
         accepted.len() as f64
     );
     let (status, reply) = http_from(
@@ -737,7 +742,7 @@ fn a_full_disk_flips_health_and_alerts_and_service_resumes_with_acknowledged_wri
     let dir = temp("abuse-disk");
     let data = dir.join("data");
     let disk = Tmpfs::mount(&data, "32m");
-    let svc = Service::start_with(
+    let svc = Service::spawn_with(
         &dir,
         "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nwrite_rate_limit_global = 0\ntracker_open = true\nbittorrent = false\n",
     );
@@ -805,14 +810,18 @@ fn a_full_disk_flips_health_and_alerts_and_service_resumes_with_acknowledged_wri
     });
     assert_eq!(health(&rt, &grpc).0, not_serving);
     let text = metrics(&svc);
-    assert_eq!(metric(&text, "torrent_service_storage_healthy "), 0.0);
+    assert_eq!(
+        metric(&text, "torrent_service_storage_healthy ").unwrap(),
+        0.0
+    );
     std::thread::sleep(Duration::from_secs(3));
     let text = metrics(&svc);
     assert_eq!(
         metric(
             &text,
             "torrent_service_alerts_total{kind=\"storage_unavailable\"} "
-        ),
+        )
+        .unwrap(),
         1.0,
         "one alert, not one per probe"
     );
@@ -830,8 +839,11 @@ fn a_full_disk_flips_health_and_alerts_and_service_resumes_with_acknowledged_wri
     });
     assert_eq!(health(&rt, &grpc).0, serving);
     let text = metrics(&svc);
-    assert_eq!(metric(&text, "torrent_service_storage_healthy "), 1.0);
-    assert!(metric(&text, "torrent_service_storage_reopens_total ") >= 1.0);
+    assert_eq!(
+        metric(&text, "torrent_service_storage_healthy ").unwrap(),
+        1.0
+    );
+    assert!(metric(&text, "torrent_service_storage_reopens_total ").unwrap() >= 1.0);
     let (status, reply) = register(5000);
     assert_eq!(status, 200, "writes are accepted again: {reply}");
     acknowledged.push(common::seeder_key(5000).address().to_string());
@@ -845,7 +857,7 @@ fn a_full_disk_flips_health_and_alerts_and_service_resumes_with_acknowledged_wri
     let want: std::collections::BTreeSet<String> = acknowledged.iter().cloned().collect();
     assert!(held(&tracker).is_superset(&want));
     svc.stop();
-    let svc = Service::start_with(&dir, "");
+    let svc = Service::spawn_with(&dir, "");
     assert!(held(&svc.tracker()).is_superset(&want));
     svc.stop();
     drop(disk);

@@ -2,6 +2,7 @@
 //! the dead-code allowance.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -97,33 +98,102 @@ pub(crate) fn lt_seed_on(
     (seeder, out, ready)
 }
 
-/// A running `torrent_service run`, stopped with SIGTERM on drop.
+/// A running service: in this process ([`Service::start`], the default: the library's
+/// `Service::start` on listeners bound to port 0, on a runtime of its own) or as a child
+/// process ([`Service::spawn`], for what only a process shows: its file descriptors and
+/// memory, signals). Stopped on drop either way.
 pub(crate) struct Service {
-    pub(crate) child: Child,
     pub(crate) ready: Value,
     pub(crate) config: PathBuf,
+    run: Run,
 }
 
-impl Service {
-    pub(crate) fn start(dir: &Path) -> Self {
-        Self::start_with(
-            dir,
-            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\ntracker_open = true\n",
+enum Run {
+    Process(Child),
+    InProcess {
+        stop: Option<tokio::sync::oneshot::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+    Stopped,
+}
+
+/// The config every test service starts from; `extra` is appended to it.
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let config = dir.join("config.toml");
+    if !config.exists() {
+        std::fs::write(
+            &config,
+            format!(
+                "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nproof_rpc_port = 0\nauth_token = \"operator-secret\"\n{extra}",
+                dir.join("data").display()
+            ),
         )
+        .unwrap();
+    }
+    config
+}
+
+const OPEN: &str = "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\ntracker_open = true\n";
+
+impl Service {
+    /// [`Service::start_with`] with every limit off and the tracker open.
+    pub(crate) fn start(dir: &Path) -> Self {
+        Self::start_with(dir, OPEN)
     }
 
+    /// Runs the service in this process with `dir/config.toml` (written with `extra` unless
+    /// it exists); returns once every listener accepts.
     pub(crate) fn start_with(dir: &Path, extra: &str) -> Self {
-        let config = dir.join("config.toml");
-        if !config.exists() {
-            std::fs::write(
-                &config,
-                format!(
-                    "[torrent_service]\ndata_dir = \"{}\"\ntracker_port = 0\nhttp_port = 0\nlisten_host = \"127.0.0.1\"\npeer_port = 0\nproof_rpc_port = 0\nauth_token = \"operator-secret\"\n{extra}",
-                    dir.join("data").display()
-                ),
-            )
-            .unwrap();
+        let config = write_config(dir, extra);
+        let loaded = torrent_service::config::Config::load(Some(&config)).unwrap();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let started = async {
+                    let listeners = torrent_service::service::Listeners::bind(&loaded).await?;
+                    torrent_service::service::Service::start(loaded, listeners).await
+                };
+                match started.await {
+                    Ok(svc) => {
+                        let _ = ready_tx.send(Ok(serde_json::to_value(svc.ready()).unwrap()));
+                        let _ = stop_rx.await;
+                        svc.stop().await;
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!("{e:#}")));
+                    }
+                }
+            });
+        });
+        let ready = ready_rx
+            .recv()
+            .expect("the service thread ended before it was ready")
+            .unwrap_or_else(|e| panic!("service did not start: {e}"));
+        Self {
+            ready,
+            config,
+            run: Run::InProcess {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            },
         }
+    }
+
+    /// [`Service::spawn_with`] with every limit off and the tracker open.
+    pub(crate) fn spawn(dir: &Path) -> Self {
+        Self::spawn_with(dir, OPEN)
+    }
+
+    /// Runs `torrent_service run --config dir/config.toml` as a child process; returns after
+    /// its readiness line.
+    pub(crate) fn spawn_with(dir: &Path, extra: &str) -> Self {
+        let config = write_config(dir, extra);
         let mut child = bin()
             .args(["run", "--config"])
             .arg(&config)
@@ -139,9 +209,17 @@ impl Service {
         let ready: Value =
             serde_json::from_str(&line).unwrap_or_else(|e| panic!("readiness line {line:?}: {e}"));
         Self {
-            child,
             ready,
             config,
+            run: Run::Process(child),
+        }
+    }
+
+    /// The child's process id ([`Service::spawn`] only).
+    pub(crate) fn pid(&self) -> u32 {
+        match &self.run {
+            Run::Process(c) => c.id(),
+            _ => panic!("pid() needs a service started with Service::spawn"),
         }
     }
 
@@ -149,26 +227,49 @@ impl Service {
         self.ready["tracker"].as_str().unwrap().to_string()
     }
 
+    /// Shuts the service down as Ctrl-C or SIGTERM would and waits for it; a process must
+    /// exit with success within 15 s.
     pub(crate) fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                assert!(status.success(), "service exited with {status}");
-                return;
+        match std::mem::replace(&mut self.run, Run::Stopped) {
+            Run::Process(mut child) => {
+                let _ = Command::new("kill").arg(child.id().to_string()).status();
+                let deadline = Instant::now() + Duration::from_secs(15);
+                while Instant::now() < deadline {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        assert!(status.success(), "service exited with {status}");
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                panic!("service did not stop on SIGTERM");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            Run::InProcess { stop, thread } => {
+                drop(stop);
+                if let Some(t) = thread {
+                    t.join().expect("the service thread panicked");
+                }
+            }
+            Run::Stopped => {}
         }
-        panic!("service did not stop on SIGTERM");
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match std::mem::replace(&mut self.run, Run::Stopped) {
+            Run::Process(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Run::InProcess { stop, thread } => {
+                drop(stop);
+                if let Some(t) = thread {
+                    let _ = t.join();
+                }
+            }
+            Run::Stopped => {}
+        }
     }
 }
 
@@ -381,4 +482,72 @@ pub(crate) fn http_from(
         .unwrap_or(0);
     let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
     (status, body)
+}
+
+/// Every sample of a Prometheus text exposition: series (name and labels, as written) to
+/// value. The one parser the tests share.
+pub(crate) fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The value of `series` (name and labels; a trailing space is ignored) in `text`.
+pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
+    samples(text).get(series.trim_end()).copied()
+}
+
+/// An HTTP client for tests: every status is an answer (never an error), 30 s at most.
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// `GET url` (with a bearer `token`): status and body.
+pub(crate) fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    (
+        r.status().as_u16(),
+        r.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// `GET url`: the body's bytes, whatever the status.
+pub(crate) fn get_bytes(url: &str) -> Vec<u8> {
+    agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+}
+
+/// `POST url` with a JSON body (and a bearer `token`): status and the reply as JSON (a body
+/// that is not JSON comes back as `{"text": body}`).
+pub(crate) fn post_json(url: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut r = req
+        .send(body.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "text": text })),
+    )
 }

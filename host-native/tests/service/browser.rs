@@ -10,9 +10,7 @@ use std::time::Duration;
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_tests::webdriver::Chromium;
 
-mod common;
-
-use common::{Service, temp, vectors, wait_for};
+use crate::common::{Service, temp, vectors, wait_for};
 
 /// Saves a screenshot under the test target's temp dir and prints its path.
 fn shot(c: &Chromium, name: &str) -> u64 {

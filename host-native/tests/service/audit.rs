@@ -7,9 +7,7 @@ use std::net::TcpListener;
 use serde_json::Value;
 use torrent_core::peer::wire::{HANDSHAKE_LEN, Handshake, Message, MessageDecoder};
 
-mod common;
-
-use common::{bin, temp};
+use crate::common::{bin, temp};
 
 fn audit(torrent: &str, peer: &str) -> (Option<i32>, Value) {
     let out = bin()
@@ -97,13 +95,14 @@ fn fake_peer(info_hash: [u8; 20], mode: &'static str) -> String {
 fn libtorrent_passes_and_bad_peers_fail() {
     let dir = temp("run");
     let out_dir = dir.join("bundles");
-    let bundle = common::bundle_413567(&dir, &out_dir, &[]);
+    let bundle = crate::common::bundle_413567(&dir, &out_dir, &[]);
     let torrent = bundle["torrent"].as_str().unwrap().to_string();
     let ih: [u8; 20] =
         torrent_core::hex::decode_array(bundle["infohash_v1"].as_str().unwrap()).unwrap();
 
     // libtorrent seeds the bundle (its tracker is unreachable on purpose: we dial it).
-    let (seeder, _out, ready) = common::lt_seed(&torrent, &out_dir, "http://127.0.0.1:9/announce");
+    let (seeder, _out, ready) =
+        crate::common::lt_seed(&torrent, &out_dir, "http://127.0.0.1:9/announce");
     assert_eq!(ready["seeding"], true);
     let peer = format!("127.0.0.1:{}", ready["port"]);
     let (code, report) = audit(&torrent, &peer);

@@ -35,9 +35,9 @@ use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
 
-mod common;
-
-use common::{Service, lt_seed, register_staked, register_staked_with, seeder_key, temp, wait_for};
+use crate::common::{
+    Service, lt_seed, metric, register_staked, register_staked_with, seeder_key, temp, wait_for,
+};
 
 const NAME: &str = "bsv-mainnet-000413567-000413567";
 
@@ -63,7 +63,7 @@ fn http(method: &str, url: &str, body: Option<Value>) -> (u16, String) {
 fn ledger(svc: &Service, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
-    let out = common::ledger_cmd(svc, &all);
+    let out = crate::common::ledger_cmd(svc, &all);
     assert!(
         out.status.success(),
         "ledger {args:?}: {}",
@@ -261,15 +261,6 @@ fn check(v: &Value, header: &Header, n: u64, index: u64, txid: &Txid) {
     assert_eq!(t.verify(header, n).unwrap(), *txid);
 }
 
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no series {series}"))
-        .trim()
-        .parse()
-        .unwrap()
-}
-
 /// Announces with a passkey (as `stopped`, so that no peer is left behind to be audited);
 /// returns the tracker's failure reason, if any.
 fn announce_refusal(passkey_url: &str, ih: &[u8; 20]) -> Option<String> {
@@ -289,7 +280,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let dir = temp("e2e");
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
-    let raw = std::fs::read(common::vectors().join("block-413567.bin")).unwrap();
+    let raw = std::fs::read(crate::common::vectors().join("block-413567.bin")).unwrap();
     std::fs::write(src.join("413567.bin"), &raw).unwrap();
     let block = Block::decode(&raw, &BlockLimits::default()).unwrap();
     let (header, txids) = (block.header, block.txids());
@@ -297,7 +288,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
 
     // The payout wallet: one 1,000,000 sat output of a funding transaction.
     let wallet_key = seeder_key(1000);
-    let funding = common::funding(&wallet_key, 1_000_000, 7);
+    let funding = crate::common::funding(&wallet_key, 1_000_000, 7);
     std::fs::write(
         dir.join("wallet.json"),
         json!({"wif": wallet_key.to_wif(), "utxos": [{"txid": funding.txid().to_string(), "vout": 0, "satoshis": 1_000_000}]}).to_string(),
@@ -353,7 +344,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     std::fs::remove_file(&txid_file).unwrap();
     // The seeders' copy of the bundle: made independently, the same torrent.
     let other = dir.join("other");
-    let made = common::bundle_413567(&dir, &other, &[]);
+    let made = crate::common::bundle_413567(&dir, &other, &[]);
     let torrent = a_bundle.join(format!("{NAME}.torrent"));
     let ih = torrent_core::metainfo::Metainfo::parse(
         &std::fs::read(&torrent).unwrap(),
@@ -387,7 +378,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let torrent_s = torrent.to_str().unwrap().to_string();
     // Each seeder on an address of its own: the test's requests (from 127.0.0.1) are not
     // theirs, so their proofs may earn (DESIGN §15).
-    let (_lt1, _o1, r1) = common::lt_seed_on("127.1.0.1", &torrent_s, &other, &url1);
+    let (_lt1, _o1, r1) = crate::common::lt_seed_on("127.1.0.1", &torrent_s, &other, &url1);
     assert_eq!(r1["seeding"], true);
     wait_for("seeder 1 counted", 30, || seeders() == 1);
 
@@ -409,8 +400,8 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let slow = format!("http://{}", proxy(b_grpc, Duration::from_millis(700), None));
     set_proof_url(&slow);
     assert!(ask(150, "slow, rare") >= 500);
-    let (_lt2, _o2, _) = common::lt_seed_on("127.2.0.1", &torrent_s, &other, &url2);
-    let (lt3, _o3, _) = common::lt_seed_on("127.3.0.1", &torrent_s, &other, &url3);
+    let (_lt2, _o2, _) = crate::common::lt_seed_on("127.2.0.1", &torrent_s, &other, &url2);
+    let (lt3, _o3, _) = crate::common::lt_seed_on("127.3.0.1", &torrent_s, &other, &url3);
     wait_for("three seeders counted", 30, || seeders() == 3);
     ask(100, "slow, common (3 seeders)");
     set_proof_url(&direct);
@@ -481,9 +472,11 @@ fn rewards_slashes_and_a_payout_end_to_end() {
         metric(
             &m,
             "torrent_service_alerts_total{kind=\"bundle_under_seeded\"}",
-        ) >= 1.0
+        )
+        .unwrap()
+            >= 1.0
     });
-    let out = common::ledger_cmd(&a, &["stake", "--credit", &s(1), "--amount", "10000"]);
+    let out = crate::common::ledger_cmd(&a, &["stake", "--credit", &s(1), "--amount", "10000"]);
     assert!(
         out.status.success(),
         "{}",
@@ -581,18 +574,19 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     // The same in Prometheus text.
     let (_, m) = http("GET", &format!("http://{a_http}/metrics"), None);
     assert_eq!(
-        metric(&m, "torrent_service_rewards_total{kind=\"proof\"}"),
+        metric(&m, "torrent_service_rewards_total{kind=\"proof\"}").unwrap(),
         4.0
     );
     assert_eq!(
-        metric(&m, "torrent_service_reward_satoshis_total{kind=\"proof\"}"),
+        metric(&m, "torrent_service_reward_satoshis_total{kind=\"proof\"}").unwrap(),
         520.0
     );
     assert_eq!(
         metric(
             &m,
             "torrent_service_slashes_total{reason=\"invalid_proof\"}"
-        ),
+        )
+        .unwrap(),
         1.0
     );
     let audit_slashes: Vec<Value> = history(&a)
@@ -601,26 +595,28 @@ fn rewards_slashes_and_a_payout_end_to_end() {
         .collect();
     assert_eq!(audit_slashes.len(), 1, "{audit_slashes:?}");
     assert_eq!(
-        metric(&m, "torrent_service_slashes_total{reason=\"failed_audit\"}"),
+        metric(&m, "torrent_service_slashes_total{reason=\"failed_audit\"}").unwrap(),
         1.0
     );
     assert_eq!(
-        metric(&m, "torrent_service_payouts{status=\"confirmed\"}"),
+        metric(&m, "torrent_service_payouts{status=\"confirmed\"}").unwrap(),
         1.0
     );
     assert_eq!(
-        metric(&m, "torrent_service_payout_broadcast_failures_total"),
+        metric(&m, "torrent_service_payout_broadcast_failures_total").unwrap(),
         2.0
     );
-    assert!(metric(&m, "torrent_service_alerts_total{kind=\"seeder_slashed\"}") >= 2.0);
+    assert!(metric(&m, "torrent_service_alerts_total{kind=\"seeder_slashed\"}").unwrap() >= 2.0);
     assert!(
         metric(
             &m,
             "torrent_proof_seeder_answers_total{verdict=\"invalid\"}"
-        ) >= 1.0
+        )
+        .unwrap()
+            >= 1.0
     );
     let total: f64 = owed.values().map(|v| *v as f64).sum::<f64>();
-    assert!(metric(&m, "torrent_service_wallet_satoshis") <= 1_000_000.0 - total + 1.0);
+    assert!(metric(&m, "torrent_service_wallet_satoshis").unwrap() <= 1_000_000.0 - total + 1.0);
     b.stop();
     a.stop();
     let _ = std::fs::remove_dir_all(&dir);
@@ -634,7 +630,7 @@ fn ledger_calls_refuse_bad_input_with_a_reason() {
     let base = format!("http://{}", svc.tracker());
     let (status, body) = http("POST", &format!("{base}/admin/settle"), None);
     assert_eq!(status, 401, "{body}");
-    let run = |args: &[&str]| common::ledger_cmd(&svc, args);
+    let run = |args: &[&str]| crate::common::ledger_cmd(&svc, args);
     let o = run(&["settle"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
@@ -693,18 +689,18 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::copy(
-        common::vectors().join("block-413567.bin"),
+        crate::common::vectors().join("block-413567.bin"),
         src.join("413567.bin"),
     )
     .unwrap();
     let wallet_key = seeder_key(2000);
-    let funding = common::funding(&wallet_key, 500_000, 9);
+    let funding = crate::common::funding(&wallet_key, 500_000, 9);
     std::fs::write(
         dir.join("wallet.json"),
         json!({"wif": wallet_key.to_wif(), "utxos": []}).to_string(),
     )
     .unwrap();
-    let (tp, sp) = (common::free_port(), common::free_port());
+    let (tp, sp) = (crate::common::free_port(), crate::common::free_port());
     // Galaxy's Alert service is up from the start (Transaction and Storage come later).
     let alerts = StandIn::start("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN, &[]).unwrap();
     let (_, alert_addr) = alerts
@@ -726,7 +722,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
             .contains("\"stage\":\"seeding\"")
     });
     let other = dir.join("other");
-    common::bundle_413567(&dir, &other, &[]);
+    crate::common::bundle_413567(&dir, &other, &[]);
     let url = register_staked(&svc, &dir, 1);
     let torrent = dir.join(format!("data/bundles/{NAME}.torrent"));
     let (_lt, _o, _) = lt_seed(torrent.to_str().unwrap(), &other, &url);
@@ -736,7 +732,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     });
 
     // Galaxy is down: one clear line, and no payout recorded.
-    let out = common::ledger_cmd(&svc, &["settle"]);
+    let out = crate::common::ledger_cmd(&svc, &["settle"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -833,14 +829,14 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::copy(
-        common::vectors().join("block-413567.bin"),
+        crate::common::vectors().join("block-413567.bin"),
         src.join("413567.bin"),
     )
     .unwrap();
     let wallet_key = seeder_key(3000);
     let (f1, f2) = (
-        common::funding(&wallet_key, 500_000, 11),
-        common::funding(&wallet_key, 400_000, 12),
+        crate::common::funding(&wallet_key, 500_000, 11),
+        crate::common::funding(&wallet_key, 400_000, 12),
     );
     std::fs::write(
         dir.join("wallet.json"),
@@ -876,7 +872,7 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
             .contains("\"stage\":\"seeding\"")
     });
     let other = dir.join("other");
-    common::bundle_413567(&dir, &other, &[]);
+    crate::common::bundle_413567(&dir, &other, &[]);
     let url = register_staked(&svc, &dir, 1);
     let torrent = dir.join(format!("data/bundles/{NAME}.torrent"));
     let (lt, _o, _) = lt_seed(torrent.to_str().unwrap(), &other, &url);
@@ -920,7 +916,7 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
     );
 
     let before = ledger(&svc, &["payouts"]);
-    let out = common::ledger_cmd(&svc, &["settle"]);
+    let out = crate::common::ledger_cmd(&svc, &["settle"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "a second payment was made");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -942,7 +938,7 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
     let acc = account(&svc, &s1);
     assert_eq!(acc["paid"].as_u64().unwrap(), owed, "{acc}");
     assert_eq!(acc["balance"].as_u64().unwrap(), balance - owed, "{acc}");
-    let out = common::ledger_cmd(&svc, &["settle"]);
+    let out = crate::common::ledger_cmd(&svc, &["settle"]);
     assert!(
         out.status.success(),
         "{}",
@@ -958,7 +954,9 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
         metric(
             &m,
             "torrent_service_alerts_total{kind=\"payout_conflict_unverifiable\"}"
-        ) >= 1.0,
+        )
+        .unwrap()
+            >= 1.0,
         "the operator is alerted"
     );
     svc.stop();

@@ -7,9 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod common;
-
-use common::{Service, temp, vectors, wait_for};
+use crate::common::{Service, temp, vectors, wait_for};
 
 fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
     let mut child = Command::new("promtool")

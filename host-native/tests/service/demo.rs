@@ -11,9 +11,7 @@ use serde_json::Value;
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_core::proof::bump::Bump;
 
-mod common;
-
-use common::{KillOnDrop, temp, wait_for};
+use crate::common::{KillOnDrop, temp, wait_for};
 
 #[test]
 fn no_config_runs_the_whole_flow_on_the_sample_blocks() {
@@ -64,7 +62,7 @@ fn no_config_runs_the_whole_flow_on_the_sample_blocks() {
     assert_eq!(bundles[1]["last"], 255);
 
     // A proof for block 170's second transaction (the first bitcoin payment), checked here.
-    let raw = std::fs::read(common::vectors().join("block-000170.bin")).unwrap();
+    let raw = std::fs::read(crate::common::vectors().join("block-000170.bin")).unwrap();
     let block = Block::decode(&raw, &BlockLimits::default()).unwrap();
     let txids = block.txids();
     let (status, body) = get(&format!("/v1/proof/{}", txids[1]));

@@ -15,9 +15,7 @@ use serde_json::Value;
 use torrent_core::prune::Stage;
 use torrent_service::store::Store;
 
-mod common;
-
-use common::{KillOnDrop, Service, bin, block_dir, free_port, temp, wait_for};
+use crate::common::{KillOnDrop, Service, bin, block_dir, free_port, temp, wait_for};
 
 /// Fixed ports, so that announce and web seed URLs (outside `info`, but inside the .torrent
 /// bytes) are the same across restarts and in the reference bundles.
@@ -204,8 +202,8 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     let csv = csv.join(",");
     let mut seeders = Vec::new();
     for (i, ip) in [(1, "127.1.0.1"), (2, "127.1.0.2"), (3, "127.1.0.3")] {
-        let pk = common::register_staked(&svc, &dir, i);
-        let (s, o, r) = common::lt_seed_on(ip, &csv, &ref_out, &pk);
+        let pk = crate::common::register_staked(&svc, &dir, i);
+        let (s, o, r) = crate::common::lt_seed_on(ip, &csv, &ref_out, &pk);
         assert_eq!(r["seeding"], true);
         seeders.push((s, o));
     }
@@ -226,8 +224,8 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     // Two more, each on a /24 of its own: three networks, the gate opens, the blocks leave
     // the source.
     for (i, ip) in [(4, "127.2.0.1"), (5, "127.3.0.1")] {
-        let pk = common::register_staked(&svc, &dir, i);
-        let (s, o, r) = common::lt_seed_on(ip, &csv, &ref_out, &pk);
+        let pk = crate::common::register_staked(&svc, &dir, i);
+        let (s, o, r) = crate::common::lt_seed_on(ip, &csv, &ref_out, &pk);
         assert_eq!(r["seeding"], true);
         seeders.push((s, o));
     }
@@ -474,7 +472,7 @@ fn sigkill_at_random_points_of_offload_and_prune_loses_nothing() {
         .map(|n| ref_out.join(format!("{n}.torrent")).display().to_string())
         .collect();
     let (_lt, _lt_out, lt_ready) =
-        common::lt_seed(&csv.join(","), &ref_out, "http://127.0.0.1:1/announce");
+        crate::common::lt_seed(&csv.join(","), &ref_out, "http://127.0.0.1:1/announce");
     assert_eq!(lt_ready["seeding"], true);
     let lt_port = u16::try_from(lt_ready["port"].as_u64().unwrap()).unwrap();
 
@@ -498,7 +496,7 @@ fn sigkill_at_random_points_of_offload_and_prune_loses_nothing() {
         write_config(&round, &src, ports, BUNDLE_BLOCKS, 1);
         // Register the seeder in this round's fresh database, while the source is empty.
         let svc = Service::start_with(&round, "");
-        let passkey_url = common::register_staked(&svc, &round, 7);
+        let passkey_url = crate::common::register_staked(&svc, &round, 7);
         svc.stop();
         block_dir(&src);
         let stop = Arc::new(AtomicBool::new(false));

@@ -12,22 +12,10 @@ use std::time::Duration;
 use serde_json::Value;
 use torrent_tests::galaxy_standin::{AuthStandIn, BlockStandIn, OverlayStandIn, StandIn};
 
-mod common;
-
-use common::{Service, bin, block_dir, free_port, temp, vectors, wait_for};
+use crate::common::{Service, bin, block_dir, free_port, get, temp, vectors, wait_for};
 
 const TOKEN: &str = "galaxy-service-token";
 const OPERATOR: &str = "alice-operator-token";
-
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = ureq::get(url).config().http_status_as_error(false).build();
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = r.status().as_u16();
-    (status, r.body_mut().read_to_string().unwrap_or_default())
-}
 
 fn bundles(http: &str) -> BTreeMap<String, Value> {
     let (status, body) = get(&format!("http://{http}/v1/bundles"), None);
@@ -338,13 +326,13 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
 
     // A staked seeder holding the bundles: audits pass, the gate opens, and the blocks
     // leave Galaxy's Block service (deleted there, recorded in its database).
-    let passkey_url = common::register(&svc, &dir, 1, &[]);
-    common::credit_stake(&svc, 1, Some(OPERATOR));
+    let passkey_url = crate::common::register(&svc, &dir, 1, &[]);
+    crate::common::credit_stake(&svc, 1, Some(OPERATOR));
     let csv: Vec<String> = want
         .keys()
         .map(|n| reference.join(format!("{n}.torrent")).display().to_string())
         .collect();
-    let (_seeder, _out, ready) = common::lt_seed(&csv.join(","), &reference, &passkey_url);
+    let (_seeder, _out, ready) = crate::common::lt_seed(&csv.join(","), &reference, &passkey_url);
     assert_eq!(ready["seeding"], true);
     wait_for("every bundle pruned", 90, || {
         bundles(&http).values().all(|b| b["stage"] == "pruned")

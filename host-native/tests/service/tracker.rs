@@ -14,39 +14,7 @@ use torrent_core::bsv::hash::sha256d;
 use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::tracker::register;
 
-mod common;
-
-use common::{Service, bin, temp};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-fn get(url: &str) -> Vec<u8> {
-    agent()
-        .get(url)
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_vec()
-        .unwrap()
-}
-
-fn post(url: &str, body: &Value) -> (u16, Value) {
-    let mut r = agent()
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body.to_string().as_bytes())
-        .unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null),
-    )
-}
+use crate::common::{Service, agent, bin, get_bytes, metric, post_json, temp};
 
 fn bdecode(b: &[u8]) -> torrent_core::bencode::Value {
     torrent_core::bencode::decode(b, &Default::default())
@@ -110,13 +78,6 @@ fn sdk_sign(wif: &str, message: &str) -> String {
     v["signature"].as_str().unwrap().to_string()
 }
 
-fn metric(text: &str, line_prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(line_prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn registration_passkeys_stakes_persistence_and_metrics() {
     let dir = temp("reg");
@@ -148,7 +109,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
 
     let ih = [7u8; 20];
     // Registered but unstaked: refused with a reason.
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         &url,
         &ih,
         b"-qB4500-aaaaaaaaaaaa",
@@ -177,7 +138,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         &url,
         &ih,
         b"-qB4500-aaaaaaaaaaaa",
@@ -226,7 +187,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     assert_eq!(action, 3);
     assert!(String::from_utf8_lossy(&msg).contains("unknown passkey"));
     // The path form is accepted too; an unknown passkey is refused.
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         &format!("http://{t}/{passkey}/announce"),
         &ih,
         b"-qB4500-aaaaaaaaaaaa",
@@ -235,7 +196,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         "",
     ));
     assert_eq!(failure(&r), None);
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         &format!("http://{t}/announce?passkey=00000000000000000000000000000000"),
         &ih,
         b"-qB4500-bbbbbbbbbbbb",
@@ -271,7 +232,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     let msg = register::message(&t, &k2.address().to_string(), nonce, now);
     let sig = sdk_sign(&k2.to_wif(), &msg);
     let body = json!({"address": k2.address().to_string(), "timestamp": now, "nonce": nonce, "signature": sig});
-    let (status, reply) = post(&format!("{base}/register"), &body);
+    let (status, reply) = post_json(&format!("{base}/register"), &body, None);
     assert_eq!(status, 200, "{reply}");
     assert!(
         reply["announce_url"]
@@ -279,10 +240,10 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
             .unwrap()
             .contains(reply["passkey"].as_str().unwrap())
     );
-    let (status, reply) = post(&format!("{base}/register"), &body);
+    let (status, reply) = post_json(&format!("{base}/register"), &body, None);
     assert_eq!((status, reply["reason"].as_str()), (409, Some("replay")));
     let forged = json!({"address": key(3).address().to_string(), "timestamp": now, "nonce": "11111111111111111111111111111111", "signature": sig});
-    let (status, reply) = post(&format!("{base}/register"), &forged);
+    let (status, reply) = post_json(&format!("{base}/register"), &forged, None);
     assert_eq!((status, reply["reason"].as_str()), (401, Some("signature")));
     let stale_msg = register::message(
         &t,
@@ -291,7 +252,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         now - 3600,
     );
     let stale = json!({"address": k2.address().to_string(), "timestamp": now - 3600, "nonce": "22222222222222222222222222222222", "signature": sdk_sign(&k2.to_wif(), &stale_msg)});
-    let (status, reply) = post(&format!("{base}/register"), &stale);
+    let (status, reply) = post_json(&format!("{base}/register"), &stale, None);
     assert_eq!((status, reply["reason"].as_str()), (400, Some("expired")));
     let other_domain = register::message(
         "other.example:6969",
@@ -300,12 +261,15 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         now,
     );
     let replayed = json!({"address": k2.address().to_string(), "timestamp": now, "nonce": "33333333333333333333333333333333", "signature": sdk_sign(&k2.to_wif(), &other_domain)});
-    assert_eq!(post(&format!("{base}/register"), &replayed).0, 401);
-    let (status, _) = post(&format!("{base}/register"), &json!({"garbage": true}));
+    assert_eq!(
+        post_json(&format!("{base}/register"), &replayed, None).0,
+        401
+    );
+    let (status, _) = post_json(&format!("{base}/register"), &json!({"garbage": true}), None);
     assert_eq!(status, 400);
 
     // Prometheus text on the HTTP port.
-    let text = String::from_utf8(get(&format!(
+    let text = String::from_utf8(get_bytes(&format!(
         "http://{}/metrics",
         svc.ready["http"].as_str().unwrap()
     )))
@@ -364,7 +328,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     svc.stop();
     let svc = Service::start(&dir);
     let url2 = url.replace(&t, &svc.tracker());
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         &url2,
         &ih,
         b"-qB4500-aaaaaaaaaaaa",
@@ -415,7 +379,7 @@ fn http_and_udp_announce_scrape_and_bad_input() {
     let ih = [9u8; 20];
     // Anonymous leechers are welcome; a seeder without a passkey too (just not counted as
     // a registered seeder).
-    let r = bdecode(&get(&announce_url(
+    let r = bdecode(&get_bytes(&announce_url(
         &base,
         &ih,
         b"-TR3000-leecher00001",
@@ -424,7 +388,7 @@ fn http_and_udp_announce_scrape_and_bad_input() {
         "&event=started",
     )));
     assert_eq!(r.get("incomplete").and_then(|v| v.as_int()), Some(1));
-    let r = bdecode(&get(&announce_url(
+    let r = bdecode(&get_bytes(&announce_url(
         &base,
         &ih,
         b"-TR3000-seeder000001",
@@ -435,7 +399,7 @@ fn http_and_udp_announce_scrape_and_bad_input() {
     let peers = r.get("peers").unwrap().as_list().unwrap();
     assert_eq!(peers.len(), 1, "a seeder sees the leecher");
     assert_eq!(peers[0].get("port").and_then(|p| p.as_int()), Some(51413));
-    let r = bdecode(&get(&announce_url(
+    let r = bdecode(&get_bytes(&announce_url(
         &base,
         &ih,
         b"-TR3000-leecher00001",
@@ -448,7 +412,10 @@ fn http_and_udp_announce_scrape_and_bad_input() {
         0,
         "seeders are not sent to seeders"
     );
-    let s = bdecode(&get(&format!("http://{t}/scrape?info_hash={}", pct(&ih))));
+    let s = bdecode(&get_bytes(&format!(
+        "http://{t}/scrape?info_hash={}",
+        pct(&ih)
+    )));
     let f = s
         .get("files")
         .unwrap()
@@ -486,10 +453,10 @@ fn http_and_udp_announce_scrape_and_bad_input() {
             "port",
         ),
     ] {
-        let reason = failure(&get(&q)).unwrap_or_default();
+        let reason = failure(&get_bytes(&q)).unwrap_or_default();
         assert!(reason.contains(needle), "{q}: {reason}");
     }
-    let r = bdecode(&get(&announce_url(
+    let r = bdecode(&get_bytes(&announce_url(
         &base,
         &ih,
         b"-TR3000-leecher00003",
@@ -595,14 +562,16 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     let t = svc.tracker();
     let base = format!("http://{t}");
     // The seeder registers (our `register` command) and is staked (`ledger stake --credit`).
-    let passkey_url = common::register_staked(&svc, &dir, 10);
+    let passkey_url = crate::common::register_staked(&svc, &dir, 10);
     // A bundle of block 413567 announcing to our tracker (anonymous URL inside the torrent).
     let out_dir = dir.join("bundles");
-    let bundle = common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);
+    let bundle =
+        crate::common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);
     let torrent = bundle["torrent"].as_str().unwrap().to_string();
 
     // libtorrent seeds with the passkey URL.
-    let (seeder, mut seeder_out, seeding) = common::lt_seed(&torrent, &out_dir, &passkey_url);
+    let (seeder, mut seeder_out, seeding) =
+        crate::common::lt_seed(&torrent, &out_dir, &passkey_url);
     assert_eq!(
         seeding["seeding"], true,
         "libtorrent verified our data and seeds"
@@ -612,7 +581,7 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     let ih: Vec<u8> = torrent_core::hex::decode(ih_hex).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let s = bdecode(&get(&format!("{base}/scrape?info_hash={}", pct(&ih))));
+        let s = bdecode(&get_bytes(&format!("{base}/scrape?info_hash={}", pct(&ih))));
         let complete = s
             .get("files")
             .and_then(|f| f.as_dict().and_then(|d| d.get(&ih).cloned()))
@@ -629,7 +598,7 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
     // aria2 leeches anonymously through the tracker and gets the bytes.
     let leech = dir.join("leech");
     std::fs::create_dir_all(&leech).unwrap();
-    let ok = common::aria2(Path::new(&torrent), &leech);
+    let ok = crate::common::aria2(Path::new(&torrent), &leech);
     assert!(ok, "aria2c failed");
     for f in bundle["files"].as_array().unwrap() {
         let rel = f.as_str().unwrap();
@@ -654,7 +623,7 @@ fn libtorrent_seeder_with_passkey_and_aria2_leecher_exchange_a_bundle() {
 
 /// Scrape numbers of `ih` over HTTP: (complete, downloaded, incomplete).
 fn scrape(base: &str, ih: &[u8]) -> (i64, i64, i64) {
-    let s = bdecode(&get(&format!("{base}/scrape?info_hash={}", pct(ih))));
+    let s = bdecode(&get_bytes(&format!("{base}/scrape?info_hash={}", pct(ih))));
     let f = s
         .get("files")
         .and_then(|f| f.as_dict().and_then(|d| d.get(&ih.to_vec()).cloned()));
@@ -681,17 +650,18 @@ fn a_hijacking_announce_reusing_a_seeders_peer_id_changes_nothing() {
     let svc = Service::start(&dir);
     let t = svc.tracker();
     let base = format!("http://{t}");
-    let passkey_url = common::register_staked(&svc, &dir, 11);
+    let passkey_url = crate::common::register_staked(&svc, &dir, 11);
     let out_dir = dir.join("bundles");
-    let bundle = common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);
+    let bundle =
+        crate::common::bundle_413567(&dir, &out_dir, &["--tracker", &format!("{base}/announce")]);
     let torrent = bundle["torrent"].as_str().unwrap().to_string();
-    let (_seeder, _out, seeding) = common::lt_seed(&torrent, &out_dir, &passkey_url);
+    let (_seeder, _out, seeding) = crate::common::lt_seed(&torrent, &out_dir, &passkey_url);
     let lt_port = seeding["port"].as_u64().unwrap() as u16;
     let ih: [u8; 20] = torrent_core::hex::decode(bundle["infohash_v1"].as_str().unwrap())
         .unwrap()
         .try_into()
         .unwrap();
-    common::wait_for("libtorrent announced as a seeder", 30, || {
+    crate::common::wait_for("libtorrent announced as a seeder", 30, || {
         scrape(&base, &ih).0 == 1
     });
 
@@ -741,7 +711,7 @@ fn a_hijacking_announce_reusing_a_seeders_peer_id_changes_nothing() {
         assert_eq!(&buf[..4], &1u32.to_be_bytes(), "{:?}", &buf[..n]);
     };
     let leecher_sees = || -> Vec<(String, i64)> {
-        let r = bdecode(&get(&announce_url(
+        let r = bdecode(&get_bytes(&announce_url(
             &format!("{base}/announce"),
             &ih,
             b"-TR3000-watcher00001",
@@ -803,7 +773,7 @@ fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
     for i in 0..40u32 {
         let mut peer = *b"-TR3000-000000000000";
         peer[8..].copy_from_slice(format!("{i:012}").as_bytes());
-        let r = get(&announce_url(&base, &ih, &peer, 6000, 10, ""));
+        let r = get_bytes(&announce_url(&base, &ih, &peer, 6000, 10, ""));
         if failure(&r).is_some_and(|f| f.contains("rate limited")) {
             limited += 1;
         }
@@ -815,7 +785,7 @@ fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
     // After a second the budget refills (the metrics scrape spends it too: every public
     // route is limited).
     std::thread::sleep(Duration::from_millis(1100));
-    let text = String::from_utf8(get(&format!(
+    let text = String::from_utf8(get_bytes(&format!(
         "http://{}/metrics",
         svc.ready["http"].as_str().unwrap()
     )))
@@ -827,7 +797,7 @@ fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
         ),
         Some(f64::from(limited))
     );
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         &base,
         &ih,
         b"-TR3000-999999999999",
@@ -960,14 +930,14 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
         thief_reg["passkey"].as_str().unwrap()
     );
     for form in ["beef", "atomic"] {
-        let (status, reply) = post(&thief_stake, &json!({"beef": beefs[form]}));
+        let (status, reply) = post_json(&thief_stake, &json!({"beef": beefs[form]}), None);
         assert_eq!(status, 403, "{reply}");
         assert!(
             reply["error"].as_str().unwrap().contains("stakes for"),
             "{reply}"
         );
     }
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         thief_reg["announce_url"].as_str().unwrap(),
         &[1; 20],
         b"-lt0D80-tttttttttttt",
@@ -1002,7 +972,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     assert_eq!(reg["stake"], 150_000);
     assert_eq!(reg["stake_txid"], block.txs[1].txid().to_string());
     let url = reg["announce_url"].as_str().unwrap();
-    let r = get(&announce_url(
+    let r = get_bytes(&announce_url(
         url,
         &[1; 20],
         b"-lt0D80-cccccccccccc",
@@ -1015,7 +985,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let passkey = reg["passkey"].as_str().unwrap();
     let stake_url = format!("{base}/stake?passkey={passkey}");
     // The same payment twice: refused.
-    let (status, reply) = post(&stake_url, &json!({"beef": beefs["atomic"]}));
+    let (status, reply) = post_json(&stake_url, &json!({"beef": beefs["atomic"]}), None);
     assert_eq!(status, 409, "{reply}");
     // A transaction that pays nothing to the stake address (tx 2 of block 2).
     let raw2 = std::fs::read(blocks[2].raw.as_ref().unwrap()).unwrap();
@@ -1027,7 +997,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
             &b2.txs[tx].encode(),
             &Bump::build(&t2, height, &[tx as u64]).unwrap().encode(),
         );
-        let (status, reply) = post(&stake_url, &json!({"beef": beef["beef"]}));
+        let (status, reply) = post_json(&stake_url, &json!({"beef": beef["beef"]}), None);
         assert_eq!(status, 400, "{reply}");
         assert!(reply["error"].as_str().unwrap().contains(needle), "{reply}");
     };
@@ -1037,11 +1007,15 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     // A path for block 2 presented as block 1: the root does not match.
     refused(1, 1, "merkle root differs");
     // Garbage and unknown passkeys.
-    assert_eq!(post(&stake_url, &json!({"beef": "0100beef00"})).0, 400);
     assert_eq!(
-        post(
+        post_json(&stake_url, &json!({"beef": "0100beef00"}), None).0,
+        400
+    );
+    assert_eq!(
+        post_json(
             &format!("{base}/stake?passkey=nope"),
-            &json!({"beef": beefs["beef"]})
+            &json!({"beef": beefs["beef"]}),
+            None
         )
         .0,
         401
@@ -1051,7 +1025,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
         &b2.txs[1].encode(),
         &Bump::build(&t2, 2, &[1]).unwrap().encode(),
     );
-    let (status, reply) = post(&stake_url, &json!({"beef": second["beef"]}));
+    let (status, reply) = post_json(&stake_url, &json!({"beef": second["beef"]}), None);
     assert_eq!(
         (status, reply["stake"].as_u64()),
         (200, Some(300_000)),
@@ -1071,7 +1045,7 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin"),
     )
     .unwrap();
-    let bundle = common::bundle_413567(&dir, &bundles, &["--web-seed", &webseed]);
+    let bundle = crate::common::bundle_413567(&dir, &bundles, &["--web-seed", &webseed]);
     let name = bundle["name"].as_str().unwrap();
     let block_rel = bundle["files"][0].as_str().unwrap();
     let url = format!("{webseed}{name}/{block_rel}");
@@ -1080,8 +1054,8 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     // second) and serves its torrent.
     let http = svc.ready["http"].as_str().unwrap();
     let mut list = Value::Null;
-    common::wait_for("the registry to list the new bundle", 10, || {
-        list = serde_json::from_slice(&get(&format!("http://{http}/v1/bundles"))).unwrap();
+    crate::common::wait_for("the registry to list the new bundle", 10, || {
+        list = serde_json::from_slice(&get_bytes(&format!("http://{http}/v1/bundles"))).unwrap();
         list.as_array().is_some_and(|l| !l.is_empty())
     });
     let entry = &list.as_array().unwrap()[0];
@@ -1096,7 +1070,7 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
         entry["magnet"].as_str().unwrap().contains("&ws="),
         "{entry}"
     );
-    let served = get(entry["torrent_url"].as_str().unwrap());
+    let served = get_bytes(entry["torrent_url"].as_str().unwrap());
     assert_eq!(
         served,
         std::fs::read(bundle["torrent"].as_str().unwrap()).unwrap()
@@ -1223,7 +1197,7 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     // aria2 downloads the whole bundle from the web seed alone (no tracker, no peers).
     let leech = dir.join("leech");
     std::fs::create_dir_all(&leech).unwrap();
-    let ok = common::aria2(Path::new(bundle["torrent"].as_str().unwrap()), &leech);
+    let ok = crate::common::aria2(Path::new(bundle["torrent"].as_str().unwrap()), &leech);
     assert!(ok, "aria2c from the web seed failed");
     for f in bundle["files"].as_array().unwrap() {
         let rel = f.as_str().unwrap();

@@ -13,21 +13,10 @@ use serde_json::Value;
 use torrent_core::bencode::Limits;
 use torrent_core::metainfo::Metainfo;
 
-mod common;
-
-use common::{KillOnDrop, Service, aria2, bin, temp, vectors, wait_for};
-
-fn get(url: &str) -> Vec<u8> {
-    ureq::get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .body_mut()
-        .read_to_vec()
-        .unwrap()
-}
+use crate::common::{KillOnDrop, Service, aria2, bin, get_bytes, temp, vectors, wait_for};
 
 fn bundles(http: &str) -> Vec<Value> {
-    serde_json::from_slice::<Value>(&get(&format!("http://{http}/v1/bundles")))
+    serde_json::from_slice::<Value>(&get_bytes(&format!("http://{http}/v1/bundles")))
         .unwrap()
         .as_array()
         .unwrap()
@@ -67,7 +56,7 @@ fn bundle_413567(http: &str) -> (Value, Vec<u8>, Metainfo) {
         .into_iter()
         .find(|b| b["first"] == 413_567)
         .unwrap();
-    let bytes = get(entry["torrent_url"].as_str().unwrap());
+    let bytes = get_bytes(entry["torrent_url"].as_str().unwrap());
     let m = Metainfo::parse(&bytes, &Limits::default()).unwrap();
     (entry, bytes, m)
 }
@@ -244,7 +233,7 @@ fn seeder_mode_fetches_verifies_seeds_and_opens_the_gate() {
     let dir = temp("seeder");
     let (svc, src) = service(&dir, "min_seeders = 1\n");
     let http = svc.ready["http"].as_str().unwrap().to_string();
-    let passkey_url = common::register_staked(&svc, &dir, 3);
+    let passkey_url = crate::common::register_staked(&svc, &dir, 3);
     let seeder_dir = dir.join("seeder");
     std::fs::create_dir_all(&seeder_dir).unwrap();
     let cfg = seeder_dir.join("seeder.toml");

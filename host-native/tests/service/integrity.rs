@@ -18,7 +18,6 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use torrent_core::bsv::block::{Block, BlockLimits};
 
@@ -26,55 +25,11 @@ use serde_json::{Value, json};
 use torrent_core::bsv::bsm;
 use torrent_core::tracker::register::{self, RegistrationRequest};
 
-mod common;
-
-use common::{Service, temp, wait_for};
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = agent().get(url);
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut r = req.call().unwrap();
-    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
-}
-
-fn post(url: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    let mut req = agent().post(url).header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut r = req.send(body.to_string().as_bytes()).unwrap();
-    let status = r.status().as_u16();
-    let text = r.body_mut().read_to_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(json!({ "text": text })),
-    )
-}
+use crate::common::{Service, get, metric, post_json, temp, wait_for};
 
 /// The service's metrics as `series → value`.
-fn metrics(http: &str) -> BTreeMap<String, f64> {
-    let (_, text) = get(&format!("http://{http}/metrics"), None);
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
-}
-
-fn metric(m: &BTreeMap<String, f64>, series: &str) -> f64 {
-    m.get(series).copied().unwrap_or(0.0)
+fn metrics(http: &str) -> String {
+    get(&format!("http://{http}/metrics"), None).1
 }
 
 fn pct(bytes: &[u8]) -> String {
@@ -100,7 +55,7 @@ fn miner(dir: &Path, extra: &str) -> (Service, String, [u8; 20]) {
     let src = dir.join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::copy(
-        common::vectors().join("block-413567.bin"),
+        crate::common::vectors().join("block-413567.bin"),
         src.join("413567.bin"),
     )
     .unwrap();
@@ -132,10 +87,11 @@ fn a_passkey_announcing_twenty_peer_ids_gets_one_audit_and_one_bulk_reward_a_win
     let (svc, http, ih) = miner(&dir, "audit_interval_s = 1\n");
     // A real libtorrent seeder with the passkey, then 19 more peer ids at its address.
     let other = dir.join("other");
-    let made = common::bundle_413567(&dir, &other, &[]);
+    let made = crate::common::bundle_413567(&dir, &other, &[]);
     assert_eq!(made["infohash_v1"], torrent_core::hex::encode(&ih));
-    let url = common::register_staked(&svc, &dir, 1);
-    let (_lt, _out, ready) = common::lt_seed(made["torrent"].as_str().unwrap(), &other, &url);
+    let url = crate::common::register_staked(&svc, &dir, 1);
+    let (_lt, _out, ready) =
+        crate::common::lt_seed(made["torrent"].as_str().unwrap(), &other, &url);
     assert_eq!(ready["seeding"], true);
     let port = ready["port"].as_u64().unwrap() as u16;
     for i in 0..19u8 {
@@ -152,14 +108,15 @@ fn a_passkey_announcing_twenty_peer_ids_gets_one_audit_and_one_bulk_reward_a_win
 
     // Several rounds, each of which would have audited and paid twenty times.
     let start = metrics(&http);
-    let rounds0 = metric(&start, "torrent_service_audit_rounds_total");
+    let rounds0 = metric(&start, "torrent_service_audit_rounds_total").unwrap_or(0.0);
     wait_for("six audit rounds", 60, || {
-        metric(&metrics(&http), "torrent_service_audit_rounds_total") >= rounds0 + 6.0
+        metric(&metrics(&http), "torrent_service_audit_rounds_total").unwrap_or(0.0)
+            >= rounds0 + 6.0
     });
     let end = metrics(&http);
-    let rounds = metric(&end, "torrent_service_audit_rounds_total");
-    let passes = metric(&end, "torrent_service_audits_total{result=\"pass\"}");
-    let bulk = metric(&end, "torrent_service_rewards_total{kind=\"bulk\"}");
+    let rounds = metric(&end, "torrent_service_audit_rounds_total").unwrap_or(0.0);
+    let passes = metric(&end, "torrent_service_audits_total{result=\"pass\"}").unwrap_or(0.0);
+    let bulk = metric(&end, "torrent_service_rewards_total{kind=\"bulk\"}").unwrap_or(0.0);
     assert!(passes >= 3.0, "the seeder is audited: {passes}");
     assert!(
         passes <= rounds,
@@ -194,7 +151,7 @@ fn a_passkey_announcing_twenty_peer_ids_gets_one_audit_and_one_bulk_reward_a_win
 /// Registers (BSM, over HTTP) and stakes (operator call) seeder key `i`; returns its
 /// announce URL.
 fn register_over_http(svc: &Service, i: u32) -> String {
-    let key = common::seeder_key(i);
+    let key = crate::common::seeder_key(i);
     let tracker = svc.tracker();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -209,13 +166,13 @@ fn register_over_http(svc: &Service, i: u32) -> String {
         nonce,
         signature: bsm::sign(&key, msg.as_bytes()).unwrap(),
     };
-    let (status, reply) = post(
+    let (status, reply) = post_json(
         &format!("http://{tracker}/register"),
         &serde_json::to_value(&req).unwrap(),
         None,
     );
     assert_eq!(status, 200, "{reply}");
-    let (status, staked) = post(
+    let (status, staked) = post_json(
         &format!("http://{tracker}/admin/stake"),
         &json!({"address": address, "amount": 100_000}),
         Some("operator-secret"),
@@ -245,13 +202,14 @@ fn fifty_silent_peers_do_not_hold_an_audit_round_past_its_deadline() {
         announce(&url, &ih, &id, l.local_addr().unwrap().port());
     }
     let m = metrics(&http);
-    let rounds0 = metric(&m, "torrent_service_audit_rounds_total");
+    let rounds0 = metric(&m, "torrent_service_audit_rounds_total").unwrap_or(0.0);
     wait_for("three audit rounds after the announces", 60, || {
-        metric(&metrics(&http), "torrent_service_audit_rounds_total") >= rounds0 + 3.0
+        metric(&metrics(&http), "torrent_service_audit_rounds_total").unwrap_or(0.0)
+            >= rounds0 + 3.0
     });
     let m = metrics(&http);
-    let took = metric(&m, "torrent_service_audit_round_seconds");
-    let cut = metric(&m, "torrent_service_audits_cut_total");
+    let took = metric(&m, "torrent_service_audit_round_seconds").unwrap_or(0.0);
+    let cut = metric(&m, "torrent_service_audits_cut_total").unwrap_or(0.0);
     assert!(cut > 0.0, "the deadline cut audits still waiting");
     // The deadline is 3 s; the round ends when it passes (a second for scheduling).
     assert!(took <= 4.0, "a round took {took} s past its 3 s deadline");
@@ -283,11 +241,11 @@ struct Farm {
     a_http: String,
     txids: Vec<torrent_core::Txid>,
     address: String,
-    _seeder: common::KillOnDrop,
+    _seeder: crate::common::KillOnDrop,
 }
 
 fn farm(dir: &Path, extra: &str) -> Farm {
-    let raw = std::fs::read(common::vectors().join("block-413567.bin")).unwrap();
+    let raw = std::fs::read(crate::common::vectors().join("block-413567.bin")).unwrap();
     let txids = Block::decode(&raw, &BlockLimits::default())
         .unwrap()
         .txids();
@@ -316,7 +274,7 @@ fn farm(dir: &Path, extra: &str) -> Farm {
     for e in std::fs::read_dir(bundle_dir.join("txids")).unwrap() {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
-    let url = common::register_staked_with(
+    let url = crate::common::register_staked_with(
         &a,
         dir,
         1,
@@ -325,11 +283,11 @@ fn farm(dir: &Path, extra: &str) -> Farm {
             &format!("http://{}", b.ready["grpc"].as_str().unwrap()),
         ],
     );
-    let address = common::seeder_key(1).address().to_string();
+    let address = crate::common::seeder_key(1).address().to_string();
     let other = dir.join("other");
-    let made = common::bundle_413567(dir, &other, &[]);
+    let made = crate::common::bundle_413567(dir, &other, &[]);
     let (seeder, _out, ready) =
-        common::lt_seed_on("127.5.0.1", made["torrent"].as_str().unwrap(), &other, &url);
+        crate::common::lt_seed_on("127.5.0.1", made["torrent"].as_str().unwrap(), &other, &url);
     assert_eq!(ready["seeding"], true);
     wait_for("the seeder counted", 30, || {
         get(&format!("http://{a_http}/v1/bundles"), None)
@@ -431,7 +389,8 @@ fn a_spent_daily_budget_stops_rewards_not_proofs() {
         metric(
             &m,
             "torrent_service_alerts_total{kind=\"reward_budget_exhausted\"}"
-        ),
+        )
+        .unwrap_or(0.0),
         1.0,
         "one alert"
     );

@@ -16,9 +16,7 @@ use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
 use torrent_service::proto as pb;
 
-mod common;
-
-use common::{Service, bin, free_port, temp, vectors, wait_for};
+use crate::common::{Service, bin, free_port, temp, vectors, wait_for};
 
 /// Txids of a real block, from our own decoder of the raw block.
 fn block(height: u64) -> (Header, Vec<Txid>) {
@@ -514,7 +512,7 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
     // while it was down would leave libtorrent in its retry backoff, which can outlast the
     // fetch timeout on a loaded machine.
     let tracker = format!("http://127.0.0.1:{}/announce", ports.0);
-    let (_lt, _out, ready) = common::lt_seed(
+    let (_lt, _out, ready) = crate::common::lt_seed(
         other.join(format!("{name}.torrent")).to_str().unwrap(),
         &other,
         &tracker,
@@ -677,7 +675,7 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
     let (_, t413) = block(413_567);
     let (h384, t384) = block(384_189);
     let get = |src: &str, txid: &Txid| {
-        common::http_from(src, &http, "GET", &format!("/v1/proof/{txid}"), "", "")
+        crate::common::http_from(src, &http, "GET", &format!("/v1/proof/{txid}"), "", "")
     };
 
     // The greedy client (127.0.0.1) asks for three slow proofs at once: without a per-client
@@ -687,7 +685,7 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
             let (http, txid) = (http.clone(), t413[i].to_string());
             std::thread::spawn(move || {
                 let started = std::time::Instant::now();
-                let (status, _) = common::http_from(
+                let (status, _) = crate::common::http_from(
                     "127.0.0.1",
                     &http,
                     "GET",
