@@ -10,7 +10,6 @@
 //! it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use crate::galaxy::{AlertRequest, AlertResponse, GalaxyClient};
@@ -110,24 +109,18 @@ impl Alerts {
             .unwrap_or(0)
     }
 
-    /// Appends the alert series in Prometheus text format.
-    pub fn write_metrics(&self, out: &mut String) {
-        let under = self.raised("bundle_under_seeded");
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_bundles_under_seeded Seeding bundles with fewer active seeders than min_seeders.\n# TYPE torrent_service_bundles_under_seeded gauge\ntorrent_service_bundles_under_seeded {under}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_alerts_total Operator alerts raised, by kind.\n# TYPE torrent_service_alerts_total counter"
-        );
+    /// Reports the alert series (every kind, zero until raised) and the under-seeded gauge.
+    pub(crate) fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        out.gauge(
+            "torrent_service_bundles_under_seeded",
+            "Seeding bundles with fewer active seeders than min_seeders.",
+            self.raised("bundle_under_seeded"),
+        )?;
         let counts = self.counts.lock().map(|a| a.clone()).unwrap_or_default();
-        for kind in ALERT_KINDS {
-            let _ = writeln!(
-                out,
-                "torrent_service_alerts_total{{kind=\"{kind}\"}} {}",
-                counts.get(kind).copied().unwrap_or(0)
-            );
-        }
+        out.counters(
+            "torrent_service_alerts",
+            "Operator alerts raised, by kind.",
+            ALERT_KINDS.map(|kind| ([("kind", kind)], counts.get(kind).copied().unwrap_or(0))),
+        )
     }
 }

@@ -46,6 +46,9 @@ pub(crate) mod output;
 /// "Every N until shutdown".
 pub(crate) mod periodic;
 
+/// The one metrics registry.
+pub(crate) mod metrics;
+
 /// Generated gRPC types.
 pub mod proto;
 

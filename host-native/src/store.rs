@@ -209,26 +209,6 @@ impl StorageHealth {
         self.healthy
             .send_if_modified(|h| std::mem::replace(h, healthy) != healthy)
     }
-
-    /// Appends the Prometheus text.
-    pub fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_storage_healthy 1 while the database accepts writes, 0 after an I/O error until it is reopened.\n# TYPE torrent_service_storage_healthy gauge\ntorrent_service_storage_healthy {}",
-            u8::from(self.healthy())
-        );
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_storage_failed_probes_total Storage probes that found the database failed.\n# TYPE torrent_service_storage_failed_probes_total counter\ntorrent_service_storage_failed_probes_total {}",
-            self.failures.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_storage_reopens_total Times the database was reopened after an I/O error.\n# TYPE torrent_service_storage_reopens_total counter\ntorrent_service_storage_reopens_total {}",
-            self.reopens.load(Ordering::Relaxed)
-        );
-    }
 }
 
 /// The database is being reopened after an I/O error; the request may be retried.
@@ -738,5 +718,26 @@ impl Store {
         }
         let pruned = r.open_table(PRUNED)?.len()?;
         Ok((stages, passes, fails, pruned))
+    }
+}
+
+impl crate::metrics::Report for Store {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        let h = self.health();
+        out.gauge(
+            "torrent_service_storage_healthy",
+            "1 while the database accepts writes, 0 after an I/O error until it is reopened.",
+            u32::from(h.healthy()),
+        )?;
+        out.counter(
+            "torrent_service_storage_failed_probes",
+            "Storage probes that found the database failed.",
+            h.failures.load(Ordering::Relaxed),
+        )?;
+        out.counter(
+            "torrent_service_storage_reopens",
+            "Times the database was reopened after an I/O error.",
+            h.reopens.load(Ordering::Relaxed),
+        )
     }
 }

@@ -716,10 +716,10 @@ impl Book {
         rows.reverse();
         Ok(rows)
     }
+}
 
-    /// Appends the ledger's Prometheus metrics.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
+impl crate::metrics::Report for Book {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
         let m = &self.metrics;
         let (stake, balance, pending, paid, accounts) = {
             let st = self.state();
@@ -736,89 +736,109 @@ impl Book {
                 })
         };
         let kinds = ["proof", "bulk"];
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_rewards_total Rewards credited, by kind.\n# TYPE torrent_service_rewards_total counter"
-        );
-        for (i, k) in kinds.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "torrent_service_rewards_total{{kind=\"{k}\"}} {}",
-                m.rewards[i].load(Ordering::Relaxed)
-            );
+        fn by<'a>(
+            label: &'static str,
+            names: [&'static str; 2],
+            values: &'a [AtomicU64; 2],
+        ) -> impl Iterator<Item = ([(&'static str, &'static str); 1], u64)> + 'a {
+            names
+                .into_iter()
+                .zip(values)
+                .map(move |(n, v)| ([(label, n)], v.load(Ordering::Relaxed)))
         }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_reward_satoshis_total Satoshis credited as rewards, by kind.\n# TYPE torrent_service_reward_satoshis_total counter"
-        );
-        for (i, k) in kinds.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "torrent_service_reward_satoshis_total{{kind=\"{k}\"}} {}",
-                m.reward_sat[i].load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_audit_rounds_total Audit rounds finished.\n# TYPE torrent_service_audit_rounds_total counter\ntorrent_service_audit_rounds_total {}\n# HELP torrent_service_audit_round_seconds How long the latest audit round took.\n# TYPE torrent_service_audit_round_seconds gauge\ntorrent_service_audit_round_seconds {:.3}\n# HELP torrent_service_audits_cut_total Audits still running when their round's deadline passed.\n# TYPE torrent_service_audits_cut_total counter\ntorrent_service_audits_cut_total {}",
+        out.counters(
+            "torrent_service_rewards",
+            "Rewards credited, by kind.",
+            by("kind", kinds, &m.rewards),
+        )?;
+        out.counters(
+            "torrent_service_reward_satoshis",
+            "Satoshis credited as rewards, by kind.",
+            by("kind", kinds, &m.reward_sat),
+        )?;
+        out.counter(
+            "torrent_service_audit_rounds",
+            "Audit rounds finished.",
             m.audit_rounds.load(Ordering::Relaxed),
+        )?;
+        out.gauge(
+            "torrent_service_audit_round_seconds",
+            "How long the latest audit round took.",
             m.audit_round_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-            m.audits_cut.load(Ordering::Relaxed)
-        );
+        )?;
+        out.counter(
+            "torrent_service_audits_cut",
+            "Audits still running when their round's deadline passed.",
+            m.audits_cut.load(Ordering::Relaxed),
+        )?;
         let reasons = ["invalid_proof", "failed_audit"];
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_slashes_total Slashes, by offence.\n# TYPE torrent_service_slashes_total counter"
-        );
-        for (i, r) in reasons.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "torrent_service_slashes_total{{reason=\"{r}\"}} {}",
-                m.slashes[i].load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_slashed_satoshis_total Satoshis slashed from stakes, by offence.\n# TYPE torrent_service_slashed_satoshis_total counter"
-        );
-        for (i, r) in reasons.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "torrent_service_slashed_satoshis_total{{reason=\"{r}\"}} {}",
-                m.slashed_sat[i].load(Ordering::Relaxed)
-            );
-        }
+        out.counters(
+            "torrent_service_slashes",
+            "Slashes, by offence.",
+            by("reason", reasons, &m.slashes),
+        )?;
+        out.counters(
+            "torrent_service_slashed_satoshis",
+            "Satoshis slashed from stakes, by offence.",
+            by("reason", reasons, &m.slashed_sat),
+        )?;
         let payouts = self.payouts().unwrap_or_default();
-        let count = |s: PayoutStatus| payouts.iter().filter(|p| p.status == s).count();
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_payouts Payout transactions by state.\n# TYPE torrent_service_payouts gauge"
-        );
-        for (name, s) in [
-            ("signed", PayoutStatus::Signed),
-            ("broadcast", PayoutStatus::Broadcast),
-            ("confirmed", PayoutStatus::Confirmed),
-            ("abandoned", PayoutStatus::Abandoned),
+        out.gauges(
+            "torrent_service_payouts",
+            "Payout transactions by state.",
+            [
+                ("signed", PayoutStatus::Signed),
+                ("broadcast", PayoutStatus::Broadcast),
+                ("confirmed", PayoutStatus::Confirmed),
+                ("abandoned", PayoutStatus::Abandoned),
+            ]
+            .map(|(name, st)| {
+                (
+                    [("status", name)],
+                    payouts.iter().filter(|p| p.status == st).count(),
+                )
+            }),
+        )?;
+        out.counter(
+            "torrent_service_payout_broadcast_failures",
+            "Failed broadcast attempts (retried).",
+            m.broadcast_failures.load(Ordering::Relaxed),
+        )?;
+        for (name, help, v) in [
+            (
+                "torrent_service_stake_satoshis",
+                "Satoshis staked by all seeders.",
+                stake,
+            ),
+            (
+                "torrent_service_balance_satoshis",
+                "Satoshis earned and not yet in a payout.",
+                balance,
+            ),
+            (
+                "torrent_service_pending_satoshis",
+                "Satoshis in payouts not yet confirmed.",
+                pending,
+            ),
+            (
+                "torrent_service_paid_satoshis",
+                "Satoshis in confirmed payouts.",
+                paid,
+            ),
+            (
+                "torrent_service_ledger_accounts",
+                "Seeders with a ledger account.",
+                accounts,
+            ),
+            (
+                "torrent_service_wallet_satoshis",
+                "Unspent satoshis in the payout wallet.",
+                self.wallet_balance().unwrap_or(0),
+            ),
         ] {
-            let _ = writeln!(
-                out,
-                "torrent_service_payouts{{status=\"{name}\"}} {}",
-                count(s)
-            );
+            out.gauge(name, help, v)?;
         }
-        let wallet = self.wallet_balance().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "# HELP torrent_service_payout_broadcast_failures_total Failed broadcast attempts (retried).\n# TYPE torrent_service_payout_broadcast_failures_total counter\ntorrent_service_payout_broadcast_failures_total {}\n\
-             # HELP torrent_service_stake_satoshis Satoshis staked by all seeders.\n# TYPE torrent_service_stake_satoshis gauge\ntorrent_service_stake_satoshis {stake}\n\
-             # HELP torrent_service_balance_satoshis Satoshis earned and not yet in a payout.\n# TYPE torrent_service_balance_satoshis gauge\ntorrent_service_balance_satoshis {balance}\n\
-             # HELP torrent_service_pending_satoshis Satoshis in payouts not yet confirmed.\n# TYPE torrent_service_pending_satoshis gauge\ntorrent_service_pending_satoshis {pending}\n\
-             # HELP torrent_service_paid_satoshis Satoshis in confirmed payouts.\n# TYPE torrent_service_paid_satoshis gauge\ntorrent_service_paid_satoshis {paid}\n\
-             # HELP torrent_service_ledger_accounts Seeders with a ledger account.\n# TYPE torrent_service_ledger_accounts gauge\ntorrent_service_ledger_accounts {accounts}\n\
-             # HELP torrent_service_wallet_satoshis Unspent satoshis in the payout wallet.\n# TYPE torrent_service_wallet_satoshis gauge\ntorrent_service_wallet_satoshis {wallet}",
-            m.broadcast_failures.load(Ordering::Relaxed)
-        );
-        self.alerts.write_metrics(out);
+        self.alerts.report(out)
     }
 }
 

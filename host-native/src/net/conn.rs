@@ -246,84 +246,49 @@ impl Gate {
     fn now_ms(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
-
-    /// Renders this listener's counters (Prometheus text, without HELP/TYPE lines).
-    fn render_samples(&self, out: &mut String) {
-        use std::fmt::Write;
-        let n = self.name;
-        let s = &self.stats;
-        let _ = writeln!(
-            out,
-            "torrent_connections_open{{listener=\"{n}\"}} {}",
-            s.open.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "torrent_connections_accepted_total{{listener=\"{n}\"}} {}",
-            s.accepted.load(Ordering::Relaxed)
-        );
-        for (reason, v) in [("full", &s.refused_full), ("per_ip", &s.refused_per_ip)] {
-            let _ = writeln!(
-                out,
-                "torrent_connections_refused_total{{listener=\"{n}\",reason=\"{reason}\"}} {}",
-                v.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "torrent_connections_timed_out_total{{listener=\"{n}\"}} {}",
-            s.timed_out.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "torrent_connections_accept_errors_total{{listener=\"{n}\"}} {}",
-            s.accept_errors.load(Ordering::Relaxed)
-        );
-    }
 }
 
-/// Renders the counters of every listener (Prometheus text).
-pub(crate) fn render_metrics(gates: &[&Gate], out: &mut String) {
-    use std::fmt::Write;
-    for (name, kind, help) in [
-        (
+/// The figures of every listener, by `listener`.
+#[derive(Debug)]
+pub(crate) struct Listeners(pub(crate) Vec<Arc<Gate>>);
+
+impl crate::metrics::Report for Listeners {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        let each = |f: fn(&Stats) -> &AtomicU64| {
+            self.0
+                .iter()
+                .map(move |g| ([("listener", g.name)], f(&g.stats).load(Ordering::Relaxed)))
+        };
+        out.gauges(
             "torrent_connections_open",
-            "gauge",
             "Connections open now, by listener.",
-        ),
-        (
-            "torrent_connections_accepted_total",
-            "counter",
+            self.0
+                .iter()
+                .map(|g| ([("listener", g.name)], g.stats.open.load(Ordering::Relaxed))),
+        )?;
+        out.counters(
+            "torrent_connections_accepted",
             "Connections accepted, by listener.",
-        ),
-        (
-            "torrent_connections_refused_total",
-            "counter",
+            each(|s| &s.accepted),
+        )?;
+        out.counters(
+            "torrent_connections_refused",
             "Connections closed at accept: the listener (full) or the client's IP (per_ip) was at its cap.",
-        ),
-        (
-            "torrent_connections_timed_out_total",
-            "counter",
+            self.0.iter().flat_map(|g| {
+                [("full", &g.stats.refused_full), ("per_ip", &g.stats.refused_per_ip)]
+                    .map(|(reason, v)| ([("listener", g.name), ("reason", reason)], v.load(Ordering::Relaxed)))
+            }),
+        )?;
+        out.counters(
+            "torrent_connections_timed_out",
             "Connections closed for silence: no first request within header_read_timeout_s, or nothing in flight for idle_timeout_s.",
-        ),
-        (
-            "torrent_connections_accept_errors_total",
-            "counter",
+            each(|s| &s.timed_out),
+        )?;
+        out.counters(
+            "torrent_connections_accept_errors",
             "Accept errors (out of file descriptors, aborted handshakes).",
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let mut samples = String::new();
-        for g in gates {
-            g.render_samples(&mut samples);
-        }
-        for line in samples.lines().filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{'))
-        }) {
-            let _ = writeln!(out, "{line}");
-        }
+            each(|s| &s.accept_errors),
+        )
     }
 }
 

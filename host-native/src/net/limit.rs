@@ -234,39 +234,28 @@ impl RateLimits {
     ) {
         crate::periodic::every_blocking(every, shutdown, move || self.purge()).await;
     }
+}
 
-    /// Prometheus text.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP torrent_rate_limited_total Requests refused by a rate limit, by class and by whether the client's own quota or the ceiling over all clients was spent."
-        );
-        let _ = writeln!(out, "# TYPE torrent_rate_limited_total counter");
-        for (class, l) in [("read", &self.reads), ("write", &self.writes)] {
-            let _ = writeln!(
-                out,
-                "torrent_rate_limited_total{{class=\"{class}\",limit=\"client\"}} {}",
-                l.limited_client.load(Ordering::Relaxed)
-            );
-            let _ = writeln!(
-                out,
-                "torrent_rate_limited_total{{class=\"{class}\",limit=\"ceiling\"}} {}",
-                l.limited_ceiling.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_rate_limiter_clients Clients the rate limiter remembers now (forgotten once their quota refills)."
-        );
-        let _ = writeln!(out, "# TYPE torrent_rate_limiter_clients gauge");
-        for (class, l) in [("read", &self.reads), ("write", &self.writes)] {
-            let _ = writeln!(
-                out,
-                "torrent_rate_limiter_clients{{class=\"{class}\"}} {}",
-                l.keys()
-            );
-        }
+impl crate::metrics::Report for RateLimits {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        let classes = [("read", &self.reads), ("write", &self.writes)];
+        out.counters(
+            "torrent_rate_limited",
+            "Requests refused by a rate limit, by class and by whether the client's own quota or the ceiling over all clients was spent.",
+            classes.iter().flat_map(|(class, l)| {
+                [
+                    ([("class", *class), ("limit", "client")], l.limited_client.load(Ordering::Relaxed)),
+                    ([("class", *class), ("limit", "ceiling")], l.limited_ceiling.load(Ordering::Relaxed)),
+                ]
+            }),
+        )?;
+        out.gauges(
+            "torrent_rate_limiter_clients",
+            "Clients the rate limiter remembers now (forgotten once their quota refills).",
+            classes
+                .iter()
+                .map(|(class, l)| ([("class", *class)], l.keys())),
+        )
     }
 }
 

@@ -778,32 +778,38 @@ async fn record_audit(
     Ok(())
 }
 
-/// Appends the pipeline's Prometheus metrics: bundles per stage (every stage, zeros
-/// included, so that alert rules see the series), audits by result, pruned heights.
-pub fn render_metrics(
-    totals: &(std::collections::BTreeMap<String, u64>, u64, u64, u64),
-    out: &mut String,
-) {
-    use std::fmt::Write;
-    let (stages, passes, fails, pruned) = totals;
-    let _ = writeln!(
-        out,
-        "# HELP torrent_service_bundles Bundles by offload stage.\n# TYPE torrent_service_bundles gauge"
-    );
-    for st in Stage::ALL {
-        let n = stages.get(st.name()).copied().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "torrent_service_bundles{{stage=\"{}\"}} {n}",
-            st.name()
-        );
+/// The pipeline's figures, read from the database at each scrape: bundles by stage (every
+/// stage present, so that alert rules see the series), audits by result, pruned heights.
+#[derive(Debug)]
+pub(crate) struct PipelineReport(pub(crate) Arc<Store>);
+
+impl crate::metrics::Report for PipelineReport {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        let Ok((stages, passes, fails, pruned)) = self.0.pipeline_totals() else {
+            return Ok(());
+        };
+        out.gauges(
+            "torrent_service_bundles",
+            "Bundles by offload stage.",
+            Stage::ALL.iter().map(|st| {
+                (
+                    [("stage", st.name())],
+                    stages.get(st.name()).copied().unwrap_or(0),
+                )
+            }),
+        )?;
+        out.counters(
+            "torrent_service_audits",
+            "Seeder audits by result.",
+            [
+                ([("result", "pass")], passes),
+                ([("result", "fail")], fails),
+            ],
+        )?;
+        out.gauge(
+            "torrent_service_pruned_heights",
+            "Heights recorded as pruned from a blk source.",
+            pruned,
+        )
     }
-    let _ = writeln!(
-        out,
-        "# HELP torrent_service_audits_total Seeder audits by result.\n# TYPE torrent_service_audits_total counter\ntorrent_service_audits_total{{result=\"pass\"}} {passes}\ntorrent_service_audits_total{{result=\"fail\"}} {fails}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP torrent_service_pruned_heights Heights recorded as pruned from a blk source.\n# TYPE torrent_service_pruned_heights gauge\ntorrent_service_pruned_heights {pruned}"
-    );
 }

@@ -62,13 +62,12 @@ const OUTCOMES: [&str; 7] = [
     "timeout",
 ];
 
-/// Proof metrics (atomics: read by `/metrics`, written on every request).
-#[derive(Debug, Default)]
+/// Proof metrics (atomics and a histogram: read by `/metrics`, written on every request).
+#[derive(Debug)]
 pub(crate) struct ProofMetrics {
     requests: [[AtomicU64; 7]; 5],
-    buckets: [AtomicU64; 11],
-    count: AtomicU64,
-    sum_us: AtomicU64,
+    /// `torrent_proof_seconds`, registered as is.
+    pub(crate) seconds: crate::metrics::Histogram,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     swarm_fetches: AtomicU64,
@@ -93,6 +92,21 @@ impl Drop for InFlight<'_> {
     }
 }
 
+impl Default for ProofMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Default::default(),
+            seconds: crate::metrics::Histogram::new(BUCKETS),
+            cache_hits: AtomicU64::default(),
+            cache_misses: AtomicU64::default(),
+            swarm_fetches: AtomicU64::default(),
+            swarm_failures: AtomicU64::default(),
+            client_busy: AtomicU64::default(),
+            in_flight: AtomicU64::default(),
+        }
+    }
+}
+
 impl ProofMetrics {
     /// Counts a request refused because its client had all its slots in flight.
     fn client_refused(&self) {
@@ -104,91 +118,62 @@ impl ProofMetrics {
         let m = METHODS.iter().position(|x| *x == method).unwrap_or(0);
         let o = OUTCOMES.iter().position(|x| *x == outcome).unwrap_or(5);
         self.requests[m][o].fetch_add(1, Ordering::Relaxed);
-        let s = elapsed.as_secs_f64();
-        for (i, edge) in BUCKETS.iter().enumerate() {
-            if s <= *edge {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.seconds.observe(elapsed.as_secs_f64());
     }
+}
 
-    /// Appends the Prometheus text.
-    pub(crate) fn render(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP torrent_proof_requests_total Proof requests by method and outcome.\n# TYPE torrent_proof_requests_total counter"
-        );
-        for (m, method) in METHODS.iter().enumerate() {
-            for (o, outcome) in OUTCOMES.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "torrent_proof_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {}",
-                    self.requests[m][o].load(Ordering::Relaxed)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_proof_seconds Time to answer one proof.\n# TYPE torrent_proof_seconds histogram"
-        );
-        for (i, edge) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "torrent_proof_seconds_bucket{{le=\"{edge}\"}} {}",
-                self.buckets[i].load(Ordering::Relaxed)
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "torrent_proof_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(
-            out,
-            "torrent_proof_seconds_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "torrent_proof_seconds_count {count}");
-        let _ = writeln!(
-            out,
-            "# HELP torrent_proof_in_flight Proof requests being answered now.\n# TYPE torrent_proof_in_flight gauge\ntorrent_proof_in_flight {}",
-            self.in_flight.load(Ordering::Relaxed)
-        );
+impl crate::metrics::Report for Proofs {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        let m = &self.metrics;
+        out.counters(
+            "torrent_proof_requests",
+            "Proof requests by method and outcome.",
+            METHODS.iter().enumerate().flat_map(|(i, method)| {
+                OUTCOMES.iter().enumerate().map(move |(j, outcome)| {
+                    (
+                        [("method", *method), ("outcome", *outcome)],
+                        m.requests[i][j].load(Ordering::Relaxed),
+                    )
+                })
+            }),
+        )?;
+        out.gauge(
+            "torrent_proof_in_flight",
+            "Proof requests being answered now.",
+            m.in_flight.load(Ordering::Relaxed),
+        )?;
         for (name, help, v) in [
             (
-                "torrent_proof_cache_hits_total",
+                "torrent_proof_cache_hits",
                 "Proofs answered from a cached tree.",
-                &self.cache_hits,
+                &m.cache_hits,
             ),
             (
-                "torrent_proof_cache_misses_total",
+                "torrent_proof_cache_misses",
                 "Proofs that had to build a block's tree.",
-                &self.cache_misses,
+                &m.cache_misses,
             ),
             (
-                "torrent_proof_swarm_fetches_total",
+                "torrent_proof_swarm_fetches",
                 "Txid files fetched from the swarm.",
-                &self.swarm_fetches,
+                &m.swarm_fetches,
             ),
             (
-                "torrent_proof_swarm_failures_total",
+                "torrent_proof_swarm_failures",
                 "Failed swarm fetches.",
-                &self.swarm_failures,
+                &m.swarm_failures,
             ),
             (
-                "torrent_proof_client_busy_total",
+                "torrent_proof_client_busy",
                 "Proof requests refused because their client had proof_max_per_client in flight.",
-                &self.client_busy,
+                &m.client_busy,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            out.counter(name, help, v.load(Ordering::Relaxed))?;
+        }
+        match self.seeders() {
+            Some(s) => s.report(out),
+            None => Ok(()),
         }
     }
 }

@@ -592,22 +592,24 @@ impl SeederProofs {
         None
     }
 
-    /// Appends the Prometheus text.
-    pub(crate) fn render(&self, out: &mut String) {
-        use std::fmt::Write;
+    /// Reports the seeders' answers.
+    pub(crate) fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
         let m = &self.metrics;
-        let _ = writeln!(
-            out,
-            "# HELP torrent_proof_seeder_answers_total Proof answers asked of seeders, by verdict.\n# TYPE torrent_proof_seeder_answers_total counter\ntorrent_proof_seeder_answers_total{{verdict=\"valid\"}} {}\ntorrent_proof_seeder_answers_total{{verdict=\"invalid\"}} {}\ntorrent_proof_seeder_answers_total{{verdict=\"none\"}} {}",
-            m.valid.load(Ordering::Relaxed),
-            m.invalid.load(Ordering::Relaxed),
-            m.failed.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP torrent_proof_seeder_unrewarded_total Valid seeder answers that earned nothing (paid already in the window, the seeder's own request, or the block's quota reached).\n# TYPE torrent_proof_seeder_unrewarded_total counter\ntorrent_proof_seeder_unrewarded_total {}",
-            m.unrewarded.load(Ordering::Relaxed)
-        );
+        out.counters(
+            "torrent_proof_seeder_answers",
+            "Proof answers asked of seeders, by verdict.",
+            [
+                ("valid", &m.valid),
+                ("invalid", &m.invalid),
+                ("none", &m.failed),
+            ]
+            .map(|(verdict, v)| ([("verdict", verdict)], v.load(Ordering::Relaxed))),
+        )?;
+        out.counter(
+            "torrent_proof_seeder_unrewarded",
+            "Valid seeder answers that earned nothing (paid already in the window, the seeder's own request, or the block's quota reached).",
+            m.unrewarded.load(Ordering::Relaxed),
+        )
     }
 }
 

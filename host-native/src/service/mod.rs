@@ -272,7 +272,7 @@ impl Service {
             Duration::from_secs(1),
             stopped(stop_rx.clone()),
             move || {
-                trimmer.tick(&gates.all());
+                trimmer.tick(&gates.all().map(|g| &**g));
             },
         ));
         tasks.spawn(

@@ -67,7 +67,7 @@ pub(super) struct Gates {
 
 impl Gates {
     /// All three, for metrics and memory trimming.
-    pub(super) fn all(&self) -> [&Gate; 3] {
+    pub(super) fn all(&self) -> [&Arc<Gate>; 3] {
         [&self.tracker, &self.http, &self.grpc]
     }
 }

@@ -50,12 +50,7 @@ pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
         });
     Router::new()
         .route("/metrics", get(metrics))
-        .with_state(Metrics {
-            tracker: Arc::clone(&parts.tracker),
-            proofs: Arc::clone(&parts.proofs),
-            limits: Arc::clone(&parts.limits),
-            gates: parts.gates.clone(),
-        })
+        .with_state(Arc::new(metrics_registry(parts)))
         .merge(
             Router::new()
                 .route("/healthz", get(healthz))
@@ -80,37 +75,38 @@ pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
         .merge(proof_api)
 }
 
-/// What `/metrics` reads.
-#[derive(Clone)]
-struct Metrics {
-    tracker: Arc<crate::tracker::Tracker>,
-    proofs: Arc<crate::proofs::Proofs>,
-    limits: Arc<crate::net::limit::RateLimits>,
-    gates: super::parts::Gates,
+/// The service's one metrics registry: every part that exports figures.
+fn metrics_registry(parts: &Parts) -> crate::metrics::Registry {
+    let mut r = crate::metrics::Registry::default();
+    r.report(Arc::clone(&parts.tracker) as Arc<dyn crate::metrics::Report>);
+    r.report(Arc::clone(&parts.book) as Arc<dyn crate::metrics::Report>);
+    r.report(Arc::clone(&parts.limits) as Arc<dyn crate::metrics::Report>);
+    r.report(Arc::new(crate::net::conn::Listeners(
+        parts.gates.all().into_iter().map(Arc::clone).collect(),
+    )));
+    r.report(Arc::clone(&parts.proofs) as Arc<dyn crate::metrics::Report>);
+    r.histogram(
+        "torrent_proof_seconds",
+        "Time to answer one proof",
+        parts.proofs.metrics.seconds.clone(),
+    );
+    r.report(Arc::clone(&parts.store) as Arc<dyn crate::metrics::Report>);
+    r.report(Arc::new(crate::offload::PipelineReport(Arc::clone(
+        &parts.store,
+    ))));
+    r
 }
 
-/// `GET /metrics`: Prometheus text of every part.
+/// `GET /metrics`: the registry in the Prometheus text format.
 async fn metrics(
-    axum::extract::State(m): axum::extract::State<Metrics>,
+    axum::extract::State(r): axum::extract::State<Arc<crate::metrics::Registry>>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
-    let mut out = String::new();
-    m.tracker.render_metrics(&mut out);
-    m.limits.render_metrics(&mut out);
-    crate::net::conn::render_metrics(&m.gates.all(), &mut out);
-    m.proofs.metrics.render(&mut out);
-    m.tracker.store().health().render(&mut out);
-    if let Some(s) = m.proofs.seeders() {
-        s.render(&mut out);
-    }
-    if let Ok(totals) = m.tracker.store().pipeline_totals() {
-        crate::offload::render_metrics(&totals, &mut out);
-    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
-        out,
+        r.encode(),
     )
 }
 

@@ -324,10 +324,17 @@ async fn admin_seeders(State(t): State<Arc<Tracker>>) -> Response {
     }
 }
 
+/// `GET /metrics` on the tracker port: the tracker's and the ledger's figures (the HTTP
+/// port's `/metrics` has every part's).
 async fn metrics(State(t): State<Arc<Tracker>>) -> Response {
-    let mut out = String::new();
-    t.render_metrics(&mut out);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    let mut r = crate::metrics::Registry::default();
+    r.report(Arc::clone(&t) as Arc<dyn crate::metrics::Report>);
+    r.report(Arc::clone(t.book()) as Arc<dyn crate::metrics::Report>);
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        r.encode(),
+    )
+        .into_response()
 }
 
 /// The tracker's HTTP routes; `/admin/*` only past [`crate::auth::guard`]. Announces and

@@ -619,99 +619,6 @@ impl Tracker {
             }
         }
     }
-
-    /// Renders the tracker's Prometheus metrics.
-    pub fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write;
-        let _ = writeln!(
-            out,
-            "# HELP torrent_tracker_announces_total Announces handled, by protocol and outcome."
-        );
-        let _ = writeln!(out, "# TYPE torrent_tracker_announces_total counter");
-        for (p, proto) in PROTOCOLS.iter().enumerate() {
-            for (o, outcome) in OUTCOMES.iter().enumerate() {
-                let n = self.metrics.announces[p][o].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "torrent_tracker_announces_total{{protocol=\"{proto}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_tracker_scrapes_total Scrapes handled, by protocol."
-        );
-        let _ = writeln!(out, "# TYPE torrent_tracker_scrapes_total counter");
-        for (p, proto) in PROTOCOLS.iter().enumerate() {
-            let n = self.metrics.scrapes[p].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "torrent_tracker_scrapes_total{{protocol=\"{proto}\"}} {n}"
-            );
-        }
-        let (peers, seeders, swarms) = self
-            .swarms
-            .lock()
-            .map(|s| (s.peer_count(), s.seeder_count(), s.swarm_count()))
-            .unwrap_or_default();
-        let accounts = self
-            .passkeys
-            .read()
-            .map(|k| k.by_passkey.len())
-            .unwrap_or_default();
-        for (name, help, v) in [
-            (
-                "torrent_tracker_accounts",
-                "Registered seeder accounts (unstaked ones expire after unstaked_account_ttl_s).",
-                accounts,
-            ),
-            ("torrent_tracker_peers", "Peers in all swarms.", peers),
-            ("torrent_tracker_seeders", "Seeders in all swarms.", seeders),
-            (
-                "torrent_tracker_swarms",
-                "Swarms with peers (only for known info-hashes unless tracker_open).",
-                swarms,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP torrent_tracker_accounts_expired_total Accounts deleted for never holding a stake within unstaked_account_ttl_s."
-        );
-        let _ = writeln!(out, "# TYPE torrent_tracker_accounts_expired_total counter");
-        let _ = writeln!(
-            out,
-            "torrent_tracker_accounts_expired_total {}",
-            self.metrics.accounts_expired.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP torrent_tracker_registrations_total Accepted seeder registrations."
-        );
-        let _ = writeln!(out, "# TYPE torrent_tracker_registrations_total counter");
-        let _ = writeln!(
-            out,
-            "torrent_tracker_registrations_total {}",
-            self.metrics.registrations_ok.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP torrent_tracker_registrations_rejected_total Refused seeder registrations, by reason."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE torrent_tracker_registrations_rejected_total counter"
-        );
-        for (i, reason) in REJECT_REASONS.iter().enumerate() {
-            let n = self.metrics.registrations_rejected[i].load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "torrent_tracker_registrations_rejected_total{{reason=\"{reason}\"}} {n}"
-            );
-        }
-        self.book.render_metrics(out);
-    }
 }
 
 /// Drops stale peers, saves seeder activity and expires registrations every minute (more
@@ -731,4 +638,72 @@ pub(crate) async fn run_expiry(t: Arc<Tracker>, shutdown: impl std::future::Futu
         }
     })
     .await;
+}
+
+impl crate::metrics::Report for Tracker {
+    fn report(&self, out: &mut crate::metrics::Sink<'_, '_>) -> std::fmt::Result {
+        let m = &self.metrics;
+        out.counters(
+            "torrent_tracker_announces",
+            "Announces handled, by protocol and outcome.",
+            PROTOCOLS.iter().enumerate().flat_map(|(p, proto)| {
+                OUTCOMES.iter().enumerate().map(move |(o, outcome)| {
+                    (
+                        [("protocol", *proto), ("outcome", *outcome)],
+                        m.announces[p][o].load(Ordering::Relaxed),
+                    )
+                })
+            }),
+        )?;
+        out.counters(
+            "torrent_tracker_scrapes",
+            "Scrapes handled, by protocol.",
+            PROTOCOLS
+                .iter()
+                .enumerate()
+                .map(|(p, proto)| ([("protocol", *proto)], m.scrapes[p].load(Ordering::Relaxed))),
+        )?;
+        let (peers, seeders, swarms) = self
+            .swarms
+            .lock()
+            .map(|s| (s.peer_count(), s.seeder_count(), s.swarm_count()))
+            .unwrap_or_default();
+        let accounts = self
+            .passkeys
+            .read()
+            .map(|k| k.by_passkey.len())
+            .unwrap_or_default();
+        out.gauge(
+            "torrent_tracker_accounts",
+            "Registered seeder accounts (unstaked ones expire after unstaked_account_ttl_s).",
+            accounts,
+        )?;
+        out.gauge("torrent_tracker_peers", "Peers in all swarms.", peers)?;
+        out.gauge("torrent_tracker_seeders", "Seeders in all swarms.", seeders)?;
+        out.gauge(
+            "torrent_tracker_swarms",
+            "Swarms with peers (only for known info-hashes unless tracker_open).",
+            swarms,
+        )?;
+        out.counter(
+            "torrent_tracker_accounts_expired",
+            "Accounts deleted for never holding a stake within unstaked_account_ttl_s.",
+            m.accounts_expired.load(Ordering::Relaxed),
+        )?;
+        out.counter(
+            "torrent_tracker_registrations",
+            "Accepted seeder registrations.",
+            m.registrations_ok.load(Ordering::Relaxed),
+        )?;
+        out.counters(
+            "torrent_tracker_registrations_rejected",
+            "Refused seeder registrations, by reason.",
+            REJECT_REASONS.iter().enumerate().map(|(i, reason)| {
+                (
+                    [("reason", *reason)],
+                    m.registrations_rejected[i].load(Ordering::Relaxed),
+                )
+            }),
+        )
+    }
 }
