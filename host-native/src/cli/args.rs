@@ -154,17 +154,6 @@ pub struct InspectArgs {
     pub json: bool,
 }
 
-/// Proof output formats.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ProofFormat {
-    /// BRC-74 BUMP, hex.
-    Bump,
-    /// TSC proof, JSON.
-    Tsc,
-    /// The full JSON response.
-    Json,
-}
-
 /// Arguments of `proof`.
 #[derive(Debug, Args)]
 pub struct ProofArgs {
@@ -173,9 +162,9 @@ pub struct ProofArgs {
     /// Proof server URL.
     #[arg(long, default_value = "http://127.0.0.1:50063")]
     pub server: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "json")]
-    pub format: ProofFormat,
+    /// Output: bump (BRC-74, hex), tsc (TSC JSON) or json (the whole answer).
+    #[arg(long, default_value = "json")]
+    pub(crate) format: crate::proofs::Formats,
 }
 
 /// Arguments of `verify`.

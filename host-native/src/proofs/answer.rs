@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 use torrent_core::Txid;
+use torrent_core::verdict::ProofFormat;
 
-/// Why a proof could not be given; each maps to one gRPC status and one HTTP status.
+/// Why a proof could not be given. Each transport maps it once: `rpc::grpc` to a gRPC status,
+/// `rpc::json` to an HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProofFailure {
     /// Malformed input.
@@ -46,18 +48,6 @@ impl ProofFailure {
         }
     }
 
-    /// HTTP status code.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            Self::Invalid(_) => 400,
-            Self::NotFound(_) => 404,
-            Self::Busy(_) => 429,
-            Self::Unavailable(_) => 503,
-            Self::Timeout(_) => 504,
-            Self::Internal(_) => 500,
-        }
-    }
-
     /// Metrics label.
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -71,31 +61,50 @@ impl ProofFailure {
     }
 }
 
-/// Which proof formats to build.
+/// Which of the core's proof formats a request wants: both, unless it names one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Formats {
-    /// BUMP and TSC.
-    All,
-    /// BUMP only.
-    Bump,
-    /// TSC only.
-    Tsc,
-}
+pub(crate) struct Formats(Option<ProofFormat>);
 
 impl Formats {
-    /// Parses `bump`, `tsc`, `json`/`all` (or nothing).
+    /// BUMP and TSC.
+    pub(crate) const BOTH: Self = Self(None);
+
+    /// Only `f`.
+    pub(crate) fn only(f: ProofFormat) -> Self {
+        Self(Some(f))
+    }
+
+    /// Whether `f` is wanted.
+    pub(crate) fn wants(self, f: ProofFormat) -> bool {
+        self.0.is_none_or(|only| only == f)
+    }
+
+    /// The one format wanted, unless both are.
+    pub(crate) fn single(self) -> Option<ProofFormat> {
+        self.0
+    }
+
+    /// Parses `bump`, `tsc`, `json`/`all` (or nothing: both).
     ///
     /// # Errors
     /// Another word.
     pub(crate) fn parse(s: Option<&str>) -> Result<Self, ProofFailure> {
         match s.unwrap_or("all") {
-            "all" | "json" | "" => Ok(Self::All),
-            "bump" => Ok(Self::Bump),
-            "tsc" => Ok(Self::Tsc),
+            "all" | "json" | "" => Ok(Self::BOTH),
+            "bump" => Ok(Self::only(ProofFormat::Bump)),
+            "tsc" => Ok(Self::only(ProofFormat::Tsc)),
             other => Err(ProofFailure::Invalid(format!(
                 "format {other:?}: use bump, tsc or json"
             ))),
         }
+    }
+}
+
+impl std::str::FromStr for Formats {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::parse(Some(s)).map_err(|e| e.message().to_string())
     }
 }
 
@@ -128,12 +137,38 @@ pub(crate) struct ProofAnswer {
     pub txid_file: String,
     /// Microseconds spent.
     pub elapsed_us: u64,
-    /// `cache`, `local`, `swarm` or `seeder`.
-    pub source: &'static str,
+    /// Where the data came from.
+    pub source: Source,
 }
 
 fn as_hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&torrent_core::hex::encode(v))
+}
+
+/// Where a proof's data came from (the `source` field of every answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Source {
+    /// A block tree already in memory.
+    Cache,
+    /// The block's txid file on this machine.
+    Local,
+    /// The txid file, fetched from the swarm for this request.
+    Swarm,
+    /// A registered seeder's proof server (verified here).
+    Seeder,
+}
+
+impl Source {
+    /// The word clients see.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Cache => "cache",
+            Self::Local => "local",
+            Self::Swarm => "swarm",
+            Self::Seeder => "seeder",
+        }
+    }
 }
 
 /// Parses a display-hex txid.

@@ -16,7 +16,7 @@
 //! nothing here knows gRPC status codes or HTTP.
 
 mod answer;
-pub(crate) use answer::{Formats, ProofAnswer, ProofFailure, parse_txid};
+pub(crate) use answer::{Formats, ProofAnswer, ProofFailure, Source, parse_txid};
 
 pub(crate) mod seeders;
 
@@ -34,6 +34,7 @@ use torrent_core::bsv::merkle::{UpperTree, UpperTreeBuilder};
 use torrent_core::metainfo::Metainfo;
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::{TargetKind, TscProof};
+use torrent_core::verdict::ProofFormat;
 use torrent_core::{Header, Txid};
 
 use crate::store::{HeaderRecord, Store};
@@ -317,18 +318,14 @@ impl Proofs {
     ///
     /// # Errors
     /// Malformed or unknown txid.
-    pub(crate) fn locate(
-        &self,
-        txid_hex: &str,
-    ) -> Result<(Txid, u64, u64, HeaderRecord), ProofFailure> {
-        let txid = parse_txid(txid_hex)?;
-        let (height, index) = self.position(&txid)?;
+    pub(crate) fn locate(&self, txid: &Txid) -> Result<(u64, u64, HeaderRecord), ProofFailure> {
+        let (height, index) = self.position(txid)?;
         let rec = self
             .store
             .header(height)
             .map_err(internal)?
             .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
-        Ok((txid, height, index, rec))
+        Ok((height, index, rec))
     }
 
     fn slot(&self, height: u64) -> Slot {
@@ -357,11 +354,11 @@ impl Proofs {
     /// [`ProofFailure`].
     pub(crate) async fn prove(
         &self,
-        txid_hex: &str,
+        txid: Txid,
         formats: Formats,
         from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
-        self.prove_by(txid_hex, formats, from, Instant::now() + self.deadline)
+        self.prove_by(txid, formats, from, Instant::now() + self.deadline)
             .await
     }
 
@@ -376,7 +373,7 @@ impl Proofs {
     /// past the deadline.
     pub(crate) async fn prove_by(
         &self,
-        txid_hex: &str,
+        txid: Txid,
         formats: Formats,
         from: Option<std::net::IpAddr>,
         deadline: Instant,
@@ -399,7 +396,7 @@ impl Proofs {
             ProofFailure::Busy("too many proof requests in flight; retry shortly".into())
         })?;
         let _counted = InFlight::new(&self.metrics);
-        tokio::time::timeout_at(deadline.into(), self.prove_held(txid_hex, formats, from))
+        tokio::time::timeout_at(deadline.into(), self.prove_held(txid, formats, from))
             .await
             .unwrap_or_else(|_| {
                 Err(ProofFailure::Timeout(
@@ -411,12 +408,11 @@ impl Proofs {
     /// [`Self::prove`] once the client's slot and a permit are held.
     async fn prove_held(
         &self,
-        txid_hex: &str,
+        txid: Txid,
         formats: Formats,
         from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
         let started = Instant::now();
-        let txid = parse_txid(txid_hex)?;
         let (height, index) = self.position(&txid)?;
         // A cached tree answers at once; only a miss looks further (header, file, seeders),
         // so the hot path stays one index read and one chunk read.
@@ -472,14 +468,14 @@ impl Proofs {
                 "the txid index says {txid} is tx {index} of block {height}, the txid file disagrees"
             )));
         }
-        let bump_raw = if formats == Formats::Tsc {
+        let bump_raw = if !formats.wants(ProofFormat::Bump) {
             Vec::new()
         } else {
             Bump::build(&view, height, &[index])
                 .map_err(internal)?
                 .encode()
         };
-        let tsc = if formats == Formats::Bump {
+        let tsc = if !formats.wants(ProofFormat::Tsc) {
             None
         } else {
             let t = TscProof::build(&view, index, header, TargetKind::BlockHash, None)
@@ -504,11 +500,11 @@ impl Proofs {
     }
 
     /// The cached tree of `height`, building it (and fetching its txid file) once.
-    async fn tree(&self, height: u64) -> Result<(Arc<BlockTree>, &'static str), ProofFailure> {
+    async fn tree(&self, height: u64) -> Result<(Arc<BlockTree>, Source), ProofFailure> {
         let slot = self.slot(height);
         if let Some(bt) = slot.get() {
             self.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok((Arc::clone(bt), "cache"));
+            return Ok((Arc::clone(bt), Source::Cache));
         }
         let rec = self
             .store
@@ -517,7 +513,7 @@ impl Proofs {
             .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
         let header = Header::decode(&rec.header).map_err(internal)?;
         let (rec, header) = (&rec, &header);
-        let mut source = "local";
+        let mut source = Source::Local;
         let bt = slot
             .get_or_try_init(|| async {
                 self.metrics.cache_misses.fetch_add(1, Ordering::Relaxed);
@@ -547,7 +543,7 @@ impl Proofs {
                     Some(t) => t,
                     None => {
                         self.fetch_txid_file(rec).await?;
-                        source = "swarm";
+                        source = Source::Swarm;
                         build(path).await?
                     }
                 };
@@ -613,7 +609,7 @@ impl Proofs {
             }
             let (_, source) = self.tree(height).await?;
             files += 1;
-            if source == "swarm" {
+            if source == Source::Swarm {
                 fetched += 1;
             }
         }

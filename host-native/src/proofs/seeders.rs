@@ -27,7 +27,7 @@ use torrent_core::rewards::{Plan, ProofRewardConfig, ProofRewards};
 use torrent_core::verdict::{ProofFormat, Verdict, VerifyRequest};
 use torrent_core::{Header, Txid};
 
-use super::answer::{Formats, ProofAnswer};
+use super::answer::{Formats, ProofAnswer, Source};
 use crate::ledger::{Entry, Offence, Recorded};
 use crate::proto as pb;
 use crate::store::HeaderRecord;
@@ -157,8 +157,18 @@ impl Validator {
     }
 }
 
-/// Why a seeder's answer was refused (`Ok(Err(_))`), or why it could not be judged
-/// (`Err(_)`: the validator failed; nobody is slashed for that).
+/// The judgement of one seeder's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Judged {
+    /// It proves the transaction at its position in the block this service trusts.
+    Valid,
+    /// It does not, and why: the seeder is slashed.
+    Refused(String),
+    /// The validator itself failed, and why: no verdict, nobody slashed.
+    Unjudged(String),
+}
+
+/// Judges a seeder's answer against the header this service trusts.
 fn check(
     validator: &Validator,
     p: &pb::Proof,
@@ -167,7 +177,7 @@ fn check(
     index: u64,
     header: &Header,
     rec: &HeaderRecord,
-) -> Result<Result<(), String>, String> {
+) -> Judged {
     let base = VerifyRequest {
         format: ProofFormat::Bump,
         height,
@@ -184,24 +194,27 @@ fn check(
                 proof: t.encode(),
                 ..base
             }),
-            Err(e) => return Ok(Err(format!("TSC does not parse: {e}"))),
+            Err(e) => return Judged::Refused(format!("TSC does not parse: {e}")),
         }
     }
-    let verdicts = validator.decide(&reqs)?;
+    let verdicts = match validator.decide(&reqs) {
+        Ok(v) => v,
+        Err(e) => return Judged::Unjudged(e),
+    };
     for (v, what) in verdicts.iter().zip(["BUMP", "TSC"]) {
         match v {
             Verdict::Valid { index: at } if *at == index => {}
             Verdict::Valid { index: at } => {
-                return Ok(Err(format!(
+                return Judged::Refused(format!(
                     "{what} proves index {at}, the block has it at {index}"
-                )));
+                ));
             }
             Verdict::Invalid { reason } | Verdict::Malformed { reason } => {
-                return Ok(Err(format!("{what} does not verify: {reason}")));
+                return Judged::Refused(format!("{what} does not verify: {reason}"));
             }
         }
     }
-    Ok(Ok(()))
+    Judged::Valid
 }
 
 impl SeederProofs {
@@ -236,13 +249,13 @@ impl SeederProofs {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(txid)?;
-        if formats == Formats::Tsc {
+        if !formats.wants(ProofFormat::Bump) {
             a.bump.clear();
         }
-        if formats == Formats::Bump {
+        if !formats.wants(ProofFormat::Tsc) {
             a.tsc = None;
         }
-        a.source = "cache";
+        a.source = Source::Cache;
         a.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         Some(a)
     }
@@ -488,18 +501,14 @@ impl SeederProofs {
                     check(&v, &proof, &txid, height, index, &header, &rec)
                 })
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()))
+                .unwrap_or_else(|e| Judged::Unjudged(e.to_string()))
             };
-            let verdict = match judged {
-                Ok(v) => v,
-                Err(e) => {
-                    // The validator itself failed: no verdict, nobody slashed.
-                    self.metrics.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(seeder = %address, "validating a seeder's proof: {e}");
-                    continue;
-                }
-            };
-            if let Err(why) = verdict {
+            if let Judged::Unjudged(e) = &judged {
+                self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(seeder = %address, "validating a seeder's proof: {e}");
+                continue;
+            }
+            if let Judged::Refused(why) = judged {
                 self.metrics.invalid.fetch_add(1, Ordering::Relaxed);
                 let book = Arc::clone(self.tracker.book());
                 let entry = Entry::Slash {
@@ -558,7 +567,7 @@ impl SeederProofs {
                 }
             }
             self.metrics.valid.fetch_add(1, Ordering::Relaxed);
-            let tsc = (formats != Formats::Bump && !proof.tsc_json.is_empty())
+            let tsc = (formats.wants(ProofFormat::Tsc) && !proof.tsc_json.is_empty())
                 .then(|| serde_json::value::RawValue::from_string(proof.tsc_json.clone()).ok())
                 .flatten();
             let answer = ProofAnswer {
@@ -576,17 +585,17 @@ impl SeederProofs {
                 bundle: rec.bundle.clone(),
                 txid_file: rec.txid_file.clone(),
                 elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                source: "seeder",
+                source: Source::Seeder,
             };
             self.answers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .put(*txid, answer.clone());
             let mut answer = answer;
-            if formats == Formats::Tsc {
+            if !formats.wants(ProofFormat::Bump) {
                 answer.bump.clear();
             }
-            answer.tsc = if formats == Formats::Bump { None } else { tsc };
+            answer.tsc = tsc;
             return Some(answer);
         }
         None

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
+use torrent_core::verdict::ProofFormat;
 
-use crate::proofs::{Formats, ProofAnswer, ProofFailure, Proofs};
+use crate::proofs::{Formats, ProofAnswer, ProofFailure, Proofs, Source, parse_txid};
 
 use crate::proto as pb;
 use pb::proof_service_server::{ProofService, ProofServiceServer};
@@ -27,11 +28,55 @@ impl From<ProofFailure> for Status {
     }
 }
 
+/// An answer read back from the wire (the `proof` command prints it as the JSON API would).
+///
+/// # Errors
+/// A source or TSC the answer cannot hold.
+pub(crate) fn from_wire(p: pb::Proof) -> Result<ProofAnswer, String> {
+    let source = [Source::Cache, Source::Local, Source::Swarm, Source::Seeder]
+        .into_iter()
+        .find(|s| s.as_str() == p.source)
+        .ok_or_else(|| format!("unknown source {:?}", p.source))?;
+    let tsc = if p.tsc_json.is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::value::RawValue::from_string(p.tsc_json)
+                .map_err(|e| format!("tsc: {e}"))?,
+        )
+    };
+    Ok(ProofAnswer {
+        txid: p.txid,
+        height: p.height,
+        block_hash: p.block_hash,
+        tx_count: p.tx_count,
+        index: p.index,
+        header: p.header,
+        bump: p.bump,
+        tsc,
+        infohash_v1: p.infohash_v1,
+        bundle: p.bundle,
+        txid_file: p.txid_file,
+        elapsed_us: p.elapsed_us,
+        source,
+    })
+}
+
+/// The wire's format field for `f` (the `proof` command's request).
+pub(crate) fn to_wire(f: Formats) -> pb::ProofFormat {
+    match f.single() {
+        None => pb::ProofFormat::All,
+        Some(ProofFormat::Bump) => pb::ProofFormat::Bump,
+        Some(ProofFormat::Tsc) => pb::ProofFormat::Tsc,
+    }
+}
+
+/// The formats a request's wire field names.
 fn formats(f: i32) -> Result<Formats, ProofFailure> {
     match pb::ProofFormat::try_from(f) {
-        Ok(pb::ProofFormat::All) => Ok(Formats::All),
-        Ok(pb::ProofFormat::Bump) => Ok(Formats::Bump),
-        Ok(pb::ProofFormat::Tsc) => Ok(Formats::Tsc),
+        Ok(pb::ProofFormat::All) => Ok(Formats::BOTH),
+        Ok(pb::ProofFormat::Bump) => Ok(Formats::only(ProofFormat::Bump)),
+        Ok(pb::ProofFormat::Tsc) => Ok(Formats::only(ProofFormat::Tsc)),
         Err(_) => Err(ProofFailure::Invalid(format!("unknown proof format {f}"))),
     }
 }
@@ -50,7 +95,7 @@ fn to_pb(a: ProofAnswer) -> pb::Proof {
         bundle: a.bundle,
         txid_file: a.txid_file,
         elapsed_us: a.elapsed_us,
-        source: a.source.into(),
+        source: a.source.as_str().into(),
     }
 }
 
@@ -152,12 +197,12 @@ impl Grpc {
         deadline: Option<Instant>,
     ) -> Result<pb::Proof, ProofFailure> {
         let started = Instant::now();
-        let r = match formats(f) {
-            Ok(f) => match deadline {
+        let r = match (formats(f), parse_txid(txid)) {
+            (Ok(f), Ok(txid)) => match deadline {
                 Some(d) => self.proofs.prove_by(txid, f, from, d).await,
                 None => self.proofs.prove(txid, f, from).await,
             },
-            Err(e) => Err(e),
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
         self.proofs
@@ -353,7 +398,7 @@ impl Proofs {
         txid: &str,
         catalog: &crate::http::registry::Catalog,
     ) -> Result<pb::Bundle, ProofFailure> {
-        let (_, height, index, hr) = self.locate(txid)?;
+        let (height, index, hr) = self.locate(&parse_txid(txid)?)?;
         let rec = self
             .store()
             .bundle(&hr.bundle)

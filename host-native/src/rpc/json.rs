@@ -7,15 +7,26 @@ use std::time::Instant;
 
 use torrent_core::Header;
 
-use crate::proofs::{Formats, ProofFailure, Proofs};
+use crate::proofs::{Formats, ProofFailure, Proofs, parse_txid};
+
+/// The HTTP status of each failure (the gRPC one is in `rpc::grpc`).
+fn status(f: &ProofFailure) -> axum::http::StatusCode {
+    use axum::http::StatusCode;
+    match f {
+        ProofFailure::Invalid(_) => StatusCode::BAD_REQUEST,
+        ProofFailure::NotFound(_) => StatusCode::NOT_FOUND,
+        ProofFailure::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        ProofFailure::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ProofFailure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ProofFailure::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 /// JSON error body with the failure's status.
 fn json_error(f: &ProofFailure) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let status = axum::http::StatusCode::from_u16(f.http_status())
-        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
     (
-        status,
+        status(f),
         axum::Json(serde_json::json!({"error": f.public_message()})),
     )
         .into_response()
@@ -30,9 +41,12 @@ pub(crate) async fn proof(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let started = Instant::now();
-    let r = match Formats::parse(q.get("format").map(String::as_str)) {
-        Ok(f) => p.prove(&txid, f, Some(client.ip())).await,
-        Err(e) => Err(e),
+    let r = match (
+        Formats::parse(q.get("format").map(String::as_str)),
+        parse_txid(&txid),
+    ) {
+        (Ok(f), Ok(txid)) => p.prove(txid, f, Some(client.ip())).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
     p.metrics.record("json", outcome, started.elapsed());
