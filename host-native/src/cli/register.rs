@@ -11,6 +11,19 @@ use torrent_core::bsv::{bsm, stake};
 use torrent_core::tracker::register::{self, RegistrationRequest};
 
 use crate::cli::args::RegisterArgs;
+use crate::tracker::api::{ApiError, ProofUrlSet, Registration, StakeCredited};
+
+/// What `register --json` prints: the registration, and what the stake and proof URL calls
+/// that followed it changed.
+#[derive(Debug, serde::Serialize)]
+struct Registered {
+    #[serde(flatten)]
+    registration: Registration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stake_txid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proof_url: Option<String>,
+}
 
 /// Returns `host:port` of an `http://host:port[/...]` URL (the registration's domain line).
 ///
@@ -32,25 +45,19 @@ pub(crate) fn domain_of(url: &str) -> Result<String> {
 }
 
 /// A seeder's call after registering (`POST /<path>?passkey=K`); the reply of a 200.
-fn seeder_call(
+fn seeder_call<T: serde::de::DeserializeOwned>(
     tracker: &str,
     path: &str,
     passkey: &str,
     body: &serde_json::Value,
     what: &str,
-) -> Result<serde_json::Value> {
-    let (status, reply) = post_json(
+) -> Result<T> {
+    let reply = post_json(
         &format!("{}/{path}?passkey={passkey}", base_url(tracker)),
         body,
         None,
     )?;
-    if status != 200 {
-        bail!(
-            "registered, but {what} was refused ({status}): {}",
-            reply["error"].as_str().unwrap_or("no reason given")
-        );
-    }
-    Ok(reply)
+    typed(reply, &format!("registered, but {what} was"))
 }
 
 fn base_url(url: &str) -> String {
@@ -85,6 +92,20 @@ fn post_json(
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     let json = serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
     Ok((status, json))
+}
+
+/// The typed reply of a call that answered 200, else its refusal as an error (`what` names
+/// the call).
+fn typed<T: serde::de::DeserializeOwned>(
+    (status, reply): (u16, serde_json::Value),
+    what: &str,
+) -> Result<T> {
+    if status != 200 {
+        let why = serde_json::from_value::<ApiError>(reply)
+            .map_or_else(|_| "no reason given".to_string(), |e| e.error);
+        bail!("{what} refused ({status}): {why}");
+    }
+    serde_json::from_value(reply).with_context(|| format!("{what}: an unexpected reply"))
 }
 
 /// Checks, before sending it, that a staking BEEF's transaction names `address` (DESIGN §15):
@@ -148,53 +169,52 @@ pub(crate) fn run(args: &RegisterArgs) -> Result<ExitCode> {
         nonce,
         signature,
     };
-    let (status, reply) = post_json(
-        &format!("{}/register", base_url(&args.tracker)),
-        &serde_json::to_value(&req)?,
-        None,
-    )?;
-    if status != 200 {
-        bail!(
-            "registration refused ({status}): {}",
-            reply["error"].as_str().unwrap_or("no reason given")
-        );
-    }
-    let mut reply = reply;
-    let passkey = reply["passkey"].as_str().unwrap_or_default().to_string();
+    let mut out = Registered {
+        registration: typed(
+            post_json(
+                &format!("{}/register", base_url(&args.tracker)),
+                &serde_json::to_value(&req)?,
+                None,
+            )?,
+            "registration",
+        )?,
+        stake_txid: None,
+        proof_url: None,
+    };
+    let passkey = out.registration.passkey.clone();
     if let Some(hex) = stake_hex {
-        let staked = seeder_call(
+        let staked: StakeCredited = seeder_call(
             &args.tracker,
             "stake",
             &passkey,
             &serde_json::json!({"beef": hex}),
             "the stake",
         )?;
-        reply["stake"] = staked["stake"].clone();
-        reply["stake_txid"] = staked["txid"].clone();
+        out.registration.stake = staked.stake;
+        out.stake_txid = Some(staked.txid);
     }
     if let Some(url) = &args.proof_url {
-        let set = seeder_call(
+        let set: ProofUrlSet = seeder_call(
             &args.tracker,
             "seeder/proof-url",
             &passkey,
             &serde_json::json!({ "url": url }),
             "the proof URL",
         )?;
-        reply["proof_url"] = set["proof_url"].clone();
+        out.proof_url = set.proof_url;
     }
+    let r = &out.registration;
     if args.json {
-        crate::outln!("{reply}");
+        crate::outln!("{}", serde_json::to_string(&out)?);
     } else {
-        crate::outln!("{}", reply["announce_url"].as_str().unwrap_or_default());
-        if let (Some(to), Some(commitment)) = (
-            reply["stake_address"].as_str(),
-            reply["stake_commitment"].as_str(),
-        ) && reply["stake"].as_u64() < reply["stake_amount"].as_u64()
+        crate::outln!("{}", r.announce_url);
+        if let (Some(to), Some(commitment), Some(amount)) =
+            (&r.stake_address, &r.stake_commitment, r.stake_amount)
+            && r.stake < amount
         {
             eprintln!(
-                "to stake: pay {} sat to {to} in a transaction that also has an output with the script {commitment} (OP_FALSE OP_RETURN \"torrent_service stake\" \"{}\"); once mined, run register again with --stake-beef <its BEEF>",
-                reply["stake_amount"],
-                reply["address"].as_str().unwrap_or_default()
+                "to stake: pay {amount} sat to {to} in a transaction that also has an output with the script {commitment} (OP_FALSE OP_RETURN \"torrent_service stake\" \"{}\"); once mined, run register again with --stake-beef <its BEEF>",
+                r.address
             );
         }
     }

@@ -172,7 +172,11 @@ fn internal_error(what: &str, e: &anyhow::Error) -> Response {
 
 /// A JSON error reply, `{"error": msg}`.
 fn err(status: StatusCode, msg: String) -> Response {
-    (status, axum::Json(serde_json::json!({"error": msg}))).into_response()
+    let body = super::api::ApiError {
+        error: msg,
+        reason: None,
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 /// `POST /stake?passkey=K` with `{"beef": hex}`: a seeder proves its stake payment by SPV.
@@ -249,7 +253,13 @@ async fn submit_stake(
         Ok(Some(a)) => {
             t.refresh_account(&a);
             tracing::info!(address = %a.address, %txid, paid, "stake proven by SPV");
-            (StatusCode::OK, axum::Json(serde_json::json!({"address": a.address, "stake": a.stake, "txid": txid.to_string(), "credited": paid}))).into_response()
+            let reply = super::api::StakeCredited {
+                address: a.address,
+                stake: a.stake,
+                txid: txid.to_string(),
+                credited: paid,
+            };
+            (StatusCode::OK, axum::Json(reply)).into_response()
         }
         Ok(None) => err(
             StatusCode::CONFLICT,
@@ -301,7 +311,10 @@ async fn set_proof_url(
             t.refresh_account(&a);
             (
                 StatusCode::OK,
-                axum::Json(serde_json::json!({"address": a.address, "proof_url": a.proof_url})),
+                axum::Json(super::api::ProofUrlSet {
+                    address: a.address,
+                    proof_url: a.proof_url,
+                }),
             )
                 .into_response()
         }

@@ -14,6 +14,7 @@
 //! `clock`. It must not reach the proof server, the registry or the offload pipeline: they
 //! ask it (who seeds this bundle?), it does not ask them.
 
+pub(crate) mod api;
 mod http;
 use http::INTERNAL;
 pub(crate) use http::router;
@@ -588,20 +589,26 @@ impl Tracker {
                     .registrations_ok
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::info!(address = %account.address, "seeder registered");
-                let mut reply = serde_json::json!({
-                    "passkey": passkey,
-                    "announce_url": format!("http://{}/announce?passkey={passkey}", self.settings.public_host),
-                    "address": account.address,
-                    "stake": account.stake,
-                });
-                if let Some(spv) = &self.settings.spv {
-                    // What the staking transaction must carry besides its payment (DESIGN §15).
-                    reply["stake_address"] = spv.address.to_string().into();
-                    reply["stake_amount"] = self.settings.stake_amount.into();
-                    reply["stake_commitment"] =
-                        torrent_core::bsv::stake::commitment_hex(&address).into();
-                }
-                (StatusCode::OK, reply)
+                let spv = self.settings.spv.as_ref();
+                // With SPV stakes: what the staking transaction must carry besides its
+                // payment (DESIGN §15).
+                let reply = api::Registration {
+                    announce_url: format!(
+                        "http://{}/announce?passkey={passkey}",
+                        self.settings.public_host
+                    ),
+                    passkey,
+                    address: account.address,
+                    stake: account.stake,
+                    stake_address: spv.map(|s| s.address.to_string()),
+                    stake_amount: spv.map(|_| self.settings.stake_amount),
+                    stake_commitment: spv
+                        .map(|_| torrent_core::bsv::stake::commitment_hex(&address)),
+                };
+                (
+                    StatusCode::OK,
+                    serde_json::to_value(&reply).unwrap_or_default(),
+                )
             }
             Ok(Registered::NonceReused) => {
                 self.metrics.rejected("replay");
