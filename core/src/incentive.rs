@@ -175,10 +175,20 @@ pub enum LedgerError {
 /// What applying an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
-    /// Applied now.
-    Done,
+    /// Applied now, moving this much.
+    Done(Moved),
     /// The event id was applied before; nothing changed.
     Duplicate,
+}
+
+/// What one event moved: satoshis credited (a reward or a stake) and slashed from a stake.
+/// Payouts move money between a seeder's own buckets and credit or slash nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Credited to a balance (rewards) or a stake (stakes).
+    pub credited: u64,
+    /// Taken from a stake.
+    pub slashed: u64,
 }
 
 /// One seeder's money.
@@ -272,7 +282,7 @@ impl Ledger {
     ///
     /// # Errors
     /// [`LedgerError`].
-    pub fn apply_new(&mut self, event: &Event, rules: &Rules) -> Result<(), LedgerError> {
+    pub fn apply_new(&mut self, event: &Event, rules: &Rules) -> Result<Moved, LedgerError> {
         self.apply_inner(event, rules)
     }
 
@@ -285,12 +295,17 @@ impl Ledger {
         if self.seen.contains(&id) {
             return Ok(Applied::Duplicate);
         }
-        self.apply_inner(event, rules)?;
+        let moved = self.apply_inner(event, rules)?;
         self.seen.insert(id);
-        Ok(Applied::Done)
+        Ok(Applied::Done(moved))
     }
 
-    fn credit(&mut self, seeder: u64, amount: u64, carry: Option<u64>) -> Result<(), LedgerError> {
+    fn credit(
+        &mut self,
+        seeder: u64,
+        amount: u64,
+        carry: Option<u64>,
+    ) -> Result<Moved, LedgerError> {
         let a = self.account(seeder);
         let (balance, earned) = (add(a.balance, amount)?, add(a.earned, amount)?);
         let credited = add(self.credited, amount)?;
@@ -301,16 +316,21 @@ impl Ledger {
             a.bulk_carry = c;
         }
         self.credited = credited;
-        Ok(())
+        Ok(Moved {
+            credited: amount,
+            slashed: 0,
+        })
     }
 
-    fn apply_inner(&mut self, event: &Event, rules: &Rules) -> Result<(), LedgerError> {
+    fn apply_inner(&mut self, event: &Event, rules: &Rules) -> Result<Moved, LedgerError> {
+        let mut moved = Moved::default();
         match event {
             Event::Stake { seeder, amount } => {
                 let stake = add(self.account(*seeder).stake, *amount)?;
                 let credited = add(self.credited, *amount)?;
                 self.accounts.entry(*seeder).or_default().stake = stake;
                 self.credited = credited;
+                moved.credited = *amount;
             }
             Event::ProofServed {
                 seeder,
@@ -318,11 +338,11 @@ impl Ledger {
                 active_seeders,
             } => {
                 let r = rules.proof_reward(*served_ms, *active_seeders)?;
-                self.credit(*seeder, r, None)?;
+                moved = self.credit(*seeder, r, None)?;
             }
             Event::Bulk { seeder, bytes } => {
                 let (r, carry) = rules.bulk_reward(self.account(*seeder).bulk_carry, *bytes)?;
-                self.credit(*seeder, r, Some(carry))?;
+                moved = self.credit(*seeder, r, Some(carry))?;
             }
             Event::Slash { seeder, reason } => {
                 let want = match reason {
@@ -336,6 +356,7 @@ impl Ledger {
                 let a = self.accounts.entry(*seeder).or_default();
                 a.stake -= taken;
                 a.slashed = slashed;
+                moved.slashed = taken;
             }
             Event::PayoutCreated { payout, outputs } => {
                 if self.payouts.contains_key(payout) || self.settled.contains(payout) {
@@ -392,7 +413,7 @@ impl Ledger {
                 }
             }
         }
-        Ok(())
+        Ok(moved)
     }
 }
 

@@ -532,10 +532,19 @@ proptest! {
         for (id, e) in events.iter().enumerate() {
             let before = l.clone();
             match l.apply(id as u64, e, &rules) {
-                Ok(a) => {
-                    prop_assert_eq!(a, Applied::Done);
+                Ok(Applied::Done(moved)) => {
+                    // What apply reports is what changed: rewards and stakes in, slashes out.
+                    let sum = |l: &Ledger, f: fn(&torrent_core::incentive::Account) -> u64| {
+                        l.accounts().map(|(_, a)| f(a)).sum::<u64>()
+                    };
+                    let earned = sum(&l, |a| a.earned) - sum(&before, |a| a.earned);
+                    let slashed = sum(&l, |a| a.slashed) - sum(&before, |a| a.slashed);
+                    prop_assert_eq!(moved.slashed, slashed);
+                    prop_assert_eq!(moved.credited, l.credited - before.credited);
+                    prop_assert!(moved.credited >= earned);
                     applied.push(id);
                 }
+                Ok(Applied::Duplicate) => prop_assert!(false, "a new id was taken for a duplicate"),
                 Err(_) => prop_assert_eq!(&l, &before, "a refused event changed the ledger"),
             }
             prop_assert_eq!(l.accounted(), Some(l.credited));

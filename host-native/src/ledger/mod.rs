@@ -552,23 +552,19 @@ impl Book {
                 }
             }
         }
-        let before: Vec<Money> = touched
+        let stakes: Vec<u64> = touched
             .iter()
-            .map(|(id, _)| st.ledger.account(*id))
+            .map(|(id, _)| st.ledger.account(*id).stake)
             .collect();
-        st.ledger.apply_new(&event, &self.rules)?;
+        let moved = st.ledger.apply_new(&event, &self.rules)?;
         let outcome = (|| -> Result<LogRow> {
-            let mut credited = 0u64;
-            let mut slashed = 0u64;
             {
                 let mut money = w.open_table(MONEY)?;
                 let mut accounts = w.open_table(ACCOUNTS)?;
-                for ((id, address), b) in touched.iter().zip(&before) {
+                for ((id, address), stake) in touched.iter().zip(&stakes) {
                     let a = st.ledger.account(*id);
-                    credited += (a.earned - b.earned) + a.stake.saturating_sub(b.stake);
-                    slashed += a.slashed - b.slashed;
                     money.insert(*id, serde_json::to_vec(&a)?.as_slice())?;
-                    if a.stake != b.stake {
+                    if a.stake != *stake {
                         let mut acc: Account = get_json(accounts.get(address.as_str())?)?
                             .with_context(|| format!("no registered seeder {address}"))?;
                         acc.stake = a.stake;
@@ -584,8 +580,8 @@ impl Book {
                 at: now_ms(),
                 key: key.to_string(),
                 entry: entry.clone(),
-                credited,
-                slashed,
+                credited: moved.credited,
+                slashed: moved.slashed,
             };
             log.insert(seq, serde_json::to_vec(&row)?.as_slice())?;
             drop(log);
