@@ -14,6 +14,10 @@
 
 use alloc::vec::Vec;
 
+use crate::bsv::keys::PrivateKey;
+use crate::bsv::p2pkh::{TxBuildError, Utxo, build_p2pkh};
+use crate::bsv::tx::{Transaction, TxOut};
+
 /// An input released by an abandoned payout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Released<P, O> {
@@ -46,10 +50,102 @@ pub fn inputs_after_abandon<P: PartialEq + Clone, O: Clone>(
         .collect())
 }
 
+/// Funds and signs a payout (DESIGN §9): every input in `must` (what
+/// [`inputs_after_abandon`] chose), then as few of `rest` as pay for `outputs` and the fee,
+/// largest first (the fewest inputs, the smallest transaction); change to `change_script`
+/// when above `dust`. Returns the transaction and how many inputs it spends: the first
+/// that many of `must` followed by `rest` in that order.
+///
+/// # Errors
+/// [`TxBuildError::Insufficient`] when every input together is not enough, or another
+/// [`TxBuildError`].
+pub fn fund(
+    key: &PrivateKey,
+    must: &[Utxo],
+    rest: &[Utxo],
+    outputs: &[TxOut],
+    change_script: &[u8],
+    sat_per_kb: u64,
+    dust: u64,
+) -> Result<(Transaction, Vec<Utxo>), TxBuildError> {
+    let mut rest = rest.to_vec();
+    rest.sort_by(|a, b| {
+        b.value
+            .cmp(&a.value)
+            .then(a.outpoint.vout.cmp(&b.outpoint.vout))
+    });
+    let candidates: Vec<Utxo> = must.iter().cloned().chain(rest).collect();
+    let mut built = Err(TxBuildError::Empty);
+    for n in must.len().max(1)..=candidates.len() {
+        built = build_p2pkh(
+            key,
+            &candidates[..n],
+            outputs,
+            change_script,
+            sat_per_kb,
+            dust,
+        );
+        if !matches!(built, Err(TxBuildError::Insufficient { .. })) {
+            return built.map(|tx| (tx, candidates[..n].to_vec()));
+        }
+    }
+    built.map(|tx| (tx, candidates))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Network;
+    use crate::Txid;
+    use crate::bsv::tx::OutPoint;
     use alloc::vec;
+
+    fn utxo(key: &PrivateKey, n: u8, value: u64) -> Utxo {
+        Utxo {
+            outpoint: OutPoint {
+                txid: Txid::from_byte_array([n; 32]),
+                vout: u32::from(n),
+            },
+            value,
+            script_pubkey: key.address().script_pubkey(),
+        }
+    }
+
+    #[test]
+    fn a_payout_spends_what_it_must_then_the_fewest_largest_inputs() {
+        let key = PrivateKey::from_bytes(&[7; 32], Network::Mainnet).unwrap();
+        let change = key.address().script_pubkey();
+        let pay = [TxOut {
+            value: 50_000,
+            script_pubkey: change.clone(),
+        }];
+        let rest = [
+            utxo(&key, 1, 10_000),
+            utxo(&key, 2, 90_000),
+            utxo(&key, 3, 40_000),
+        ];
+        // The largest alone pays.
+        let (tx, spent) = fund(&key, &[], &rest, &pay, &change, 500, 1).unwrap();
+        assert_eq!(spent, vec![rest[1].clone()]);
+        assert_eq!(tx.inputs.len(), 1);
+        // A released input is spent even when not needed, and first.
+        let must = [utxo(&key, 9, 1_000)];
+        let (_, spent) = fund(&key, &must, &rest, &pay, &change, 500, 1).unwrap();
+        assert_eq!(spent, vec![must[0].clone(), rest[1].clone()]);
+        // Not enough in all of them together.
+        let big = [TxOut {
+            value: 1_000_000,
+            script_pubkey: change.clone(),
+        }];
+        assert!(matches!(
+            fund(&key, &[], &rest, &big, &change, 500, 1),
+            Err(TxBuildError::Insufficient { .. })
+        ));
+        assert_eq!(
+            fund(&key, &[], &[], &pay, &change, 500, 1).map(|_| ()),
+            Err(TxBuildError::Empty)
+        );
+    }
 
     fn r(payout: u8, outpoint: u32, spendable: bool) -> Released<u8, u32> {
         Released {

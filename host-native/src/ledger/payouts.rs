@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use torrent_core::bsv::keys::{Address, PrivateKey};
-use torrent_core::bsv::p2pkh::{TxBuildError, Utxo, build_p2pkh};
+use torrent_core::bsv::p2pkh::Utxo;
 use torrent_core::bsv::tx::TxOut;
 use torrent_core::{Txid, hex};
 
@@ -348,36 +348,24 @@ impl Book {
                 bail!(msg);
             }
         };
-        let must = first.len();
-        let utxos: Vec<Utxo> = first
+        let must: Vec<Utxo> = first.iter().map(|&i| utxos[i].clone()).collect();
+        let rest: Vec<Utxo> = utxos[released_from.len()..]
             .iter()
-            .map(|&i| utxos[i].clone())
-            .chain(
-                utxos[released_from.len()..]
-                    .iter()
-                    .filter(|u| spendable(u))
-                    .cloned(),
-            )
+            .filter(|u| spendable(u))
+            .cloned()
             .collect();
         let change_script = key.address().script_pubkey();
-        let mut built = Err(TxBuildError::Empty);
-        let mut used = 0;
-        for n in must.max(1)..=utxos.len() {
-            built = build_p2pkh(
-                key,
-                &utxos[..n],
-                &outputs,
-                &change_script,
-                rules.fee_per_kb,
-                rules.dust,
-            );
-            used = n;
-            if !matches!(built, Err(TxBuildError::Insufficient { .. })) {
-                break;
-            }
-        }
-        let tx = match built {
-            Ok(tx) => tx,
+        let funded = torrent_core::settle::fund(
+            key,
+            &must,
+            &rest,
+            &outputs,
+            &change_script,
+            rules.fee_per_kb,
+            rules.dust,
+        );
+        let (tx, spent) = match funded {
+            Ok(f) => f,
             Err(e) => {
                 let owed: u64 = due.iter().map(|(_, s)| s).sum();
                 let msg = format!(
@@ -388,7 +376,7 @@ impl Book {
                 bail!(msg);
             }
         };
-        let spent = &utxos[..used];
+        let spent = &spent[..];
         let txid = tx.txid().to_string();
         let have: u64 = spent.iter().map(|u| u.value).sum();
         let out_sum: u64 = tx.outputs.iter().map(|o| o.value).sum();

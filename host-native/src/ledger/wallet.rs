@@ -194,12 +194,6 @@ impl Book {
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
             });
         }
-        // Largest first: the fewest inputs, the smallest transaction.
-        out.sort_by(|a, b| {
-            b.value
-                .cmp(&a.value)
-                .then(a.outpoint.vout.cmp(&b.outpoint.vout))
-        });
         released.extend(out);
         Ok((released, released_from))
     }
