@@ -47,6 +47,7 @@ pub mod bencode;
 pub mod bsv;
 pub mod bundle;
 pub mod encode;
+pub mod galaxy;
 pub mod hex;
 pub mod incentive;
 pub mod metainfo;

@@ -8,8 +8,9 @@
 //! service answers UTXO queries from the same set, so a payout's change and its outputs
 //! show up there as they would on a node.
 //!
-//! The message types are written here independently of the service's client, so that a
-//! change on either side that breaks the format fails the tests.
+//! The message types and the frame codec are the core's (`torrent_core::galaxy`), the same
+//! the service's adapters use; what pins the format is `tests/vectors/galaxy/` (golden
+//! frames, checked byte for byte), not a second copy of the types.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -20,318 +21,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use torrent_core::bsv::tx::{Transaction, TxLimits};
 
-/// The wire contract.
-pub mod wire {
-    use serde::{Deserialize, Serialize};
-
-    /// A request with the caller's credentials.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub struct Envelope<T> {
-        /// Galaxy's shared token.
-        pub auth_token: String,
-        /// The request.
-        pub request: T,
-    }
-
-    /// Transaction service requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum TxRequest {
-        /// Relay a raw transaction.
-        Broadcast {
-            /// Serialized transaction.
-            raw_tx: Vec<u8>,
-        },
-        /// Where a transaction stands.
-        Status {
-            /// Txid, internal byte order.
-            txid: [u8; 32],
-        },
-    }
-
-    /// Transaction state.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-    pub enum TxState {
-        /// Unknown.
-        Unknown,
-        /// In the mempool.
-        Mempool,
-        /// Mined.
-        Mined {
-            /// Height.
-            height: u64,
-        },
-    }
-
-    /// Transaction service responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum TxResponse {
-        /// Accepted.
-        Accepted {
-            /// Txid.
-            txid: [u8; 32],
-        },
-        /// Refused.
-        Rejected {
-            /// Why.
-            reason: String,
-        },
-        /// A status.
-        Status {
-            /// Txid.
-            txid: [u8; 32],
-            /// State.
-            state: TxState,
-        },
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-
-    /// Storage requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum StorageRequest {
-        /// Unspent outputs locked by a script.
-        Utxos {
-            /// Locking script.
-            script_pubkey: Vec<u8>,
-        },
-    }
-
-    /// An unspent output.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct GalaxyUtxo {
-        /// Txid, internal byte order.
-        pub txid: [u8; 32],
-        /// Output index.
-        pub vout: u32,
-        /// Value.
-        pub satoshis: u64,
-        /// Locking script.
-        pub script_pubkey: Vec<u8>,
-    }
-
-    /// Storage responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum StorageResponse {
-        /// UTXOs.
-        Utxos(Vec<GalaxyUtxo>),
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-
-    /// Validation requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum ValidationRequest {
-        /// Decide these proofs.
-        Verify(Vec<torrent_core::verdict::VerifyRequest>),
-    }
-
-    /// Validation responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum ValidationResponse {
-        /// One verdict per request.
-        Verdicts(Vec<torrent_core::verdict::Verdict>),
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-
-    /// Alert requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum AlertRequest {
-        /// An operator alert.
-        Raise {
-            /// Which alert.
-            kind: String,
-            /// What happened.
-            message: String,
-            /// Unix milliseconds.
-            at_ms: u64,
-        },
-    }
-
-    /// Alert responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum AlertResponse {
-        /// Recorded.
-        Ack,
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-
-    /// Block service requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum BlockRequest {
-        /// The tip.
-        Tip,
-        /// Blocks with data in `from..=to`.
-        Index {
-            /// First height.
-            from: u64,
-            /// Last height.
-            to: u64,
-        },
-        /// One block from a byte offset, streamed.
-        Block {
-            /// Height.
-            height: u64,
-            /// First byte.
-            offset: u64,
-        },
-        /// Drop a block's data.
-        Prune {
-            /// Height.
-            height: u64,
-            /// Hash, internal order.
-            hash: [u8; 32],
-        },
-    }
-
-    /// An index entry.
-    #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-    pub struct BlockInfo {
-        /// Height.
-        pub height: u64,
-        /// Hash, internal order.
-        pub hash: [u8; 32],
-        /// Size.
-        pub size: u64,
-    }
-
-    /// Block service responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum BlockResponse {
-        /// The tip.
-        Tip {
-            /// Height.
-            height: u64,
-            /// Hash.
-            hash: [u8; 32],
-        },
-        /// A page of the index.
-        Index {
-            /// Entries.
-            blocks: Vec<BlockInfo>,
-            /// Where to continue.
-            next: Option<u64>,
-        },
-        /// Start of a block stream.
-        Begin {
-            /// Height.
-            height: u64,
-            /// Hash.
-            hash: [u8; 32],
-            /// Whole size.
-            size: u64,
-        },
-        /// Block bytes.
-        Chunk {
-            /// Bytes.
-            data: Vec<u8>,
-        },
-        /// End of a block stream.
-        End,
-        /// Pruned.
-        Pruned {
-            /// Height.
-            height: u64,
-        },
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-
-    /// A published bundle reference.
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    pub struct TorrentRef {
-        /// Bundle name.
-        pub name: String,
-        /// Network.
-        pub network: String,
-        /// First height.
-        pub first: u64,
-        /// Last height.
-        pub last: u64,
-        /// v1 info-hash.
-        pub infohash_v1: [u8; 20],
-        /// Magnet link.
-        pub magnet: String,
-        /// The .torrent.
-        pub torrent: Vec<u8>,
-    }
-
-    /// Overlay requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum OverlayRequest {
-        /// Publish a reference.
-        Publish(TorrentRef),
-        /// References covering a height.
-        Lookup {
-            /// Height.
-            height: u64,
-        },
-    }
-
-    /// Overlay responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum OverlayResponse {
-        /// Recorded.
-        Published,
-        /// References.
-        Refs(Vec<TorrentRef>),
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-
-    /// Auth requests.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum AuthRequest {
-        /// May `token` do `scope`?
-        Check {
-            /// Token.
-            token: String,
-            /// Scope.
-            scope: String,
-        },
-    }
-
-    /// Auth responses.
-    #[derive(Debug, Clone, Serialize, Deserialize)]
-    pub enum AuthResponse {
-        /// Allowed.
-        Allowed {
-            /// Who.
-            subject: String,
-            /// Cache seconds.
-            ttl_s: u32,
-        },
-        /// Refused.
-        Denied {
-            /// Why.
-            reason: String,
-        },
-        /// Not understood or not allowed.
-        Error {
-            /// Why.
-            message: String,
-        },
-    }
-}
+/// The messages: the service's own types (`torrent_core::galaxy`), so the stand-ins and
+/// the adapters cannot drift apart; `tests/vectors/galaxy/` pins their bytes.
+pub use torrent_core::galaxy as wire;
 
 use wire::{
     AlertRequest, AlertResponse, Envelope, GalaxyUtxo, StorageRequest, StorageResponse, TxRequest,
@@ -341,28 +33,19 @@ use wire::{
 const MAX_FRAME: u32 = 16 << 20;
 
 fn read<T: DeserializeOwned>(s: &mut TcpStream) -> std::io::Result<T> {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len)?;
-    let len = u32::from_le_bytes(len);
-    if len > MAX_FRAME {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
-    }
-    let mut body = vec![0u8; len as usize];
+    let invalid =
+        |e: wire::FrameError| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string());
+    let mut prefix = [0u8; 4];
+    s.read_exact(&mut prefix)?;
+    let mut body = vec![0u8; wire::body_len(prefix, MAX_FRAME).map_err(invalid)?];
     s.read_exact(&mut body)?;
-    bincode::serde::decode_from_slice(&body, bincode::config::standard())
-        .map(|(v, _)| v)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))
+    wire::decode_body(&body).map_err(invalid)
 }
 
 fn write<T: Serialize>(s: &mut TcpStream, v: &T) -> std::io::Result<()> {
-    let body = bincode::serde::encode_to_vec(v, bincode::config::standard())
+    let frame = wire::encode_frame(v, u32::MAX)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
-    let mut out = (body.len() as u32).to_le_bytes().to_vec();
-    out.extend_from_slice(&body);
-    s.write_all(&out)
+    s.write_all(&frame)
 }
 
 #[derive(Debug, Default)]

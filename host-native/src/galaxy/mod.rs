@@ -7,17 +7,18 @@
 //! failures (refused connection, timeout, a dropped stream). An answer the service gives,
 //! an error included, is never retried: retrying a refused broadcast would not change it.
 //!
-//! The message enums are the contract between this service and Galaxy's Transaction (50052),
-//! Storage (50053), Block (50054), Overlay (50056), Validation (50057), Auth (50060) and
-//! Alert (50061) services; `tests/` holds stand-ins speaking the same frames.
+//! The message enums (`torrent_core::galaxy`) are the contract between this service and
+//! Galaxy's Transaction (50052), Storage (50053), Block (50054), Overlay (50056), Validation
+//! (50057), Auth (50060) and Alert (50061) services; the stand-ins in `tests/` use the same
+//! types, and `tests/vectors/galaxy/` pins their bytes.
 //!
 //! Most calls are one request, one answer. A block is the exception: it can be gigabytes, so
 //! the Block service answers [`BlockRequest::Block`] with a header frame, a run of chunk
 //! frames (each under the frame limit) and an end frame, and [`RemoteBlock`] reads them as a
 //! `Read` with bounded memory, reconnecting at the byte where a broken stream stopped.
 //!
-//! Files: [`wire`] (the messages and frames), [`client`] (the blocking client), [`remote`]
-//! (a streamed block). Uses `config` only: this is the bottom of the Galaxy integration,
+//! Files: [`wire`] (frames over sockets, around the core's codec), [`client`] (the blocking
+//! client), [`remote`] (a streamed block). Uses `config` only: this is the bottom of the Galaxy integration,
 //! and the modules that talk to Galaxy (alerts, auth, sources, broadcast) use it.
 
 mod wire;

@@ -5,6 +5,7 @@
 mod bsm_sdk;
 mod bump_vectors;
 mod chain_gen;
+mod galaxy_frames;
 mod guest_native;
 mod payout_sdk;
 mod real_blocks;
