@@ -13,6 +13,12 @@
 //!        proof::bump (BRC-74) / proof::tsc (TSC) ──► verify against bsv::header::Header
 //! ```
 //!
+//! Beside the proofs, the decisions every host would otherwise make on its own: the bundle
+//! layout (`bundle`, `metainfo`), the tracker's codecs and swarms (`tracker`), the audit of a
+//! seeder (`peer::session` over `peer::wire`, and `audit` for which pieces and when), the
+//! prune gate (`prune`), the money (`incentive`, `rewards`, and `settle`, which funds a
+//! payout), and Galaxy's messages (`galaxy`).
+//!
 //! What it does **not** do: read files, open sockets, look at the time or draw randomness.
 //! Hosts (`torrent_service`, `torrent_wasm_guest`, `web_spv`) own all of that and pass bytes,
 //! timestamps and seeds in.

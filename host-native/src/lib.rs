@@ -6,7 +6,7 @@
 //! without them lives in [`torrent_core`] (bundle layout, proofs, tracker wire formats and
 //! swarms, the ledger's arithmetic, the prune gate). It does not verify proofs for clients
 //! (the core does, natively, in wasmtime and in the browser) and it does not run a node:
-//! blocks come from a [block source](offload::source).
+//! blocks come from a block source (a folder, `blk*.dat` files or Galaxy).
 //!
 //! Commands (DESIGN §12, `--help` on each): `run` (the service), `bundle`, `inspect`,
 //! `proof`, `verify`, `register`, `seed`, `ledger`, `config` and `audit`.
@@ -37,62 +37,62 @@
 
 // Bottom to top (blank lines keep rustfmt from sorting them).
 
-/// One wall clock.
+// One wall clock.
 pub(crate) mod clock;
 
-/// stdout lines that survive a closed pipe.
+// stdout lines that survive a closed pipe.
 pub(crate) mod output;
 
-/// "Every N until shutdown".
+// "Every N until shutdown".
 pub(crate) mod periodic;
 
-/// The one metrics registry.
+// The one metrics registry.
 pub(crate) mod metrics;
 
-/// Generated gRPC types.
+// Generated gRPC types.
 pub mod proto;
 
-/// The TOML file and its environment overrides.
+// The TOML file and its environment overrides.
 pub mod config;
 
-/// Connection caps, timeouts, rate limits, public addresses.
+// Connection caps, timeouts, rate limits, public addresses.
 pub(crate) mod net;
 
-/// The redb database.
+// The redb database.
 pub mod store;
 
-/// Galaxy's services: messages, client, streamed blocks.
+// Galaxy's services: messages, client, streamed blocks.
 pub mod galaxy;
 
-/// Operator alerts.
+// Operator alerts.
 pub(crate) mod alerts;
 
-/// Who may make operator calls.
+// Who may make operator calls.
 pub(crate) mod auth;
 
-/// The BitTorrent engine and the audit client.
+// The BitTorrent engine and the audit client.
 pub(crate) mod swarm;
 
-/// Stakes, rewards, slashes, payouts.
+// Stakes, rewards, slashes, payouts.
 pub(crate) mod ledger;
 
-/// The HTTP and UDP tracker.
+// The HTTP and UDP tracker.
 pub(crate) mod tracker;
 
-/// Registry, web seed, page.
+// Registry, web seed, page.
 pub(crate) mod http;
 
-/// Proofs from the index, the txid files, the swarm and seeders.
+// Proofs from the index, the txid files, the swarm and seeders.
 pub(crate) mod proofs;
 
-/// gRPC and JSON over `proofs`.
+// gRPC and JSON over `proofs`.
 pub(crate) mod rpc;
 
-/// Aging, bundling, indexing, the prune gate.
+// Aging, bundling, indexing, the prune gate.
 pub mod offload;
 
-/// `run`: every part wired together.
+// `run`: every part wired together.
 pub mod service;
 
-/// The commands.
+// The commands.
 pub mod cli;

@@ -22,7 +22,7 @@ pub(crate) fn print_line(line: &str) {
     }
 }
 
-/// `println!` through [`print_line`].
+/// `println!` through `output::print_line` (a closed pipe ends the process quietly).
 #[macro_export]
 macro_rules! outln {
     ($($arg:tt)*) => { $crate::output::print_line(&format!($($arg)*)) };

@@ -11,6 +11,8 @@ use torrent_core::bsv::{bsm, stake};
 use torrent_core::tracker::register::{self, RegistrationRequest};
 
 use crate::cli::args::RegisterArgs;
+use crate::ledger::{LogRow, Overview, Payout};
+use crate::store::Account;
 use crate::tracker::api::{ApiError, ProofUrlSet, Registration, StakeCredited};
 
 /// What `register --json` prints: the registration, and what the stake and proof URL calls
@@ -232,25 +234,16 @@ pub(crate) fn credit_stake(
     amount: u64,
     json: bool,
 ) -> Result<ExitCode> {
-    let (status, reply) = post_json(
+    let reply = post_json(
         &format!("{}/admin/stake", base_url(server)),
         &serde_json::json!({"address": address, "amount": amount}),
         Some(token),
     )?;
-    if status != 200 {
-        bail!(
-            "stake credit refused ({status}): {}",
-            reply["error"].as_str().unwrap_or("no reason given")
-        );
-    }
+    let a: Account = typed(reply, "stake credit")?;
     if json {
-        crate::outln!("{reply}");
+        crate::outln!("{}", serde_json::to_string(&a)?);
     } else {
-        crate::outln!(
-            "{} now has a stake of {} sat",
-            reply["address"].as_str().unwrap_or(address),
-            reply["stake"]
-        );
+        crate::outln!("{} now has a stake of {} sat", a.address, a.stake);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -260,25 +253,15 @@ pub(crate) fn credit_stake(
 /// # Errors
 /// An unreachable service or a refused call.
 pub(crate) fn list_seeders(server: &str, token: &str, json: bool) -> Result<ExitCode> {
-    let agent = agent();
-    let url = format!("{}/admin/seeders", base_url(server));
-    let mut resp = agent
-        .get(&url)
-        .header("authorization", &format!("Bearer {token}"))
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    let reply: serde_json::Value =
-        serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
-    if status != 200 {
-        bail!(
-            "listing seeders refused ({status}): {}",
-            reply["error"].as_str().unwrap_or("no reason given")
-        );
-    }
+    let v = admin_call(
+        "GET",
+        &format!("{}/admin/seeders", base_url(server)),
+        token,
+        None,
+    )
+    .context("listing seeders")?;
     if json {
-        crate::outln!("{reply}");
+        crate::outln!("{v}");
     } else {
         crate::outln!(
             "{:<36} {:>12} {:>9} {:>12} revoked",
@@ -287,14 +270,14 @@ pub(crate) fn list_seeders(server: &str, token: &str, json: bool) -> Result<Exit
             "announces",
             "last seen"
         );
-        for a in reply.as_array().into_iter().flatten() {
+        for a in serde_json::from_value::<Vec<Account>>(v)? {
             crate::outln!(
                 "{:<36} {:>12} {:>9} {:>12} {}",
-                a["address"].as_str().unwrap_or_default(),
-                a["stake"],
-                a["announces"],
-                a["last_announce"],
-                a["revoked"]
+                a.address,
+                a.stake,
+                a.announces,
+                a.last_announce,
+                a.revoked
             );
         }
     }
@@ -335,26 +318,24 @@ fn admin_call(
     Ok(reply)
 }
 
-fn payout_line(p: &serde_json::Value) -> String {
-    let outs = p["outputs"].as_array().map_or(0, |o| {
-        o.iter()
-            .filter(|x| !x["change"].as_bool().unwrap_or(false))
-            .count()
-    });
-    let paid: u64 = p["outputs"].as_array().map_or(0, |o| {
-        o.iter()
-            .filter(|x| !x["change"].as_bool().unwrap_or(false))
-            .filter_map(|x| x["satoshis"].as_u64())
-            .sum()
-    });
+fn payout_line(p: &Payout) -> String {
+    let paid: Vec<u64> = p
+        .outputs
+        .iter()
+        .filter(|o| !o.change)
+        .map(|o| o.satoshis)
+        .collect();
+    let status = serde_json::to_value(p.status).unwrap_or_default();
     format!(
-        "{} {:<9} {outs} seeders, {paid} sat, fee {} sat, {} attempts{}",
-        p["txid"].as_str().unwrap_or_default(),
-        p["status"].as_str().unwrap_or_default(),
-        p["fee"],
-        p["attempts"],
-        p["last_error"]
-            .as_str()
+        "{} {:<9} {} seeders, {} sat, fee {} sat, {} attempts{}",
+        p.txid,
+        status.as_str().unwrap_or_default(),
+        paid.len(),
+        paid.iter().sum::<u64>(),
+        p.fee,
+        p.attempts,
+        p.last_error
+            .as_deref()
             .map(|e| format!(", last error: {e}"))
             .unwrap_or_default()
     )
@@ -372,116 +353,105 @@ pub(crate) fn ledger(
 ) -> Result<ExitCode> {
     use crate::cli::args::LedgerAction as A;
     let base = base_url(server);
+    let get = |path: &str| admin_call("GET", &format!("{base}{path}"), token, None);
+    let post = |path: &str, body: Option<&serde_json::Value>| {
+        admin_call("POST", &format!("{base}{path}"), token, body)
+    };
+    // `--json` prints the reply as the service sent it; otherwise it is read as its type.
+    let print_payout = |v: serde_json::Value| -> Result<()> {
+        if json {
+            crate::outln!("{v}");
+        } else {
+            crate::outln!("{}", payout_line(&serde_json::from_value::<Payout>(v)?));
+        }
+        Ok(())
+    };
     match action {
         A::Balances | A::Pending => {
-            let v = admin_call("GET", &format!("{base}/admin/ledger"), token, None)?;
-            if matches!(action, A::Pending) {
-                if json {
-                    crate::outln!("{}", v["pending_payouts"]);
-                } else {
-                    for p in v["pending_payouts"].as_array().into_iter().flatten() {
+            let v = get("/admin/ledger")?;
+            let o: Overview = serde_json::from_value(v.clone())?;
+            match (action, json) {
+                (A::Pending, true) => {
+                    crate::outln!("{}", serde_json::to_string(&o.pending_payouts)?)
+                }
+                (A::Pending, false) => {
+                    for p in &o.pending_payouts {
                         crate::outln!("{}", payout_line(p));
                     }
                 }
-            } else if json {
-                crate::outln!("{v}");
-            } else {
-                crate::outln!(
-                    "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}",
-                    "address",
-                    "active",
-                    "stake",
-                    "balance",
-                    "pending",
-                    "paid",
-                    "slashed"
-                );
-                for a in v["accounts"].as_array().into_iter().flatten() {
+                (_, true) => crate::outln!("{v}"),
+                (_, false) => {
                     crate::outln!(
                         "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}",
-                        a["address"].as_str().unwrap_or_default(),
-                        a["active"],
-                        a["stake"],
-                        a["balance"],
-                        a["pending"],
-                        a["paid"],
-                        a["slashed"]
+                        "address",
+                        "active",
+                        "stake",
+                        "balance",
+                        "pending",
+                        "paid",
+                        "slashed"
+                    );
+                    for a in &o.accounts {
+                        crate::outln!(
+                            "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                            a.address,
+                            a.active,
+                            a.stake,
+                            a.balance,
+                            a.pending,
+                            a.paid,
+                            a.slashed
+                        );
+                    }
+                    crate::outln!(
+                        "credited {} sat; wallet holds {} sat",
+                        o.credited,
+                        o.wallet_satoshis
                     );
                 }
-                crate::outln!(
-                    "credited {} sat; wallet holds {} sat",
-                    v["credited"],
-                    v["wallet_satoshis"]
-                );
             }
         }
         A::Payouts => {
-            let v = admin_call("GET", &format!("{base}/admin/payouts"), token, None)?;
+            let v = get("/admin/payouts")?;
             if json {
                 crate::outln!("{v}");
             } else {
-                for p in v.as_array().into_iter().flatten() {
-                    crate::outln!("{}", payout_line(p));
+                for p in serde_json::from_value::<Vec<Payout>>(v)? {
+                    crate::outln!("{}", payout_line(&p));
                 }
             }
         }
         A::History { limit } => {
-            let v = admin_call(
-                "GET",
-                &format!("{base}/admin/ledger/history?limit={limit}"),
-                token,
-                None,
-            )?;
+            let v = get(&format!("/admin/ledger/history?limit={limit}"))?;
             if json {
                 crate::outln!("{v}");
             } else {
-                for r in v.as_array().into_iter().flatten() {
+                for r in serde_json::from_value::<Vec<LogRow>>(v)? {
                     crate::outln!(
                         "{:>6} {:>14} +{:<6} -{:<6} {}",
-                        r["seq"],
-                        r["at"],
-                        r["credited"],
-                        r["slashed"],
-                        r["entry"]
+                        r.seq,
+                        r.at,
+                        r.credited,
+                        r.slashed,
+                        serde_json::to_string(&r.entry)?
                     );
                 }
             }
         }
         A::Settle => {
-            let v = admin_call("POST", &format!("{base}/admin/settle"), token, None)?;
-            if json {
-                crate::outln!("{v}");
-            } else if v.is_null() {
+            let v = post("/admin/settle", None)?;
+            if v.is_null() && !json {
                 crate::outln!("nothing to pay: no balance at or above payout_threshold");
             } else {
-                crate::outln!("{}", payout_line(&v));
+                print_payout(v)?;
             }
         }
-        A::Confirm { txid, block_height } => {
-            let v = admin_call(
-                "POST",
-                &format!("{base}/admin/payouts/{txid}/confirm"),
-                token,
-                Some(&serde_json::json!({ "block_height": block_height })),
-            )?;
-            if json {
-                crate::outln!("{v}");
-            } else {
-                crate::outln!("{}", payout_line(&v));
-            }
-        }
+        A::Confirm { txid, block_height } => print_payout(post(
+            &format!("/admin/payouts/{txid}/confirm"),
+            Some(&serde_json::json!({ "block_height": block_height })),
+        )?)?,
         A::Abandon { txid } => {
-            let v = admin_call(
-                "POST",
-                &format!("{base}/admin/payouts/{txid}/abandon"),
-                token,
-                None,
-            )?;
-            if json {
-                crate::outln!("{v}");
-            } else {
-                crate::outln!("{}", payout_line(&v));
-            }
+            print_payout(post(&format!("/admin/payouts/{txid}/abandon"), None)?)?
         }
         A::Stake { .. } => bail!("ledger stake is handled by list_seeders/credit_stake"),
     }

@@ -17,8 +17,8 @@
 //! frames (each under the frame limit) and an end frame, and [`RemoteBlock`] reads them as a
 //! `Read` with bounded memory, reconnecting at the byte where a broken stream stopped.
 //!
-//! Files: [`wire`] (frames over sockets, around the core's codec), [`client`] (the blocking
-//! client), [`remote`] (a streamed block). Uses `config` only: this is the bottom of the Galaxy integration,
+//! Files: `wire` (frames over sockets, around the core's codec), `client` (the blocking
+//! client), `remote` (a streamed block). Uses `config` only: this is the bottom of the Galaxy integration,
 //! and the modules that talk to Galaxy (alerts, auth, sources, broadcast) use it.
 
 mod wire;

@@ -3,7 +3,7 @@
 
 use super::{Book, Payout, PayoutStatus, Payouts};
 use anyhow::Result;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 fn json_reply(status: axum::http::StatusCode, v: serde_json::Value) -> axum::response::Response {
@@ -26,40 +26,68 @@ fn refuse(e: &anyhow::Error) -> axum::response::Response {
     json_reply(status, serde_json::json!({ "error": msg }))
 }
 
-/// The operator's ledger view as JSON (`GET /admin/ledger`).
+/// `GET /admin/ledger`: every seeder's money, the payouts in flight and the wallet (the
+/// `ledger balances` and `ledger pending` commands read the same type).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Overview {
+    /// Satoshis ever credited (rewards and stakes).
+    pub(crate) credited: u64,
+    /// One row per seeder.
+    pub(crate) accounts: Vec<AccountRow>,
+    /// Payouts signed or broadcast, not yet confirmed.
+    pub(crate) pending_payouts: Vec<Payout>,
+    /// Unspent satoshis in the payout wallet.
+    pub(crate) wallet_satoshis: u64,
+}
+
+/// One seeder in [`Overview`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct AccountRow {
+    pub(crate) address: String,
+    /// Not revoked and staked at least `stake_amount`.
+    pub(crate) active: bool,
+    pub(crate) stake: u64,
+    pub(crate) balance: u64,
+    pub(crate) pending: u64,
+    pub(crate) paid: u64,
+    pub(crate) slashed: u64,
+    pub(crate) earned: u64,
+    pub(crate) bulk_carry: u64,
+    pub(crate) proof_url: Option<String>,
+}
+
+/// The ledger's overview.
 ///
 /// # Errors
 /// Database errors.
-pub(crate) fn overview(book: &Book, stake_amount: u64) -> Result<serde_json::Value> {
-    let accounts: Vec<serde_json::Value> = book
+pub(crate) fn overview(book: &Book, stake_amount: u64) -> Result<Overview> {
+    let accounts = book
         .balances()?
         .into_iter()
-        .map(|(a, m)| {
-            serde_json::json!({
-                "address": a.address,
-                "active": !a.revoked && m.stake >= stake_amount,
-                "stake": m.stake,
-                "balance": m.balance,
-                "pending": m.pending,
-                "paid": m.paid,
-                "slashed": m.slashed,
-                "earned": m.earned,
-                "bulk_carry": m.bulk_carry,
-                "proof_url": a.proof_url,
-            })
+        .map(|(a, m)| AccountRow {
+            active: !a.revoked && m.stake >= stake_amount,
+            address: a.address,
+            stake: m.stake,
+            balance: m.balance,
+            pending: m.pending,
+            paid: m.paid,
+            slashed: m.slashed,
+            earned: m.earned,
+            bulk_carry: m.bulk_carry,
+            proof_url: a.proof_url,
         })
         .collect();
-    let pending: Vec<Payout> = book
+    let pending_payouts = book
         .payouts()?
         .into_iter()
         .filter(|p| matches!(p.status, PayoutStatus::Signed | PayoutStatus::Broadcast))
         .collect();
-    Ok(serde_json::json!({
-        "credited": book.credited(),
-        "accounts": accounts,
-        "pending_payouts": pending,
-        "wallet_satoshis": book.wallet_balance()?,
-    }))
+    Ok(Overview {
+        credited: book.credited(),
+        accounts,
+        pending_payouts,
+        wallet_satoshis: book.wallet_balance()?,
+    })
 }
 
 #[derive(Deserialize)]
@@ -93,7 +121,7 @@ pub(crate) fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
             "/admin/ledger",
             get(move |State((p, stake)): S| async move {
                 match blocking(move || overview(&p.book, stake)).await {
-                    Ok(v) => json_reply(StatusCode::OK, v),
+                    Ok(v) => json_reply(StatusCode::OK, serde_json::to_value(v).unwrap_or_default()),
                     Err(e) => refuse(&e),
                 }
             }),

@@ -28,7 +28,7 @@
 //! call it with entries, it never calls them.
 
 mod http;
-pub(crate) use http::router;
+pub(crate) use http::{Overview, router};
 
 mod broadcast;
 pub(crate) use broadcast::Broadcaster;

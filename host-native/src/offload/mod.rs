@@ -8,8 +8,8 @@
 //! (only complete files ever carry final names), the txid index and its stage commit in one
 //! transaction, and deletes happen only after the gate's decision and evidence are committed.
 //!
-//! Files: this one is the pipeline and the aging scan; [`source`] reads blocks (folder, blk
-//! files, Galaxy), [`bundle`] writes a bundle in one streaming pass, [`inspect`] checks one.
+//! Files: this one is the pipeline and the aging scan; `source` reads blocks (folder, blk
+//! files, Galaxy), `bundle` writes a bundle in one streaming pass, [`inspect`] checks one.
 //!
 //! Uses `store`, `swarm` (seeding, audits), `tracker` (who seeds), `ledger` (audit verdicts),
 //! `http::registry` (publishing), `alerts`, `galaxy` and `config`. Nothing below it calls it;

@@ -7,7 +7,7 @@
 //! addresses, so scripts and tests never guess ports.
 //!
 //! Top of the service: it wires every module together and nothing but `cli` uses it;
-//! [`demo`] prepares the embedded demo's blocks.
+//! `demo` prepares the embedded demo's blocks.
 
 pub(crate) mod demo;
 mod parts;
