@@ -8,9 +8,10 @@ pub mod chain_gen;
 pub mod galaxy_standin;
 pub mod webdriver;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use torrent_core::bsv::blk::BlkFrames;
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_core::bsv::merkle::MerkleTree;
@@ -197,3 +198,42 @@ pub const ARIA2_LOOPBACK: [&str; 10] = [
     "--listen-port=6990-6999",
     "--quiet=true",
 ];
+
+/// Every sample of a Prometheus text exposition, series (name and labels, as written) to
+/// value: the one parser of the tests (the e2e run and the service's tests).
+///
+/// # Errors
+/// A malformed line, a bad value or a series twice, with its line number.
+pub fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .with_context(|| format!("metrics line {}: {line:?}", n + 1))?;
+        let v: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v
+                .parse()
+                .with_context(|| format!("metrics line {}: value {v:?}", n + 1))?,
+        };
+        let name_end = series.find('{').unwrap_or(series.len());
+        ensure!(
+            series[..name_end]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && (name_end == series.len() || series.ends_with('}')),
+            "metrics line {}: series {series:?}",
+            n + 1
+        );
+        ensure!(
+            out.insert(series.to_string(), v).is_none(),
+            "metrics line {}: {series} twice",
+            n + 1
+        );
+    }
+    Ok(out)
+}

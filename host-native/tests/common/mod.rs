@@ -484,16 +484,10 @@ pub(crate) fn http_from(
     (status, body)
 }
 
-/// Every sample of a Prometheus text exposition: series (name and labels, as written) to
-/// value. The one parser the tests share.
+/// Every sample of a Prometheus text exposition (`torrent_tests::parse_prometheus`, which
+/// also rejects a malformed line).
 pub(crate) fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let (k, v) = l.rsplit_once(' ')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
+    torrent_tests::parse_prometheus(text).unwrap_or_else(|e| panic!("{e:#}\n{text}"))
 }
 
 /// The value of `series` (name and labels; a trailing space is ignored) in `text`.

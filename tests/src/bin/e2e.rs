@@ -218,41 +218,6 @@ impl Report {
     }
 }
 
-/// One sample per series from Prometheus text exposition; rejects malformed lines.
-fn parse_prometheus(text: &str) -> Result<BTreeMap<String, f64>> {
-    let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line
-            .rsplit_once(' ')
-            .with_context(|| format!("metrics line {}: {line:?}", n + 1))?;
-        let v: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v
-                .parse()
-                .with_context(|| format!("metrics line {}: value {v:?}", n + 1))?,
-        };
-        let name_end = series.find('{').unwrap_or(series.len());
-        ensure!(
-            series[..name_end]
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-                && (name_end == series.len() || series.ends_with('}')),
-            "metrics line {}: series {series:?}",
-            n + 1
-        );
-        ensure!(
-            out.insert(series.to_string(), v).is_none(),
-            "metrics line {}: {series} twice",
-            n + 1
-        );
-    }
-    Ok(out)
-}
-
 struct Blocks {
     raw: BTreeMap<u64, Vec<u8>>,
     header: Header,
@@ -580,7 +545,9 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
             wait_for("the tracker counting seeder 1", 60, || seeders_of(1))?;
             // Audits pass, but min_seeders is 2: nothing leaves the Block service.
             wait_for("an audit of seeder 1", 60, || {
-                let m = parse_prometheus(&get(&format!("http://{http}/metrics"), None)?.1)?;
+                let m = torrent_tests::parse_prometheus(
+                    &get(&format!("http://{http}/metrics"), None)?.1,
+                )?;
                 Ok(m.get("torrent_service_audits_total{result=\"pass\"}")
                     .copied()
                     .unwrap_or(0.0)
@@ -735,7 +702,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
 
     report.stage("Prometheus text scraped and parsed", || {
         let text = get(&format!("http://{http}/metrics"), None)?.1;
-        let m = parse_prometheus(&text)?;
+        let m = torrent_tests::parse_prometheus(&text)?;
         let need = |series: &str, min: f64| -> Result<f64> {
             let v = m.get(series).copied().with_context(|| format!("{series} missing"))?;
             ensure!(v >= min, "{series} = {v}, want at least {min}");
