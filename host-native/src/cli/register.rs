@@ -307,15 +307,7 @@ fn admin_call(
     let text = resp.body_mut().read_to_string().unwrap_or_default();
     let reply: serde_json::Value =
         serde_json::from_str(&text).unwrap_or(serde_json::json!({"error": text}));
-    if status != 200 {
-        bail!(
-            "{} ({status})",
-            reply["error"]
-                .as_str()
-                .unwrap_or("refused, no reason given")
-        );
-    }
-    Ok(reply)
+    typed((status, reply), &format!("{method} {url}"))
 }
 
 fn payout_line(p: &Payout) -> String {
