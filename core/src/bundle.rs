@@ -426,6 +426,43 @@ mod tests {
     }
 }
 
+/// What names a bundle to its users, the same whoever made it: the first fields of
+/// `bundle --json` and of each `GET /v1/bundles` entry (DESIGN §12).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BundleSummary {
+    /// Torrent name.
+    pub name: String,
+    /// First height.
+    pub first: u64,
+    /// Last height.
+    pub last: u64,
+    /// v1 info-hash.
+    pub infohash_v1: InfoHashV1,
+    /// v2 info-hash (hybrid bundles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infohash_v2: Option<InfoHashV2>,
+    /// Magnet link with the torrent's trackers and web seeds.
+    pub magnet: String,
+}
+
+impl BundleSummary {
+    /// Reads it from a bundle torrent; `None` for a torrent that is not a bundle (no valid
+    /// `bsv` dictionary, or no v1 info-hash).
+    pub fn of(m: &crate::metainfo::Metainfo) -> Option<Self> {
+        let bsv = read_bsv(&m.info).ok()?;
+        let announce: Vec<&str> = m.announce.iter().map(String::as_str).collect();
+        let seeds: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
+        Some(Self {
+            name: m.name.clone(),
+            first: bsv.first,
+            last: bsv.last,
+            infohash_v1: m.infohash_v1?,
+            infohash_v2: m.infohash_v2,
+            magnet: m.magnet(&announce, &seeds),
+        })
+    }
+}
+
 /// A bundle's `bsv` dictionary, read back (the one reader the hosts share).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BsvMeta {

@@ -9,43 +9,49 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
+use crate::bsv::amount::Satoshis;
+
 /// The reward and slashing rules (the original service's keys, from the host's config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rules {
     /// Per valid proof served.
-    pub proof_reward_base: u64,
+    pub proof_reward_base: Satoshis,
     /// Extra when the proof was served strictly under `speed_limit_ms`.
-    pub proof_bonus_speed: u64,
+    pub proof_bonus_speed: Satoshis,
     /// Extra when the block's bundle has strictly fewer than `rare_below` active seeders.
-    pub proof_bonus_rare: u64,
+    pub proof_bonus_rare: Satoshis,
     /// The speed bonus edge, milliseconds (500).
     pub speed_limit_ms: u64,
     /// The rarity edge, seeders (3).
     pub rare_below: u32,
     /// Per 1,000,000 bytes of verified bulk data; the remainder carries to the next report.
-    pub bulk_reward_per_mb: u64,
+    pub bulk_reward_per_mb: Satoshis,
     /// Taken from the stake for an invalid proof.
-    pub slash_invalid_proof: u64,
+    pub slash_invalid_proof: Satoshis,
     /// Taken from the stake for a failed audit.
-    pub slash_failed_audit: u64,
+    pub slash_failed_audit: Satoshis,
 }
 
 impl Rules {
     /// The original service's numbers: 100 sat a proof, +10 under 500 ms, +50 under 3
     /// seeders, 100 sat per MB; slashing 10,000 sat for an invalid proof or a failed audit.
     pub const DEFAULT: Self = Self {
-        proof_reward_base: 100,
-        proof_bonus_speed: 10,
-        proof_bonus_rare: 50,
+        proof_reward_base: Satoshis(100),
+        proof_bonus_speed: Satoshis(10),
+        proof_bonus_rare: Satoshis(50),
         speed_limit_ms: 500,
         rare_below: 3,
-        bulk_reward_per_mb: 100,
-        slash_invalid_proof: 10_000,
-        slash_failed_audit: 10_000,
+        bulk_reward_per_mb: Satoshis(100),
+        slash_invalid_proof: Satoshis(10_000),
+        slash_failed_audit: Satoshis(10_000),
     };
 
     /// The reward of one valid proof.
-    pub fn proof_reward(&self, served_ms: u64, active_seeders: u32) -> Result<u64, LedgerError> {
+    pub fn proof_reward(
+        &self,
+        served_ms: u64,
+        active_seeders: u32,
+    ) -> Result<Satoshis, LedgerError> {
         let mut r = self.proof_reward_base;
         if served_ms < self.speed_limit_ms {
             r = r
@@ -62,17 +68,22 @@ impl Rules {
 
     /// The reward of `bytes` of verified bulk data on top of `carry` bytes not yet worth
     /// a megabyte: (satoshis, the new carry).
-    pub fn bulk_reward(&self, carry: u64, bytes: u64) -> Result<(u64, u64), LedgerError> {
-        let total = add(carry, bytes)?;
-        let r = (total / 1_000_000)
-            .checked_mul(self.bulk_reward_per_mb)
+    pub fn bulk_reward(&self, carry: u64, bytes: u64) -> Result<(Satoshis, u64), LedgerError> {
+        let total = carry.checked_add(bytes).ok_or(LedgerError::Overflow)?;
+        let r = self
+            .bulk_reward_per_mb
+            .checked_mul(total / 1_000_000)
             .ok_or(LedgerError::Overflow)?;
         Ok((r, total % 1_000_000))
     }
 
     /// The satoshis `event` would credit to a seeder whose money is `account` now (`None`
     /// for events that are not rewards): what a budget must admit first.
-    pub fn reward_of(&self, event: &Event, account: &Account) -> Result<Option<u64>, LedgerError> {
+    pub fn reward_of(
+        &self,
+        event: &Event,
+        account: &Account,
+    ) -> Result<Option<Satoshis>, LedgerError> {
         Ok(match event {
             Event::ProofServed {
                 served_ms,
@@ -102,7 +113,7 @@ pub enum Event {
         /// Seeder account.
         seeder: u64,
         /// Satoshis.
-        amount: u64,
+        amount: Satoshis,
     },
     /// A seeder served a proof that verified.
     ProofServed {
@@ -132,7 +143,7 @@ pub enum Event {
         /// Payout id (the host's; the txid once signed).
         payout: u64,
         /// Seeder and amount per output.
-        outputs: Vec<(u64, u64)>,
+        outputs: Vec<(u64, Satoshis)>,
     },
     /// The payout confirmed: pending becomes paid.
     PayoutConfirmed {
@@ -160,9 +171,9 @@ pub enum LedgerError {
         /// Seeder.
         seeder: u64,
         /// Balance.
-        balance: u64,
+        balance: Satoshis,
         /// Amount asked.
-        asked: u64,
+        asked: Satoshis,
     },
     /// A payout id used twice or unknown.
     #[error("payout {0} is unknown or already settled")]
@@ -186,42 +197,42 @@ pub enum Applied {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Moved {
     /// Credited to a balance (rewards) or a stake (stakes).
-    pub credited: u64,
+    pub credited: Satoshis,
     /// Taken from a stake.
-    pub slashed: u64,
+    pub slashed: Satoshis,
 }
 
 /// One seeder's money.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Account {
     /// Earned and not yet in a payout.
-    pub balance: u64,
+    pub balance: Satoshis,
     /// Staked (slashing takes from here).
-    pub stake: u64,
+    pub stake: Satoshis,
     /// In payouts not yet confirmed.
-    pub pending: u64,
+    pub pending: Satoshis,
     /// Confirmed paid out.
-    pub paid: u64,
+    pub paid: Satoshis,
     /// Slashed so far.
-    pub slashed: u64,
+    pub slashed: Satoshis,
     /// Bulk bytes not yet worth a whole megabyte.
     pub bulk_carry: u64,
     /// Rewards credited so far.
-    pub earned: u64,
+    pub earned: Satoshis,
 }
 
 /// The ledger.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
     accounts: BTreeMap<u64, Account>,
-    payouts: BTreeMap<u64, Vec<(u64, u64)>>,
+    payouts: BTreeMap<u64, Vec<(u64, Satoshis)>>,
     settled: BTreeSet<u64>,
     seen: BTreeSet<u64>,
     /// Satoshis that came in: rewards credited plus stakes deposited.
-    pub credited: u64,
+    pub credited: Satoshis,
 }
 
-fn add(a: u64, b: u64) -> Result<u64, LedgerError> {
+fn add(a: Satoshis, b: Satoshis) -> Result<Satoshis, LedgerError> {
     a.checked_add(b).ok_or(LedgerError::Overflow)
 }
 
@@ -242,8 +253,8 @@ impl Ledger {
     }
 
     /// Satoshis held plus satoshis gone: must equal [`Ledger::credited`].
-    pub fn accounted(&self) -> Option<u64> {
-        self.accounts.values().try_fold(0u64, |acc, a| {
+    pub fn accounted(&self) -> Option<Satoshis> {
+        self.accounts.values().try_fold(Satoshis::ZERO, |acc, a| {
             acc.checked_add(a.balance)?
                 .checked_add(a.stake)?
                 .checked_add(a.pending)?
@@ -258,9 +269,9 @@ impl Ledger {
     /// applies with [`Ledger::apply_new`].
     pub fn from_parts(
         accounts: BTreeMap<u64, Account>,
-        payouts: BTreeMap<u64, Vec<(u64, u64)>>,
+        payouts: BTreeMap<u64, Vec<(u64, Satoshis)>>,
         settled: BTreeSet<u64>,
-        credited: u64,
+        credited: Satoshis,
     ) -> Self {
         Self {
             accounts,
@@ -272,7 +283,7 @@ impl Ledger {
     }
 
     /// The outputs of payout `payout` while it is pending.
-    pub fn payout(&self, payout: u64) -> Option<&[(u64, u64)]> {
+    pub fn payout(&self, payout: u64) -> Option<&[(u64, Satoshis)]> {
         self.payouts.get(&payout).map(Vec::as_slice)
     }
 
@@ -303,7 +314,7 @@ impl Ledger {
     fn credit(
         &mut self,
         seeder: u64,
-        amount: u64,
+        amount: Satoshis,
         carry: Option<u64>,
     ) -> Result<Moved, LedgerError> {
         let a = self.account(seeder);
@@ -318,7 +329,7 @@ impl Ledger {
         self.credited = credited;
         Ok(Moved {
             credited: amount,
-            slashed: 0,
+            slashed: Satoshis::ZERO,
         })
     }
 
@@ -354,7 +365,7 @@ impl Ledger {
                 let taken = want.min(a.stake);
                 let slashed = add(a.slashed, taken)?;
                 let a = self.accounts.entry(*seeder).or_default();
-                a.stake -= taken;
+                a.stake = a.stake.saturating_sub(taken);
                 a.slashed = slashed;
                 moved.slashed = taken;
             }
@@ -363,25 +374,30 @@ impl Ledger {
                     return Err(LedgerError::UnknownPayout(*payout));
                 }
                 let mut seen = BTreeSet::new();
-                if outputs.is_empty() || outputs.iter().any(|(s, v)| *v == 0 || !seen.insert(*s)) {
+                if outputs.is_empty()
+                    || outputs.iter().any(|(s, v)| v.is_zero() || !seen.insert(*s))
+                {
                     return Err(LedgerError::BadPayout(*payout));
                 }
+                // Every new figure first, then the writes: all or nothing.
+                let mut next = Vec::with_capacity(outputs.len());
                 for (seeder, amount) in outputs {
                     let a = self.account(*seeder);
-                    if a.balance < *amount {
-                        return Err(LedgerError::Insufficient {
-                            payout: *payout,
-                            seeder: *seeder,
-                            balance: a.balance,
-                            asked: *amount,
-                        });
-                    }
-                    add(a.pending, *amount)?;
+                    let balance =
+                        a.balance
+                            .checked_sub(*amount)
+                            .ok_or(LedgerError::Insufficient {
+                                payout: *payout,
+                                seeder: *seeder,
+                                balance: a.balance,
+                                asked: *amount,
+                            })?;
+                    next.push((*seeder, balance, add(a.pending, *amount)?));
                 }
-                for (seeder, amount) in outputs {
-                    let a = self.accounts.entry(*seeder).or_default();
-                    a.balance -= amount;
-                    a.pending += amount;
+                for (seeder, balance, pending) in next {
+                    let a = self.accounts.entry(seeder).or_default();
+                    a.balance = balance;
+                    a.pending = pending;
                 }
                 self.payouts.insert(*payout, outputs.clone());
             }
@@ -391,21 +407,24 @@ impl Ledger {
                     .get(payout)
                     .ok_or(LedgerError::UnknownPayout(*payout))?;
                 let confirmed = matches!(event, Event::PayoutConfirmed { .. });
+                let mut next = Vec::with_capacity(outputs.len());
                 for (seeder, amount) in outputs {
                     let a = self.account(*seeder);
-                    a.pending
+                    let pending = a
+                        .pending
                         .checked_sub(*amount)
                         .ok_or(LedgerError::Overflow)?;
-                    add(if confirmed { a.paid } else { a.balance }, *amount)?;
+                    let to = add(if confirmed { a.paid } else { a.balance }, *amount)?;
+                    next.push((*seeder, pending, to));
                 }
-                let outputs = self.payouts.remove(payout).unwrap_or_default();
-                for (seeder, amount) in outputs {
+                self.payouts.remove(payout);
+                for (seeder, pending, to) in next {
                     let a = self.accounts.entry(seeder).or_default();
-                    a.pending -= amount;
+                    a.pending = pending;
                     if confirmed {
-                        a.paid += amount;
+                        a.paid = to;
                     } else {
-                        a.balance += amount;
+                        a.balance = to;
                     }
                 }
                 if confirmed {
@@ -425,18 +444,18 @@ mod tests {
     #[test]
     fn bonuses_are_strict_edges() {
         let r = Rules::DEFAULT;
-        assert_eq!(r.proof_reward(499, 2).unwrap(), 160);
+        assert_eq!(r.proof_reward(499, 2).unwrap(), Satoshis(160));
         assert_eq!(
             r.proof_reward(500, 2).unwrap(),
-            150,
+            Satoshis(150),
             "500 ms is not under 500 ms"
         );
         assert_eq!(
             r.proof_reward(499, 3).unwrap(),
-            110,
+            Satoshis(110),
             "3 seeders is not fewer than 3"
         );
-        assert_eq!(r.proof_reward(10_000, 50).unwrap(), 100);
+        assert_eq!(r.proof_reward(10_000, 50).unwrap(), Satoshis(100));
     }
 
     #[test]
@@ -452,7 +471,7 @@ mod tests {
             &r,
         )
         .unwrap();
-        assert_eq!(l.account(7).balance, 100);
+        assert_eq!(l.account(7).balance, Satoshis(100));
         assert_eq!(l.account(7).bulk_carry, 500_000);
         l.apply(
             2,
@@ -463,7 +482,7 @@ mod tests {
             &r,
         )
         .unwrap();
-        assert_eq!(l.account(7).balance, 200);
+        assert_eq!(l.account(7).balance, Satoshis(200));
         assert_eq!(l.account(7).bulk_carry, 100_000);
     }
 
@@ -475,7 +494,7 @@ mod tests {
             1,
             &Event::Stake {
                 seeder: 1,
-                amount: 100_000,
+                amount: Satoshis(100_000),
             },
             &r,
         )
@@ -492,19 +511,22 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(l.account(1).balance, 1100);
+        assert_eq!(l.account(1).balance, Satoshis(1100));
         let out = Event::PayoutCreated {
             payout: 9,
-            outputs: vec![(1, 1000)],
+            outputs: vec![(1, Satoshis(1000))],
         };
         l.apply(100, &out, &r).unwrap();
-        assert_eq!((l.account(1).balance, l.account(1).pending), (100, 1000));
+        assert_eq!(
+            (l.account(1).balance, l.account(1).pending),
+            (Satoshis(100), Satoshis(1000))
+        );
         assert!(matches!(
             l.apply(
                 101,
                 &Event::PayoutCreated {
                     payout: 10,
-                    outputs: vec![(1, 101)]
+                    outputs: vec![(1, Satoshis(101))]
                 },
                 &r
             ),
@@ -512,19 +534,19 @@ mod tests {
         ));
         l.apply(102, &Event::PayoutAbandoned { payout: 9 }, &r)
             .unwrap();
-        assert_eq!(l.account(1).balance, 1100);
+        assert_eq!(l.account(1).balance, Satoshis(1100));
         l.apply(
             103,
             &Event::PayoutCreated {
                 payout: 11,
-                outputs: vec![(1, 1100)],
+                outputs: vec![(1, Satoshis(1100))],
             },
             &r,
         )
         .unwrap();
         l.apply(104, &Event::PayoutConfirmed { payout: 11 }, &r)
             .unwrap();
-        assert_eq!(l.account(1).paid, 1100);
+        assert_eq!(l.account(1).paid, Satoshis(1100));
         assert_eq!(
             l.apply(105, &Event::PayoutConfirmed { payout: 11 }, &r),
             Err(LedgerError::UnknownPayout(11))
@@ -538,7 +560,7 @@ mod tests {
             &r,
         )
         .unwrap();
-        assert_eq!(l.account(1).stake, 90_000);
+        assert_eq!(l.account(1).stake, Satoshis(90_000));
         assert_eq!(l.accounted(), Some(l.credited));
     }
 }

@@ -17,7 +17,8 @@
 //! layout (`bundle`, `metainfo`), the tracker's codecs and swarms (`tracker`), the audit of a
 //! seeder (`peer::session` over `peer::wire`, and `audit` for which pieces and when), the
 //! prune gate (`prune`), the money (`incentive`, `rewards`, and `settle`, which funds a
-//! payout), and Galaxy's messages (`galaxy`).
+//! payout; every amount a [`Satoshis`], with checked arithmetic), and Galaxy's messages
+//! (`galaxy`).
 //!
 //! What it does **not** do: read files, open sockets, look at the time or draw randomness.
 //! Hosts (`torrent_service`, `torrent_wasm_guest`, `web_spv`) own all of that and pass bytes,
@@ -66,6 +67,7 @@ pub mod time;
 pub mod tracker;
 pub mod verdict;
 
+pub use bsv::amount::Satoshis;
 pub use bsv::hash::{BlockHash, MerkleNode, MerkleRoot, Txid};
 pub use bsv::header::Header;
 pub use bsv::network::Network;

@@ -21,6 +21,7 @@
 use alloc::vec::Vec;
 use core::net::IpAddr;
 
+use crate::bsv::amount::Satoshis;
 use crate::time::UnixMillis;
 
 /// Where a bundle is in the offload pipeline. Ordered: each stage implies all earlier ones.
@@ -93,7 +94,7 @@ pub struct GateConfig {
     /// How recent a passing audit must be.
     pub audit_max_age: core::time::Duration,
     /// Stake a seeder must hold, satoshis.
-    pub stake_amount: u64,
+    pub stake_amount: Satoshis,
     /// IPv4 prefix length of one network (24 by default).
     pub prefix_v4: u8,
     /// IPv6 prefix length of one network (48 by default).
@@ -129,7 +130,7 @@ pub struct SeederEvidence {
     /// Account id.
     pub account: u64,
     /// Stake credited, satoshis.
-    pub stake: u64,
+    pub stake: Satoshis,
     /// Revoked by the operator.
     pub revoked: bool,
     /// The tracker currently sees it announcing this bundle as complete.
@@ -258,7 +259,7 @@ mod tests {
     const CFG: GateConfig = GateConfig {
         min_seeders: 3,
         audit_max_age: Duration::from_secs(3600),
-        stake_amount: 100_000,
+        stake_amount: Satoshis(100_000),
         prefix_v4: 24,
         prefix_v6: 48,
     };
@@ -267,7 +268,7 @@ mod tests {
     fn good(account: u64, now: UnixMillis) -> SeederEvidence {
         SeederEvidence {
             account,
-            stake: 100_000,
+            stake: Satoshis(100_000),
             revoked: false,
             complete: true,
             last_pass: Some(UnixMillis(now.0 - 1000)),
@@ -363,7 +364,7 @@ mod tests {
         let now = UnixMillis::from_secs(10_000_000);
         let mut e = good(1, now);
         assert_eq!(e.qualifies(&CFG, now), Ok(()));
-        e.stake = 99_999;
+        e.stake = Satoshis(99_999);
         assert_eq!(e.qualifies(&CFG, now), Err(Disqualified::Unstaked));
         e = good(1, now);
         e.revoked = true;

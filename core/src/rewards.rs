@@ -18,6 +18,8 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use core::time::Duration;
 
+use crate::bsv::amount::Satoshis;
+
 /// The proof reward rules' settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProofRewardConfig {
@@ -163,10 +165,10 @@ mod tests {
 /// day, overall and per seeder. Zero means no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct BudgetConfig {
-    /// Satoshis of rewards per UTC day, all seeders together.
-    pub per_day: u64,
-    /// Satoshis of rewards per UTC day for one seeder.
-    pub per_seeder_per_day: u64,
+    /// Rewards per UTC day, all seeders together.
+    pub per_day: Satoshis,
+    /// Rewards per UTC day for one seeder.
+    pub per_seeder_per_day: Satoshis,
 }
 
 /// Why a reward does not accrue.
@@ -182,10 +184,10 @@ pub struct OverBudget {
 pub struct Budget {
     /// The UTC day (days since the epoch) the counts are for.
     pub day: u64,
-    /// Satoshis accrued today, all seeders.
-    pub total: u64,
-    /// Satoshis accrued today per seeder account.
-    pub per_seeder: BTreeMap<u64, u64>,
+    /// Accrued today, all seeders.
+    pub total: Satoshis,
+    /// Accrued today per seeder account.
+    pub per_seeder: BTreeMap<u64, Satoshis>,
     /// A refusal happened today (the alert was raised).
     pub exhausted: bool,
 }
@@ -200,7 +202,7 @@ impl Budget {
     pub fn admit(
         &mut self,
         seeder: u64,
-        amount: u64,
+        amount: Satoshis,
         now_ms: u64,
         cfg: &BudgetConfig,
     ) -> Result<(), OverBudget> {
@@ -211,19 +213,21 @@ impl Budget {
                 ..Self::default()
             };
         }
-        if amount == 0 {
+        if amount.is_zero() {
             return Ok(());
         }
-        let mine = self.per_seeder.get(&seeder).copied().unwrap_or(0);
-        let over =
-            |cap: u64, have: u64| cap != 0 && have.checked_add(amount).is_none_or(|t| t > cap);
+        let mine = self.per_seeder.get(&seeder).copied().unwrap_or_default();
+        let over = |cap: Satoshis, have: Satoshis| {
+            !cap.is_zero() && have.checked_add(amount).is_none_or(|t| t > cap)
+        };
         if over(cfg.per_day, self.total) || over(cfg.per_seeder_per_day, mine) {
             let first_today = !self.exhausted;
             self.exhausted = true;
             return Err(OverBudget { first_today });
         }
-        self.total += amount;
-        self.per_seeder.insert(seeder, mine + amount);
+        // Under a cap neither sum can pass it; without one they only count.
+        self.total = self.total.saturating_add(amount);
+        self.per_seeder.insert(seeder, mine.saturating_add(amount));
         Ok(())
     }
 }
@@ -235,27 +239,30 @@ mod budget_tests {
     #[test]
     fn caps_hold_per_day_and_per_seeder_and_alert_once() {
         let cfg = BudgetConfig {
-            per_day: 1000,
-            per_seeder_per_day: 400,
+            per_day: Satoshis(1000),
+            per_seeder_per_day: Satoshis(400),
         };
         let mut b = Budget::default();
         let t = 20_000 * 86_400_000;
-        assert_eq!(b.admit(1, 300, t, &cfg), Ok(()));
+        assert_eq!(b.admit(1, Satoshis(300), t, &cfg), Ok(()));
         assert_eq!(
-            b.admit(1, 200, t, &cfg),
+            b.admit(1, Satoshis(200), t, &cfg),
             Err(OverBudget { first_today: true })
         );
-        assert_eq!(b.admit(1, 100, t, &cfg), Ok(()));
-        assert_eq!(b.admit(2, 400, t, &cfg), Ok(()));
+        assert_eq!(b.admit(1, Satoshis(100), t, &cfg), Ok(()));
+        assert_eq!(b.admit(2, Satoshis(400), t, &cfg), Ok(()));
         assert_eq!(
-            b.admit(3, 300, t, &cfg),
+            b.admit(3, Satoshis(300), t, &cfg),
             Err(OverBudget { first_today: false })
         );
-        assert_eq!(b.admit(3, 0, t, &cfg), Ok(()));
+        assert_eq!(b.admit(3, Satoshis(0), t, &cfg), Ok(()));
         // A new UTC day starts afresh.
-        assert_eq!(b.admit(1, 400, t + 86_400_000, &cfg), Ok(()));
-        assert_eq!(b.total, 400);
+        assert_eq!(b.admit(1, Satoshis(400), t + 86_400_000, &cfg), Ok(()));
+        assert_eq!(b.total, Satoshis(400));
         // No caps: everything is admitted.
-        assert_eq!(b.admit(9, u64::MAX, t, &BudgetConfig::default()), Ok(()));
+        assert_eq!(
+            b.admit(9, Satoshis(u64::MAX), t, &BudgetConfig::default()),
+            Ok(())
+        );
     }
 }

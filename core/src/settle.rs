@@ -14,6 +14,7 @@
 
 use alloc::vec::Vec;
 
+use crate::bsv::amount::Satoshis;
 use crate::bsv::keys::PrivateKey;
 use crate::bsv::p2pkh::{TxBuildError, Utxo, build_p2pkh};
 use crate::bsv::tx::{Transaction, TxOut};
@@ -66,7 +67,7 @@ pub fn fund(
     outputs: &[TxOut],
     change_script: &[u8],
     sat_per_kb: u64,
-    dust: u64,
+    dust: Satoshis,
 ) -> Result<(Transaction, Vec<Utxo>), TxBuildError> {
     let mut rest = rest.to_vec();
     rest.sort_by(|a, b| {
@@ -106,7 +107,7 @@ mod tests {
                 txid: Txid::from_byte_array([n; 32]),
                 vout: u32::from(n),
             },
-            value,
+            value: Satoshis(value),
             script_pubkey: key.address().script_pubkey(),
         }
     }
@@ -116,7 +117,7 @@ mod tests {
         let key = PrivateKey::from_bytes(&[7; 32], Network::Mainnet).unwrap();
         let change = key.address().script_pubkey();
         let pay = [TxOut {
-            value: 50_000,
+            value: Satoshis(50_000),
             script_pubkey: change.clone(),
         }];
         let rest = [
@@ -125,24 +126,24 @@ mod tests {
             utxo(&key, 3, 40_000),
         ];
         // The largest alone pays.
-        let (tx, spent) = fund(&key, &[], &rest, &pay, &change, 500, 1).unwrap();
+        let (tx, spent) = fund(&key, &[], &rest, &pay, &change, 500, Satoshis(1)).unwrap();
         assert_eq!(spent, vec![rest[1].clone()]);
         assert_eq!(tx.inputs.len(), 1);
         // A released input is spent even when not needed, and first.
         let must = [utxo(&key, 9, 1_000)];
-        let (_, spent) = fund(&key, &must, &rest, &pay, &change, 500, 1).unwrap();
+        let (_, spent) = fund(&key, &must, &rest, &pay, &change, 500, Satoshis(1)).unwrap();
         assert_eq!(spent, vec![must[0].clone(), rest[1].clone()]);
         // Not enough in all of them together.
         let big = [TxOut {
-            value: 1_000_000,
+            value: Satoshis(1_000_000),
             script_pubkey: change.clone(),
         }];
         assert!(matches!(
-            fund(&key, &[], &rest, &big, &change, 500, 1),
+            fund(&key, &[], &rest, &big, &change, 500, Satoshis(1)),
             Err(TxBuildError::Insufficient { .. })
         ));
         assert_eq!(
-            fund(&key, &[], &[], &pay, &change, 500, 1).map(|_| ()),
+            fund(&key, &[], &[], &pay, &change, 500, Satoshis(1)).map(|_| ()),
             Err(TxBuildError::Empty)
         );
     }

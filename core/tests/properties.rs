@@ -8,7 +8,7 @@ use torrent_core::bsv::merkle::{self, MerkleRootBuilder, MerkleTree, tree_height
 use torrent_core::bsv::tx::{Transaction, TxLimits};
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::{TargetKind, TscProof};
-use torrent_core::{BlockHash, Header, Txid};
+use torrent_core::{BlockHash, Header, Satoshis, Txid};
 
 /// Distinct pseudo-random txids (hashes of their seed and index, so never equal).
 fn txids(n: usize, seed: u64) -> Vec<Txid> {
@@ -301,14 +301,17 @@ proptest! {
     ) {
         use std::collections::BTreeMap;
         use torrent_core::rewards::{Budget, BudgetConfig};
-        let cfg = BudgetConfig { per_day, per_seeder_per_day: per_seeder };
+        let cfg = BudgetConfig {
+            per_day: Satoshis(per_day),
+            per_seeder_per_day: Satoshis(per_seeder),
+        };
         let mut b = Budget::default();
         let mut now = 1_700_000_000_000u64;
         let mut day_total: BTreeMap<u64, u64> = BTreeMap::new();
         let mut seeder_total: BTreeMap<(u64, u64), u64> = BTreeMap::new();
         for (seeder, amount, dt) in ops {
             now += dt;
-            if b.admit(seeder, amount, now, &cfg).is_ok() {
+            if b.admit(seeder, Satoshis(amount), now, &cfg).is_ok() {
                 let day = now / 86_400_000;
                 *day_total.entry(day).or_default() += amount;
                 *seeder_total.entry((day, seeder)).or_default() += amount;
@@ -342,7 +345,7 @@ proptest! {
         use torrent_core::rewards::{BudgetConfig, Budget, ProofRewardConfig, ProofRewards};
         use torrent_core::time::UnixMillis;
         let rules = Rules::DEFAULT;
-        let budget_cfg = BudgetConfig { per_day: 2_000, per_seeder_per_day: 700 };
+        let budget_cfg = BudgetConfig { per_day: Satoshis(2_000), per_seeder_per_day: Satoshis(700) };
         let reward_cfg = ProofRewardConfig { window: core::time::Duration::from_secs(86_400), per_block: 5 };
         let interval = core::time::Duration::from_secs(600);
         let (mut ledger, mut budget, mut proofs) = (Ledger::new(), Budget::default(), ProofRewards::default());
@@ -380,17 +383,17 @@ proptest! {
                 }
             };
             let Some(event) = event else { continue };
-            let amount = rules.reward_of(&event, &ledger.account(seeder)).unwrap().unwrap_or(0);
+            let amount = rules.reward_of(&event, &ledger.account(seeder)).unwrap().unwrap_or_default();
             if budget.admit(seeder, amount, now, &budget_cfg).is_err() {
                 continue;
             }
             let before = ledger.account(seeder).earned;
             ledger.apply(id, &event, &rules).unwrap();
-            let got = ledger.account(seeder).earned - before;
+            let got = ledger.account(seeder).earned.checked_sub(before).unwrap();
             prop_assert_eq!(got, amount, "the budget admitted what the ledger credits");
             let day = now / 86_400_000;
-            *credited_day.entry(day).or_default() += got;
-            *credited_seeder.entry((day, seeder)).or_default() += got;
+            *credited_day.entry(day).or_default() += got.to_sat();
+            *credited_seeder.entry((day, seeder)).or_default() += got.to_sat();
         }
         prop_assert!(credited_day.values().all(|t| *t <= 2_000), "{:?}", credited_day);
         prop_assert!(credited_seeder.values().all(|t| *t <= 700), "{:?}", credited_seeder);
@@ -491,7 +494,10 @@ proptest! {
 fn ledger_event() -> impl Strategy<Value = torrent_core::incentive::Event> {
     use torrent_core::incentive::{Event, SlashReason};
     prop_oneof![
-        (0u64..4, 0u64..300_000).prop_map(|(seeder, amount)| Event::Stake { seeder, amount }),
+        (0u64..4, 0u64..300_000).prop_map(|(seeder, amount)| Event::Stake {
+            seeder,
+            amount: Satoshis(amount)
+        }),
         (0u64..4, 0u64..1000, 0u32..6).prop_map(|(seeder, served_ms, active_seeders)| {
             Event::ProofServed {
                 seeder,
@@ -512,7 +518,10 @@ fn ledger_event() -> impl Strategy<Value = torrent_core::incentive::Event> {
             0u64..6,
             proptest::collection::vec((0u64..4, 0u64..2000), 0..4)
         )
-            .prop_map(|(payout, outputs)| Event::PayoutCreated { payout, outputs }),
+            .prop_map(|(payout, outputs)| Event::PayoutCreated {
+                payout,
+                outputs: outputs.into_iter().map(|(s, v)| (s, Satoshis(v))).collect(),
+            }),
         (0u64..6).prop_map(|payout| Event::PayoutConfirmed { payout }),
         (0u64..6).prop_map(|payout| Event::PayoutAbandoned { payout }),
     ]
@@ -534,13 +543,14 @@ proptest! {
             match l.apply(id as u64, e, &rules) {
                 Ok(Applied::Done(moved)) => {
                     // What apply reports is what changed: rewards and stakes in, slashes out.
-                    let sum = |l: &Ledger, f: fn(&torrent_core::incentive::Account) -> u64| {
-                        l.accounts().map(|(_, a)| f(a)).sum::<u64>()
+                    let sum = |l: &Ledger, f: fn(&torrent_core::incentive::Account) -> Satoshis| {
+                        l.accounts().map(|(_, a)| f(a)).sum::<Satoshis>()
                     };
-                    let earned = sum(&l, |a| a.earned) - sum(&before, |a| a.earned);
-                    let slashed = sum(&l, |a| a.slashed) - sum(&before, |a| a.slashed);
-                    prop_assert_eq!(moved.slashed, slashed);
-                    prop_assert_eq!(moved.credited, l.credited - before.credited);
+                    let earned = sum(&l, |a| a.earned).checked_sub(sum(&before, |a| a.earned));
+                    let slashed = sum(&l, |a| a.slashed).checked_sub(sum(&before, |a| a.slashed));
+                    prop_assert_eq!(Some(moved.slashed), slashed);
+                    prop_assert_eq!(Some(moved.credited), l.credited.checked_sub(before.credited));
+                    let earned = earned.unwrap_or_default();
                     prop_assert!(moved.credited >= earned);
                     applied.push(id);
                 }

@@ -22,7 +22,8 @@ fn bitcoin_sv_sighash_vectors() {
         let expected = row[4].as_str().unwrap();
         assert_ne!(hash_type & 0x40, 0, "the subset holds FORKID rows only");
         let tx = Transaction::decode(&raw, &TxLimits::default()).expect("vector tx decodes");
-        let mut digest = sighash(&tx, input, &script, 0, hash_type).expect("input exists");
+        let mut digest = sighash(&tx, input, &script, torrent_core::Satoshis::ZERO, hash_type)
+            .expect("input exists");
         digest.reverse();
         assert_eq!(hex::encode(&digest), expected, "vector {row}");
         checked += 1;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
-use torrent_core::Network;
+use torrent_core::{Network, Satoshis};
 
 /// Prefix of the environment overrides.
 pub const ENV_PREFIX: &str = "TORRENT_SERVICE_";
@@ -36,15 +36,15 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aged_threshold_blocks: Option<u64>,
     /// Stake a seeder must hold to count, satoshis.
-    pub stake_amount: u64,
+    pub stake_amount: Satoshis,
     /// Reward per valid proof served, satoshis.
-    pub proof_reward_base: u64,
+    pub proof_reward_base: Satoshis,
     /// Extra reward for a proof served in under 500 ms, satoshis.
-    pub proof_bonus_speed: u64,
+    pub proof_bonus_speed: Satoshis,
     /// Extra reward when the block's bundle has fewer than 3 active seeders, satoshis.
-    pub proof_bonus_rare: u64,
+    pub proof_bonus_rare: Satoshis,
     /// Reward per 1,000,000 bytes of verified piece data delivered, satoshis.
-    pub bulk_reward_per_mb: u64,
+    pub bulk_reward_per_mb: Satoshis,
     /// Tracker port, TCP (HTTP) and UDP.
     pub tracker_port: u16,
     /// gRPC proof server port.
@@ -162,9 +162,9 @@ pub struct Config {
     pub proof_rewards_per_block: u32,
     /// Satoshis of rewards (proofs and bulk) that may accrue per UTC day, all seeders
     /// together; 0: no cap.
-    pub reward_budget_sat_per_day: u64,
+    pub reward_budget_sat_per_day: Satoshis,
     /// Satoshis of rewards that may accrue per UTC day to one seeder; 0: no cap.
-    pub reward_budget_sat_per_seeder_per_day: u64,
+    pub reward_budget_sat_per_seeder_per_day: Satoshis,
     /// Audits of one round run at most this many at a time.
     pub audit_concurrency: u32,
     /// An audit round ends after this many seconds, whatever is still running (unreachable
@@ -204,17 +204,17 @@ pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed_announce: Option<String>,
     /// Satoshis taken from a seeder's stake for a proof that does not verify.
-    pub slash_invalid_proof: u64,
+    pub slash_invalid_proof: Satoshis,
     /// Satoshis taken from a seeder's stake for a failed audit.
-    pub slash_failed_audit: u64,
+    pub slash_failed_audit: Satoshis,
     /// How long a seeder may take to answer a proof request, milliseconds.
     pub seeder_proof_timeout_ms: u64,
     /// Balances at or above this are paid in the next payout, satoshis.
-    pub payout_threshold: u64,
+    pub payout_threshold: Satoshis,
     /// Seconds between scheduled payouts.
     pub payout_interval_s: u64,
     /// Settle before the schedule as soon as this many satoshis are due (0: schedule only).
-    pub payout_batch_sat: u64,
+    pub payout_batch_sat: Satoshis,
     /// Fee rate of payout transactions, satoshis per 1000 bytes.
     pub payout_fee_rate: u64,
     /// The payout wallet: JSON `{"wif", "utxos": [{"txid", "vout", "satoshis"}]}`.
@@ -406,11 +406,11 @@ impl Default for Config {
             piece_size: 32 << 20,
             aged_threshold_months: 60,
             aged_threshold_blocks: None,
-            stake_amount: 100_000,
-            proof_reward_base: 100,
-            proof_bonus_speed: 10,
-            proof_bonus_rare: 50,
-            bulk_reward_per_mb: 100,
+            stake_amount: Satoshis(100_000),
+            proof_reward_base: Satoshis(100),
+            proof_bonus_speed: Satoshis(10),
+            proof_bonus_rare: Satoshis(50),
+            bulk_reward_per_mb: Satoshis(100),
             tracker_port: 6969,
             proof_rpc_port: 50063,
             auth_token: Secret::default(),
@@ -458,8 +458,8 @@ impl Default for Config {
             audit_pieces: 4,
             proof_reward_window_s: 86_400,
             proof_rewards_per_block: 16,
-            reward_budget_sat_per_day: 100_000_000,
-            reward_budget_sat_per_seeder_per_day: 10_000_000,
+            reward_budget_sat_per_day: Satoshis(100_000_000),
+            reward_budget_sat_per_seeder_per_day: Satoshis(10_000_000),
             audit_concurrency: 16,
             audit_round_deadline_s: 120,
             prune: true,
@@ -475,12 +475,12 @@ impl Default for Config {
             validation: Validation::Native,
             seed_registry: None,
             seed_announce: None,
-            slash_invalid_proof: 10_000,
-            slash_failed_audit: 10_000,
+            slash_invalid_proof: Satoshis(10_000),
+            slash_failed_audit: Satoshis(10_000),
             seeder_proof_timeout_ms: 5_000,
-            payout_threshold: 1_000,
+            payout_threshold: Satoshis(1_000),
             payout_interval_s: 86_400,
-            payout_batch_sat: 100_000,
+            payout_batch_sat: Satoshis(100_000),
             payout_fee_rate: 100,
             wallet_file: None,
             broadcaster: BroadcasterKind::Outbox,

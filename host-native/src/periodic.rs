@@ -26,3 +26,34 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn work_runs_at_once_then_every_period_until_shutdown() {
+        let t0 = tokio::time::Instant::now();
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let seen = Arc::clone(&runs);
+        let task = tokio::spawn(every_blocking(
+            Duration::from_secs(10),
+            async {
+                let _ = stopped.await;
+            },
+            move || seen.lock().unwrap().push(t0.elapsed().as_secs()),
+        ));
+        tokio::time::sleep(Duration::from_secs(35)).await;
+        stop.send(()).unwrap();
+        task.await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(
+            *runs.lock().unwrap(),
+            [0, 10, 20, 30],
+            "and none after shutdown"
+        );
+    }
+}

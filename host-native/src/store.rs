@@ -11,6 +11,8 @@ use std::sync::{Arc, RwLock};
 use anyhow::{Context, Result};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
+use torrent_core::Satoshis;
+use torrent_core::metainfo::InfoHashV1;
 
 pub(crate) const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 const PASSKEYS: TableDefinition<'_, &str, &str> = TableDefinition::new("passkeys");
@@ -34,7 +36,7 @@ pub struct HeaderRecord {
     /// Bundle name.
     pub bundle: String,
     /// v1 info-hash of the bundle.
-    pub infohash_v1: String,
+    pub infohash_v1: InfoHashV1,
     /// The block file inside the bundle (`blocks/...`).
     pub block_file: String,
     /// The txid file inside the bundle (`txids/...`).
@@ -52,9 +54,9 @@ pub struct BundleRecord {
     pub last: u64,
     /// Stage name.
     pub stage: String,
-    /// v1 info-hash, hex, once written.
+    /// v1 info-hash, once written.
     #[serde(default)]
-    pub infohash_v1: Option<String>,
+    pub infohash_v1: Option<InfoHashV1>,
     /// Unix seconds of the last stage change.
     pub updated: u64,
     /// Accounts that opened the gate (recorded with the `pruning` stage).
@@ -111,8 +113,8 @@ pub struct Account {
     pub passkey: String,
     /// Unix seconds of the last registration.
     pub registered_at: u64,
-    /// Stake credited, satoshis.
-    pub stake: u64,
+    /// Stake credited.
+    pub stake: Satoshis,
     /// Revoked by the operator.
     pub revoked: bool,
     /// Announces made with the passkey.
@@ -379,7 +381,7 @@ impl Store {
                         address: address.to_string(),
                         passkey: passkey.to_string(),
                         registered_at: now,
-                        stake: 0,
+                        stake: Satoshis::ZERO,
                         revoked: false,
                         announces: 0,
                         last_announce: 0,
@@ -433,7 +435,7 @@ impl Store {
             for row in accounts.iter()? {
                 let (_, v) = row?;
                 let a: Account = serde_json::from_slice(v.value())?;
-                if a.stake == 0 && !a.revoked && a.registered_at < before && !keep(&a) {
+                if a.stake.is_zero() && !a.revoked && a.registered_at < before && !keep(&a) {
                     gone.push(a);
                 }
             }
@@ -623,7 +625,7 @@ impl Store {
     /// Database errors.
     pub fn record_audit(
         &self,
-        infohash: &str,
+        infohash: &InfoHashV1,
         account: u64,
         passed: bool,
         at_millis: u64,
@@ -659,7 +661,7 @@ impl Store {
     ///
     /// # Errors
     /// Database errors.
-    pub fn audit(&self, infohash: &str, account: u64) -> Result<Option<AuditRecord>> {
+    pub fn audit(&self, infohash: &InfoHashV1, account: u64) -> Result<Option<AuditRecord>> {
         let r = self.db()?.begin_read()?;
         let t = r.open_table(AUDITS)?;
         Ok(match t.get(format!("{infohash}:{account}").as_str())? {

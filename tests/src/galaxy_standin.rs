@@ -91,7 +91,7 @@ impl Chain {
                 }
             }
         }
-        let value_out: u64 = tx.outputs.iter().map(|o| o.value).sum();
+        let value_out: u64 = tx.outputs.iter().map(|o| o.value.to_sat()).sum();
         if value_out > value_in {
             return TxResponse::Rejected {
                 reason: format!("outputs {value_out} exceed inputs {value_in}"),
@@ -102,8 +102,10 @@ impl Chain {
                 .remove(&(i.prevout.txid.to_byte_array(), i.prevout.vout));
         }
         for (n, o) in tx.outputs.iter().enumerate() {
-            self.utxos
-                .insert((txid, n as u32), (o.value, o.script_pubkey.clone()));
+            self.utxos.insert(
+                (txid, n as u32),
+                (o.value.to_sat(), o.script_pubkey.clone()),
+            );
         }
         self.mempool.insert(txid, 0);
         TxResponse::Accepted { txid }

@@ -168,7 +168,7 @@ pub fn funding_tx(
             sequence: 0xffff_ffff,
         }],
         outputs: vec![TxOut {
-            value,
+            value: torrent_core::Satoshis(value),
             script_pubkey: key.address().script_pubkey(),
         }],
         lock_time: 0,

@@ -9,6 +9,7 @@
 
 use alloc::vec::Vec;
 
+use super::amount::Satoshis;
 use super::hash::{MerkleRoot, Txid};
 use super::keys::Address;
 use super::tx::{Transaction, TxLimits, txid_of};
@@ -26,7 +27,7 @@ pub struct Payment {
     /// The paying transaction.
     pub txid: Txid,
     /// Satoshis it pays to the address asked about.
-    pub paid: u64,
+    pub paid: Satoshis,
     /// The transaction itself (its other outputs may carry a stake commitment,
     /// [`super::stake`]).
     pub tx: Transaction,
@@ -260,7 +261,8 @@ impl Beef {
             .outputs
             .iter()
             .filter(|o| o.script_pubkey == script)
-            .fold(0u64, |acc, o| acc.saturating_add(o.value));
+            .map(|o| o.value)
+            .sum();
         Ok(Payment {
             txid: subject.txid,
             paid,

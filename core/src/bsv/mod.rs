@@ -1,5 +1,6 @@
 //! Bitcoin SV consensus data: hashes, headers, transactions, blocks, merkle trees.
 
+pub mod amount;
 pub mod beef;
 pub mod blk;
 pub mod block;

@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 
+use super::amount::Satoshis;
 use super::hash::sha256d;
 use super::keys::PrivateKey;
 use super::tx::{OutPoint, Transaction, TxIn, TxOut};
@@ -19,7 +20,7 @@ pub fn sighash(
     tx: &Transaction,
     input: usize,
     script_code: &[u8],
-    value: u64,
+    value: Satoshis,
     sighash_type: u32,
 ) -> Option<[u8; 32]> {
     let this = tx.inputs.get(input)?;
@@ -32,7 +33,7 @@ pub fn sighash(
     }
     let mut outputs = Vec::new();
     for o in &tx.outputs {
-        outputs.extend_from_slice(&o.value.to_le_bytes());
+        outputs.extend_from_slice(&o.value.to_sat().to_le_bytes());
         write_compact_size(&mut outputs, o.script_pubkey.len() as u64);
         outputs.extend_from_slice(&o.script_pubkey);
     }
@@ -44,7 +45,7 @@ pub fn sighash(
     pre.extend_from_slice(&this.prevout.vout.to_le_bytes());
     write_compact_size(&mut pre, script_code.len() as u64);
     pre.extend_from_slice(script_code);
-    pre.extend_from_slice(&value.to_le_bytes());
+    pre.extend_from_slice(&value.to_sat().to_le_bytes());
     pre.extend_from_slice(&this.sequence.to_le_bytes());
     pre.extend_from_slice(&sha256d(&outputs));
     pre.extend_from_slice(&tx.lock_time.to_le_bytes());
@@ -82,9 +83,9 @@ pub enum TxBuildError {
     #[error("inputs hold {have} sat, outputs and fee need {need}")]
     Insufficient {
         /// Satoshis in.
-        have: u64,
+        have: Satoshis,
         /// Satoshis needed.
-        need: u64,
+        need: Satoshis,
     },
     /// No inputs or no outputs, or a zero output.
     #[error("a payout needs inputs and non-zero outputs")]
@@ -103,7 +104,7 @@ pub struct Utxo {
     /// Where it is.
     pub outpoint: OutPoint,
     /// Its value.
-    pub value: u64,
+    pub value: Satoshis,
     /// Its locking script (P2PKH to the wallet's key).
     pub script_pubkey: Vec<u8>,
 }
@@ -123,19 +124,15 @@ pub fn build_p2pkh(
     outputs: &[TxOut],
     change_script: &[u8],
     sat_per_kb: u64,
-    dust: u64,
+    dust: Satoshis,
 ) -> Result<Transaction, TxBuildError> {
-    if utxos.is_empty() || outputs.is_empty() || outputs.iter().any(|o| o.value == 0) {
+    if utxos.is_empty() || outputs.is_empty() || outputs.iter().any(|o| o.value.is_zero()) {
         return Err(TxBuildError::Empty);
     }
-    let have = utxos
-        .iter()
-        .try_fold(0u64, |a, u| a.checked_add(u.value))
-        .ok_or(TxBuildError::Overflow)?;
-    let pay = outputs
-        .iter()
-        .try_fold(0u64, |a, o| a.checked_add(o.value))
-        .ok_or(TxBuildError::Overflow)?;
+    let have =
+        Satoshis::checked_sum(utxos.iter().map(|u| u.value)).ok_or(TxBuildError::Overflow)?;
+    let pay =
+        Satoshis::checked_sum(outputs.iter().map(|o| o.value)).ok_or(TxBuildError::Overflow)?;
     let mut tx = Transaction {
         version: 1,
         inputs: utxos
@@ -152,7 +149,7 @@ pub fn build_p2pkh(
     let size = |tx: &Transaction| -> u64 {
         tx.encode().len() as u64 + P2PKH_INPUT.saturating_sub(41) * tx.inputs.len() as u64
     };
-    let fee_for = |bytes: u64| bytes.saturating_mul(sat_per_kb).div_ceil(1000);
+    let fee_for = |bytes: u64| Satoshis(bytes.saturating_mul(sat_per_kb).div_ceil(1000));
     let fee_no_change = fee_for(size(&tx));
     let need = pay
         .checked_add(fee_no_change)
@@ -162,7 +159,7 @@ pub fn build_p2pkh(
     }
     let mut with_change = tx.clone();
     with_change.outputs.push(TxOut {
-        value: 0,
+        value: Satoshis::ZERO,
         script_pubkey: change_script.to_vec(),
     });
     let fee_change = fee_for(size(&with_change));

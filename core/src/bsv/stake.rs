@@ -118,7 +118,7 @@ mod tests {
             outputs: outputs
                 .into_iter()
                 .map(|script_pubkey| TxOut {
-                    value: 0,
+                    value: crate::Satoshis::ZERO,
                     script_pubkey,
                 })
                 .collect(),

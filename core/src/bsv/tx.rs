@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use super::amount::Satoshis;
 use super::hash::{Txid, sha256d};
 use crate::encode::{DecodeError, Reader, bounded_capacity, write_compact_size};
 
@@ -52,7 +53,7 @@ pub struct TxIn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxOut {
     /// Value in satoshis.
-    pub value: u64,
+    pub value: Satoshis,
     /// The locking script.
     pub script_pubkey: Vec<u8>,
 }
@@ -106,7 +107,7 @@ impl Transaction {
                 .var_bytes("script length", limits.max_script_len)?
                 .to_vec();
             outputs.push(TxOut {
-                value,
+                value: Satoshis(value),
                 script_pubkey,
             });
         }
@@ -143,7 +144,7 @@ impl Transaction {
         }
         write_compact_size(out, self.outputs.len() as u64);
         for o in &self.outputs {
-            out.extend_from_slice(&o.value.to_le_bytes());
+            out.extend_from_slice(&o.value.to_sat().to_le_bytes());
             write_compact_size(out, o.script_pubkey.len() as u64);
             out.extend_from_slice(&o.script_pubkey);
         }

@@ -66,6 +66,27 @@ impl FromStr for InfoHashV2 {
     }
 }
 
+/// Info-hashes travel as lowercase hex in JSON, records and the gRPC answers, the form
+/// trackers' and clients' users read; the bytes stay inside.
+macro_rules! hex_serde {
+    ($name:ident) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <alloc::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+hex_serde!(InfoHashV1);
+hex_serde!(InfoHashV2);
+
 /// Why a .torrent is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -500,4 +521,29 @@ pub fn magnet(
         parts.push(alloc::format!("ws={}", pct(w)));
     }
     alloc::format!("magnet:?{}", parts.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_hashes_travel_as_the_hex_they_display() {
+        let v1 = InfoHashV1::of(b"d4:name1:ae");
+        let v2 = InfoHashV2::of(b"d4:name1:ae");
+        let json = serde_json::to_string(&(v1, v2)).unwrap();
+        assert_eq!(json, alloc::format!("[\"{v1}\",\"{v2}\"]"));
+        assert_eq!(
+            serde_json::from_str::<(InfoHashV1, InfoHashV2)>(&json).unwrap(),
+            (v1, v2)
+        );
+        assert!(
+            serde_json::from_str::<InfoHashV1>("\"abc\"").is_err(),
+            "too short"
+        );
+        assert!(
+            serde_json::from_str::<InfoHashV1>(&alloc::format!("\"{v2}\"")).is_err(),
+            "a v2 hash"
+        );
+    }
 }

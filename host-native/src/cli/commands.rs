@@ -70,7 +70,7 @@ pub(crate) fn bundle(args: &BundleArgs) -> Result<ExitCode> {
     for (first, last) in ranges {
         bar.set_message(format!("{first}..={last}"));
         let out = write_bundle(&source, first, last, &args.out, &opts, &|n| bar.inc(n))?;
-        tracing::info!(name = %out.name, infohash_v1 = %out.infohash_v1, torrent = %out.torrent.display(), "bundle written");
+        tracing::info!(name = %out.summary.name, infohash_v1 = %out.summary.infohash_v1, torrent = %out.torrent.display(), "bundle written");
         outputs.push(out);
     }
     bar.finish_and_clear();
@@ -84,16 +84,16 @@ pub(crate) fn bundle(args: &BundleArgs) -> Result<ExitCode> {
         for o in &outputs {
             crate::outln!(
                 "{}  {} ({} files, {} pieces of {} bytes)",
-                o.infohash_v1,
+                o.summary.infohash_v1,
                 o.torrent.display(),
                 o.files.len(),
                 o.pieces,
                 o.piece_length
             );
-            if let Some(v2) = &o.infohash_v2 {
+            if let Some(v2) = &o.summary.infohash_v2 {
                 crate::outln!("  v2 {v2}");
             }
-            crate::outln!("  {}", o.magnet);
+            crate::outln!("  {}", o.summary.magnet);
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use torrent_core::Satoshis;
 use torrent_core::bsv::beef::Beef;
 use torrent_core::bsv::keys::{Address, PrivateKey};
 use torrent_core::bsv::tx::{Transaction, TxLimits};
@@ -311,7 +312,7 @@ fn admin_call(
 }
 
 fn payout_line(p: &Payout) -> String {
-    let paid: Vec<u64> = p
+    let paid: Vec<Satoshis> = p
         .outputs
         .iter()
         .filter(|o| !o.change)
@@ -323,7 +324,7 @@ fn payout_line(p: &Payout) -> String {
         p.txid,
         status.as_str().unwrap_or_default(),
         paid.len(),
-        paid.iter().sum::<u64>(),
+        paid.iter().copied().sum::<Satoshis>(),
         p.fee,
         p.attempts,
         p.last_error

@@ -7,23 +7,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use serde::Deserialize;
 use torrent_core::bencode::Limits;
 use torrent_core::metainfo::Metainfo;
 
 use crate::cli::args::SeedArgs;
 use crate::config::Config;
+use crate::http::registry::BundleEntry as Entry;
 use crate::swarm::session::{AddMode, BitTorrent, EngineOptions, Rqbit};
-
-/// One entry of the registry's `GET /v1/bundles`.
-#[derive(Debug, Clone, Deserialize)]
-struct Entry {
-    name: String,
-    first: u64,
-    last: u64,
-    infohash_v1: String,
-    torrent_url: String,
-}
 
 fn get(url: &str) -> Result<Vec<u8>> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -60,7 +50,8 @@ pub(crate) fn run(args: &SeedArgs) -> Result<ExitCode> {
     let chosen: Vec<Entry> = list
         .into_iter()
         .filter(|e| {
-            args.first.is_none_or(|f| e.last >= f) && args.last.is_none_or(|l| e.first <= l)
+            args.first.is_none_or(|f| e.summary.last >= f)
+                && args.last.is_none_or(|l| e.summary.first <= l)
         })
         .collect();
     if chosen.is_empty() {
@@ -104,12 +95,14 @@ async fn seed(
         let bytes = get(&e.torrent_url)?;
         let m = Metainfo::parse(&bytes, &Limits::default())
             .map_err(|err| anyhow::anyhow!("{}: {err}", e.torrent_url))?;
-        let got = m.infohash_v1.map(|h| h.to_string()).unwrap_or_default();
-        if got != e.infohash_v1 {
+        if m.infohash_v1 != Some(e.summary.infohash_v1) {
             bail!(
-                "{}: the torrent's info-hash is {got}, the registry says {}",
+                "{}: the torrent's info-hash is {}, the registry says {}",
                 e.torrent_url,
-                e.infohash_v1
+                m.infohash_v1
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "missing".into()),
+                e.summary.infohash_v1
             );
         }
         if m.info.get("bsv").is_none() {
@@ -119,13 +112,13 @@ async fn seed(
             );
         }
         let ours = m.with_announce(&announce);
-        let path = dir.join(format!("{}.torrent", e.name));
+        let path = dir.join(format!("{}.torrent", e.summary.name));
         std::fs::write(&path, &ours).with_context(|| format!("writing {}", path.display()))?;
-        let data = dir.join(&e.name);
+        let data = dir.join(&e.summary.name);
         let ih = engine
             .add(ours, &data, AddMode::Fetch { only_files: None })
             .await?;
-        tracing::info!(bundle = %e.name, "fetching");
+        tracing::info!(bundle = %e.summary.name, "fetching");
         engine.wait_complete(ih).await?;
         let (m, view) = crate::offload::inspect::inspect(&path)?;
         let report = tokio::task::spawn_blocking({
@@ -136,14 +129,14 @@ async fn seed(
         if !report.ok() {
             bail!(
                 "{}: downloaded data failed verification: bad pieces {:?}, bad files {:?}, {:?}",
-                e.name,
+                e.summary.name,
                 report.bad_pieces,
                 report.bad_files,
                 report.bsv_errors
             );
         }
-        tracing::info!(bundle = %e.name, pieces = report.good_pieces, "verified; seeding");
-        names.push(e.name.clone());
+        tracing::info!(bundle = %e.summary.name, pieces = report.good_pieces, "verified; seeding");
+        names.push(e.summary.name.clone());
     }
     let ready = serde_json::json!({
         "seeding": names,

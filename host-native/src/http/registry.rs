@@ -10,8 +10,9 @@ use std::sync::{Arc, RwLock};
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use torrent_core::bencode::{Limits, Value};
+use serde::{Deserialize, Serialize};
+use torrent_core::bencode::Limits;
+use torrent_core::bundle::BundleSummary;
 use torrent_core::metainfo::Metainfo;
 
 use crate::tracker::{Known, Tracker};
@@ -154,38 +155,25 @@ pub(crate) struct Registry {
     pub urls: Option<(String, String)>,
 }
 
-/// One entry of `GET /v1/bundles` (DESIGN §12 shape).
-#[derive(Debug, Clone, Serialize)]
+/// One entry of `GET /v1/bundles` (DESIGN §12 shape: the summary, then its state here);
+/// also what `seed` reads from another service's registry, so only the summary and the
+/// torrent's URL are required.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct BundleEntry {
-    /// Torrent name.
-    pub name: String,
-    /// First height.
-    pub first: u64,
-    /// Last height.
-    pub last: u64,
-    /// v1 info-hash.
-    pub infohash_v1: String,
-    /// v2 info-hash (hybrid).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub infohash_v2: Option<String>,
-    /// Magnet link.
-    pub magnet: String,
+    /// Name, heights, info-hashes and magnet link.
+    #[serde(flatten)]
+    pub summary: BundleSummary,
     /// Where to fetch the .torrent.
     pub torrent_url: String,
     /// Registered, staked seeders announcing it complete right now.
+    #[serde(default)]
     pub seeders: usize,
     /// Offload stage (`written` … `seeding`, `pruning`, `pruned`), when the service made it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stage: Option<String>,
     /// Accounts whose audited copies opened the prune gate.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gate_accounts: Vec<u64>,
-}
-
-fn bsv_range(info: &Value) -> Option<(u64, u64)> {
-    torrent_core::bundle::read_bsv(info)
-        .ok()
-        .map(|m| (m.first, m.last))
 }
 
 /// Reads every bundle torrent in `root` (files that do not parse are skipped and logged),
@@ -219,19 +207,11 @@ pub(crate) async fn list(State(r): State<Registry>) -> Response {
         .entries()
         .iter()
         .filter_map(|e| {
-            let m = &e.meta;
-            let (first, last) = bsv_range(&m.info)?;
-            let ih = m.infohash_v1?;
-            let announce: Vec<&str> = m.announce.iter().map(String::as_str).collect();
-            let seeds: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
-            let rec = r.store.bundle(&m.name).ok().flatten();
+            let summary = BundleSummary::of(&e.meta)?;
+            let ih = summary.infohash_v1;
+            let rec = r.store.bundle(&summary.name).ok().flatten();
             Some(BundleEntry {
-                name: m.name.clone(),
-                first,
-                last,
-                infohash_v1: ih.to_string(),
-                infohash_v2: m.infohash_v2.map(|h| h.to_string()),
-                magnet: m.magnet(&announce, &seeds),
+                summary,
                 torrent_url: format!("http://{}/v1/bundles/{ih}.torrent", r.public_http),
                 seeders: r.tracker.authenticated_seeders(&ih),
                 stage: rec.as_ref().map(|r| r.stage.clone()),

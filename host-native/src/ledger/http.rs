@@ -5,6 +5,7 @@ use super::{Book, Payout, PayoutStatus, Payouts};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use torrent_core::Satoshis;
 
 fn json_reply(status: axum::http::StatusCode, v: serde_json::Value) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -31,13 +32,13 @@ fn refuse(e: &anyhow::Error) -> axum::response::Response {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Overview {
     /// Satoshis ever credited (rewards and stakes).
-    pub(crate) credited: u64,
+    pub(crate) credited: Satoshis,
     /// One row per seeder.
     pub(crate) accounts: Vec<AccountRow>,
     /// Payouts signed or broadcast, not yet confirmed.
     pub(crate) pending_payouts: Vec<Payout>,
     /// Unspent satoshis in the payout wallet.
-    pub(crate) wallet_satoshis: u64,
+    pub(crate) wallet_satoshis: Satoshis,
 }
 
 /// One seeder in [`Overview`].
@@ -46,12 +47,12 @@ pub(crate) struct AccountRow {
     pub(crate) address: String,
     /// Not revoked and staked at least `stake_amount`.
     pub(crate) active: bool,
-    pub(crate) stake: u64,
-    pub(crate) balance: u64,
-    pub(crate) pending: u64,
-    pub(crate) paid: u64,
-    pub(crate) slashed: u64,
-    pub(crate) earned: u64,
+    pub(crate) stake: Satoshis,
+    pub(crate) balance: Satoshis,
+    pub(crate) pending: Satoshis,
+    pub(crate) paid: Satoshis,
+    pub(crate) slashed: Satoshis,
+    pub(crate) earned: Satoshis,
     pub(crate) bulk_carry: u64,
     pub(crate) proof_url: Option<String>,
 }
@@ -60,7 +61,7 @@ pub(crate) struct AccountRow {
 ///
 /// # Errors
 /// Database errors.
-pub(crate) fn overview(book: &Book, stake_amount: u64) -> Result<Overview> {
+pub(crate) fn overview(book: &Book, stake_amount: Satoshis) -> Result<Overview> {
     let accounts = book
         .balances()?
         .into_iter()
@@ -105,11 +106,11 @@ struct ConfirmBody {
 /// The ledger's operator routes (bearer `auth_token`), merged into the tracker's port:
 /// `GET /admin/ledger`, `GET /admin/ledger/history?limit=`, `GET /admin/payouts`,
 /// `POST /admin/settle`, `POST /admin/payouts/{txid}/confirm`, `.../abandon`.
-pub(crate) fn router(p: Arc<Payouts>, stake_amount: u64) -> axum::Router {
+pub(crate) fn router(p: Arc<Payouts>, stake_amount: Satoshis) -> axum::Router {
     use axum::extract::{Path as UrlPath, Query, State};
     use axum::http::StatusCode;
     use axum::routing::{get, post};
-    type S = State<(Arc<Payouts>, u64)>;
+    type S = State<(Arc<Payouts>, Satoshis)>;
     async fn blocking<T: Send + 'static>(
         f: impl FnOnce() -> Result<T> + Send + 'static,
     ) -> Result<T> {

@@ -46,8 +46,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result, bail};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use torrent_core::Txid;
 use torrent_core::incentive::{Account as Money, Event, Ledger, Rules, SlashReason};
+use torrent_core::{Satoshis, Txid};
 
 use crate::store::{ACCOUNTS, Account, Store};
 
@@ -85,8 +85,8 @@ impl Offence {
 pub struct PayTo {
     /// P2PKH address.
     pub address: String,
-    /// Satoshis.
-    pub satoshis: u64,
+    /// Amount.
+    pub satoshis: Satoshis,
     /// The wallet's own change output.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub change: bool,
@@ -100,8 +100,8 @@ pub enum Entry {
     Stake {
         /// Seeder.
         address: String,
-        /// Satoshis.
-        amount: u64,
+        /// Amount.
+        amount: Satoshis,
         /// Where it came from (a txid, or the operator).
         reference: String,
     },
@@ -164,10 +164,10 @@ pub struct LogRow {
     pub key: String,
     /// What happened.
     pub entry: Entry,
-    /// Satoshis credited (reward or stake) by this change.
-    pub credited: u64,
-    /// Satoshis slashed by this change.
-    pub slashed: u64,
+    /// Credited (reward or stake) by this change.
+    pub credited: Satoshis,
+    /// Slashed by this change.
+    pub slashed: Satoshis,
 }
 
 /// What recording a change did.
@@ -189,7 +189,7 @@ pub struct SpentOutput {
     /// Output index.
     pub vout: u32,
     /// Its value.
-    pub satoshis: u64,
+    pub satoshis: Satoshis,
     /// Its locking script, hex.
     pub locking_script: String,
 }
@@ -219,8 +219,8 @@ pub struct Payout {
     pub inputs: Vec<SpentOutput>,
     /// Outputs, change last.
     pub outputs: Vec<PayTo>,
-    /// Fee paid, satoshis.
-    pub fee: u64,
+    /// Fee paid.
+    pub fee: Satoshis,
     /// State.
     pub status: PayoutStatus,
     /// Unix milliseconds of signing.
@@ -326,8 +326,8 @@ fn load(store: &Store) -> Result<Ledger> {
         }
     }
     let credited = match r.open_table(META) {
-        Ok(t) => t.get("credited")?.map_or(0, |v| v.value()),
-        Err(_) => 0,
+        Ok(t) => Satoshis(t.get("credited")?.map_or(0, |v| v.value())),
+        Err(_) => Satoshis::ZERO,
     };
     let mut payouts = BTreeMap::new();
     let mut settled = BTreeSet::new();
@@ -552,7 +552,7 @@ impl Book {
                 }
             }
         }
-        let stakes: Vec<u64> = touched
+        let stakes: Vec<Satoshis> = touched
             .iter()
             .map(|(id, _)| st.ledger.account(*id).stake)
             .collect();
@@ -572,7 +572,8 @@ impl Book {
                     }
                 }
             }
-            w.open_table(META)?.insert("credited", st.ledger.credited)?;
+            w.open_table(META)?
+                .insert("credited", st.ledger.credited.to_sat())?;
             let mut log = w.open_table(LOG)?;
             let seq = log.last()?.map_or(0, |(k, _)| k.value()) + 1;
             let row = LogRow {
@@ -621,7 +622,7 @@ impl Book {
             Entry::Proof { .. } | Entry::Bulk { .. } => {
                 let i = usize::from(matches!(row.entry, Entry::Bulk { .. }));
                 m.rewards[i].fetch_add(1, Ordering::Relaxed);
-                m.reward_sat[i].fetch_add(row.credited, Ordering::Relaxed);
+                m.reward_sat[i].fetch_add(row.credited.to_sat(), Ordering::Relaxed);
             }
             Entry::Slash {
                 address,
@@ -630,7 +631,7 @@ impl Book {
             } => {
                 let i = usize::from(*reason == Offence::FailedAudit);
                 m.slashes[i].fetch_add(1, Ordering::Relaxed);
-                m.slashed_sat[i].fetch_add(row.slashed, Ordering::Relaxed);
+                m.slashed_sat[i].fetch_add(row.slashed.to_sat(), Ordering::Relaxed);
                 self.alerts.raise(
                     "seeder_slashed",
                     &format!(
@@ -691,7 +692,7 @@ impl Book {
     }
 
     /// Satoshis credited so far (rewards and stakes).
-    pub fn credited(&self) -> u64 {
+    pub fn credited(&self) -> Satoshis {
         self.state().ledger.credited
     }
 
@@ -722,11 +723,12 @@ impl crate::metrics::Report for Book {
             st.ledger
                 .accounts()
                 .fold((0u64, 0u64, 0u64, 0u64, 0u64), |t, (_, a)| {
+                    // Reported, not spent: saturating (see `Satoshis`'s `Sum`).
                     (
-                        t.0 + a.stake,
-                        t.1 + a.balance,
-                        t.2 + a.pending,
-                        t.3 + a.paid,
+                        t.0.saturating_add(a.stake.to_sat()),
+                        t.1.saturating_add(a.balance.to_sat()),
+                        t.2.saturating_add(a.pending.to_sat()),
+                        t.3.saturating_add(a.paid.to_sat()),
                         t.4 + 1,
                     )
                 })
@@ -829,7 +831,7 @@ impl crate::metrics::Report for Book {
             (
                 "torrent_service_wallet_satoshis",
                 "Unspent satoshis in the payout wallet.",
-                self.wallet_balance().unwrap_or(0),
+                self.wallet_balance().unwrap_or_default().to_sat(),
             ),
         ] {
             out.gauge(name, help, v)?;
@@ -902,13 +904,19 @@ mod tests {
             )
             .unwrap()
         };
-        assert!(matches!(stake("s1", 100_000), Recorded::Applied(_)));
+        assert!(matches!(
+            stake("s1", Satoshis(100_000)),
+            Recorded::Applied(_)
+        ));
         assert_eq!(
-            stake("s1", 100_000),
+            stake("s1", Satoshis(100_000)),
             Recorded::Duplicate,
             "a replayed key changes nothing"
         );
-        assert_eq!(store.account(&a[0]).unwrap().unwrap().stake, 100_000);
+        assert_eq!(
+            store.account(&a[0]).unwrap().unwrap().stake,
+            Satoshis(100_000)
+        );
         for (i, (ms, n, want)) in [(499, 2, 160), (500, 2, 150), (499, 3, 110), (500, 3, 100)]
             .into_iter()
             .enumerate()
@@ -916,7 +924,7 @@ mod tests {
             let Recorded::Applied(row) = proof(&book, &format!("p{i}"), &a[0], ms, n) else {
                 panic!("applied")
             };
-            assert_eq!(row.credited, want, "{ms} ms, {n} seeders");
+            assert_eq!(row.credited, Satoshis(want), "{ms} ms, {n} seeders");
         }
         let slash = book
             .record(
@@ -931,13 +939,13 @@ mod tests {
         assert!(matches!(
             slash,
             Recorded::Applied(LogRow {
-                slashed: 10_000,
+                slashed: Satoshis(10_000),
                 ..
             })
         ));
         assert_eq!(
             store.account(&a[0]).unwrap().unwrap().stake,
-            90_000,
+            Satoshis(90_000),
             "the tracker's copy of the stake follows the ledger in the same transaction"
         );
         assert!(
@@ -955,9 +963,12 @@ mod tests {
         // Reopened: the same money, and old keys still refused.
         let book = Book::open(Arc::clone(&store), Rules::DEFAULT).unwrap();
         let m = book.money(&a[0]).unwrap();
-        assert_eq!((m.balance, m.stake, m.slashed), (520, 90_000, 10_000));
+        assert_eq!(
+            (m.balance, m.stake, m.slashed),
+            (Satoshis(520), Satoshis(90_000), Satoshis(10_000))
+        );
         assert_eq!(proof(&book, "p0", &a[0], 1, 1), Recorded::Duplicate);
-        assert_eq!(book.credited(), 100_520);
+        assert_eq!(book.credited(), Satoshis(100_520));
         book.check().unwrap();
         assert_eq!(book.history(100).unwrap().len(), 6);
         let _ = std::fs::remove_dir_all(&dir);
@@ -975,7 +986,7 @@ mod tests {
         // 1600, 3200 and 4800 sat owed: with a 2000 sat threshold the first one waits.
         let wallet_key = key(99);
         let fund = TxOut {
-            value: 20_000,
+            value: Satoshis(20_000),
             script_pubkey: wallet_key.address().script_pubkey(),
         };
         let w = WalletFile {
@@ -990,7 +1001,7 @@ mod tests {
                 WalletUtxo {
                     txid: "22".repeat(32),
                     vout: 3,
-                    satoshis: 1_000,
+                    satoshis: Satoshis(1_000),
                     locking_script: None,
                 },
             ],
@@ -998,29 +1009,35 @@ mod tests {
         assert_eq!(book.import_wallet(&w).unwrap(), 2);
         assert_eq!(book.import_wallet(&w).unwrap(), 0, "imports are idempotent");
         let rules = SettleRules {
-            threshold: 2_000,
+            threshold: Satoshis(2_000),
             fee_per_kb: 100,
-            dust: 1,
+            dust: Satoshis(1),
         };
         let p = book.settle(&wallet_key, &rules).unwrap().unwrap();
         assert_eq!(p.inputs.len(), 1, "the largest UTXO covers it alone");
-        let paid: Vec<(String, u64)> = p
+        let paid: Vec<(String, Satoshis)> = p
             .outputs
             .iter()
             .filter(|o| !o.change)
             .map(|o| (o.address.clone(), o.satoshis))
             .collect();
-        assert_eq!(paid, vec![(a[1].clone(), 3_200), (a[2].clone(), 4_800)]);
+        assert_eq!(
+            paid,
+            vec![
+                (a[1].clone(), Satoshis(3_200)),
+                (a[2].clone(), Satoshis(4_800))
+            ]
+        );
         let tx =
             Transaction::decode(&hex::decode(&p.raw_tx).unwrap(), &TxLimits::default()).unwrap();
         assert_eq!(tx.txid().to_string(), p.txid);
-        let out_sum: u64 = tx.outputs.iter().map(|o| o.value).sum();
-        assert_eq!(20_000 - out_sum, p.fee);
+        let out_sum: Satoshis = tx.outputs.iter().map(|o| o.value).sum();
+        assert_eq!(Satoshis(20_000).checked_sub(out_sum), Some(p.fee));
         assert!(
-            p.fee >= (p.raw_tx.len() as u64 / 2) * 100 / 1000,
+            p.fee.to_sat() >= (p.raw_tx.len() as u64 / 2) * 100 / 1000,
             "fee follows the rate"
         );
-        assert_eq!(book.money(&a[1]).unwrap().pending, 3_200);
+        assert_eq!(book.money(&a[1]).unwrap().pending, Satoshis(3_200));
         assert!(
             book.settle(&wallet_key, &rules).unwrap().is_none(),
             "nothing left due: no double pay"
@@ -1038,10 +1055,10 @@ mod tests {
         // Abandoned: balances and the wallet come back.
         let before = book.wallet_balance().unwrap();
         book.abandon(&p.txid).unwrap();
-        assert_eq!(book.money(&a[1]).unwrap().balance, 3_200);
+        assert_eq!(book.money(&a[1]).unwrap().balance, Satoshis(3_200));
         assert_eq!(
             book.wallet_balance().unwrap(),
-            before - p.outputs.last().unwrap().satoshis + 20_000
+            Satoshis(before.to_sat() - p.outputs.last().unwrap().satoshis.to_sat() + 20_000)
         );
         // Paid again, then confirmed.
         let p2 = book.settle(&wallet_key, &rules).unwrap().unwrap();
@@ -1051,7 +1068,7 @@ mod tests {
         );
         let p2 = book.confirm(&p2.txid, Some(900_000)).unwrap();
         assert_eq!(p2.status, PayoutStatus::Confirmed);
-        assert_eq!(book.money(&a[2]).unwrap().paid, 4_800);
+        assert_eq!(book.money(&a[2]).unwrap().paid, Satoshis(4_800));
         assert!(
             book.abandon(&p2.txid).is_err(),
             "a mined payout cannot be abandoned"
@@ -1063,7 +1080,7 @@ mod tests {
         }
         let err = book.settle(&wallet_key, &rules).unwrap_err();
         assert!(format!("{err:#}").contains("cannot be funded"), "{err:#}");
-        assert_eq!(book.money(&a[0]).unwrap().pending, 0);
+        assert_eq!(book.money(&a[0]).unwrap().pending, Satoshis::ZERO);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

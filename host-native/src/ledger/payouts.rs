@@ -15,17 +15,17 @@ use std::sync::{Arc, Mutex};
 use torrent_core::bsv::keys::{Address, PrivateKey};
 use torrent_core::bsv::p2pkh::Utxo;
 use torrent_core::bsv::tx::TxOut;
-use torrent_core::{Txid, hex};
+use torrent_core::{Satoshis, Txid, hex};
 
 /// Settlement settings (config keys `payout_*`).
 #[derive(Debug, Clone)]
 pub struct SettleRules {
     /// Balances below this wait for a later payout.
-    pub threshold: u64,
+    pub threshold: Satoshis,
     /// Fee rate, satoshis per 1000 bytes.
     pub fee_per_kb: u64,
     /// Change at or below this goes to the fee.
-    pub dust: u64,
+    pub dust: Satoshis,
 }
 
 /// Settlement at run time: the wallet, the rules, the broadcaster, the schedule.
@@ -37,7 +37,7 @@ pub(crate) struct Payouts {
     broadcaster: Broadcaster,
     interval: std::time::Duration,
     retry: std::time::Duration,
-    batch: u64,
+    batch: Satoshis,
     pub(super) auth: Arc<crate::auth::Authorizer>,
     storage: Option<crate::galaxy::GalaxyClient>,
     /// One settlement at a time (a scheduled one and `ledger settle` may meet).
@@ -98,7 +98,7 @@ impl Payouts {
             rules: SettleRules {
                 threshold: config.payout_threshold,
                 fee_per_kb: config.payout_fee_rate,
-                dust: 1,
+                dust: Satoshis(1),
             },
             broadcaster,
             interval: std::time::Duration::from_secs(config.payout_interval_s),
@@ -131,7 +131,7 @@ impl Payouts {
             .map(|u| WalletUtxo {
                 txid: Txid::from_byte_array(u.txid).to_string(),
                 vout: u.vout,
-                satoshis: u.satoshis,
+                satoshis: Satoshis(u.satoshis),
                 locking_script: Some(hex::encode(&u.script_pubkey)),
             })
             .collect();
@@ -171,16 +171,16 @@ impl Payouts {
     }
 
     /// Satoshis due now: balances at or above the payout threshold.
-    fn due(&self) -> u64 {
+    fn due(&self) -> Satoshis {
         self.book
             .balances()
             .map(|b| {
                 b.iter()
                     .map(|(_, m)| m.balance)
-                    .filter(|v| *v >= self.rules.threshold.max(1))
+                    .filter(|v| *v >= self.rules.threshold.max(Satoshis(1)))
                     .sum()
             })
-            .unwrap_or(0)
+            .unwrap_or_default()
     }
 
     /// Broadcast retries and confirmation checks.
@@ -205,10 +205,14 @@ impl Payouts {
                 () = tokio::time::sleep(self.retry) => {}
             }
             let me = Arc::clone(&self);
-            let owed = if self.batch > 0 { self.due() } else { 0 };
+            let owed = if self.batch.is_zero() {
+                Satoshis::ZERO
+            } else {
+                self.due()
+            };
             let due = self.key.is_some()
                 && (tokio::time::Instant::now() >= next_settle
-                    || (self.batch > 0 && owed >= self.batch));
+                    || (!self.batch.is_zero() && owed >= self.batch));
             if due {
                 next_settle = tokio::time::Instant::now() + self.interval;
             }
@@ -294,10 +298,10 @@ impl Book {
         rules: &SettleRules,
         allowed: Option<&BTreeSet<String>>,
     ) -> Result<Option<Payout>> {
-        let due: Vec<(String, u64)> = self
+        let due: Vec<(String, Satoshis)> = self
             .balances()?
             .into_iter()
-            .filter(|(a, m)| m.balance >= rules.threshold.max(1) && !a.address.is_empty())
+            .filter(|(a, m)| m.balance >= rules.threshold.max(Satoshis(1)) && !a.address.is_empty())
             .map(|(a, m)| (a.address, m.balance))
             .collect();
         if due.is_empty() {
@@ -367,7 +371,7 @@ impl Book {
         let (tx, spent) = match funded {
             Ok(f) => f,
             Err(e) => {
-                let owed: u64 = due.iter().map(|(_, s)| s).sum();
+                let owed: Satoshis = due.iter().map(|(_, s)| *s).sum();
                 let msg = format!(
                     "payout of {owed} sat to {} seeders cannot be funded: {e}",
                     due.len()
@@ -378,8 +382,8 @@ impl Book {
         };
         let spent = &spent[..];
         let txid = tx.txid().to_string();
-        let have: u64 = spent.iter().map(|u| u.value).sum();
-        let out_sum: u64 = tx.outputs.iter().map(|o| o.value).sum();
+        let have: Satoshis = spent.iter().map(|u| u.value).sum();
+        let out_sum: Satoshis = tx.outputs.iter().map(|o| o.value).sum();
         let change_address = key.address().to_string();
         let mut pay: Vec<PayTo> = due
             .iter()
@@ -410,7 +414,7 @@ impl Book {
                 })
                 .collect(),
             outputs: pay.clone(),
-            fee: have - out_sum,
+            fee: have.saturating_sub(out_sum),
             status: PayoutStatus::Signed,
             created_at: now_ms(),
             attempts: 0,
@@ -462,7 +466,7 @@ impl Book {
                 Ok(())
             },
         )?;
-        tracing::info!(%txid, seeders = n_out, fee = payout.fee, "payout signed");
+        tracing::info!(%txid, seeders = n_out, fee = payout.fee.to_sat(), "payout signed");
         Ok(Some(payout))
     }
 

@@ -11,12 +11,12 @@ use std::path::Path;
 use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::bsv::p2pkh::Utxo;
 use torrent_core::bsv::tx::OutPoint;
-use torrent_core::{Txid, hex};
+use torrent_core::{Satoshis, Txid, hex};
 
 /// A wallet output as the database keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct WalletRow {
-    pub(super) satoshis: u64,
+    pub(super) satoshis: Satoshis,
     pub(super) locking_script: String,
     /// The payout that spends it, if any.
     #[serde(default)]
@@ -49,7 +49,7 @@ pub struct WalletUtxo {
     /// Output index.
     pub vout: u32,
     /// Value.
-    pub satoshis: u64,
+    pub satoshis: Satoshis,
     /// Locking script hex; default the key's P2PKH script.
     #[serde(default)]
     pub locking_script: Option<String>,
@@ -148,7 +148,7 @@ impl Book {
     ///
     /// # Errors
     /// Database errors.
-    pub fn wallet_balance(&self) -> Result<u64> {
+    pub fn wallet_balance(&self) -> Result<Satoshis> {
         Ok(self.unspent()?.iter().map(|u| u.value).sum())
     }
 

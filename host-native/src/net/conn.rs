@@ -21,12 +21,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+// tokio's clock, not std's: the same instant in production, and tests can pause it.
+use tokio::time::{Instant, Sleep};
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -420,7 +421,7 @@ impl Conn {
                 // Busy: look again after an idle period.
                 None => now + self.info.activity.gate.limits.idle_timeout,
             };
-            self.timer.as_mut().reset(next.into());
+            self.timer.as_mut().reset(next);
         }
     }
 }
@@ -780,6 +781,153 @@ mod tests {
         assert!(
             !gate.per_ip.holds(other),
             "an IP without connections leaves the map"
+        );
+    }
+
+    // The timeouts below run in tokio's paused time (`start_paused`): a silent client costs
+    // the test no wall time, and each close is measured on the service's own clock. The
+    // sockets are real loopback connections served by `serve_http`, as in production.
+
+    const SERVED: Limits = Limits {
+        max_connections: 16,
+        max_connections_per_ip: 16,
+        header_read_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(30),
+    };
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// Serves a router with `/` (at once) and `/slow/<secs>` (answers after that many
+    /// seconds) under [`SERVED`]; it stops when the returned sender is dropped.
+    async fn serve() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(|| async { "ok" }))
+            .route(
+                "/slow/{secs}",
+                axum::routing::get(
+                    |axum::extract::Path(secs): axum::extract::Path<u64>| async move {
+                        tokio::time::sleep(Duration::from_secs(secs)).await;
+                        "slow"
+                    },
+                ),
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve_http(
+            listener,
+            Gate::new("test", SERVED),
+            app,
+            REQUEST_TIMEOUT,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        (addr, stop)
+    }
+
+    /// Everything the service sends until it closes the connection.
+    async fn until_closed(c: &mut TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got).await;
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_never_sends_is_closed_within_the_header_timeout() {
+        let (addr, _stop) = serve().await;
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(until_closed(&mut c).await, "");
+        let waited = t0.elapsed();
+        assert!(
+            waited >= SERVED.header_read_timeout * 3 / 4 && waited <= SERVED.header_read_timeout,
+            "closed after {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_head_trickled_byte_by_byte_does_not_keep_its_connection() {
+        use tokio::io::AsyncWriteExt;
+        let (addr, _stop) = serve().await;
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        // Slowloris: a byte every 2 s, never the end of the head.
+        let mut closed = false;
+        for b in b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: aaaaaaaaaaaaaaaaaaaaaaaa" {
+            if c.write_all(&[*b]).await.is_err() {
+                closed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if t0.elapsed() > SERVED.header_read_timeout + Duration::from_secs(4) {
+                break;
+            }
+        }
+        if !closed {
+            // The close may not have surfaced on a write yet: the read says.
+            assert!(!until_closed(&mut c).await.contains("200 OK"));
+        }
+        assert!(
+            t0.elapsed() <= SERVED.header_read_timeout + Duration::from_secs(4),
+            "the trickle kept its connection for {:?}",
+            t0.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_kept_alive_connection_is_closed_once_idle() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (addr, _stop) = serve().await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 512];
+        let n = c.read(&mut head).await.unwrap();
+        let answer = String::from_utf8_lossy(&head[..n]).into_owned();
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("ok"),
+            "{answer}"
+        );
+        let t0 = Instant::now();
+        assert_eq!(until_closed(&mut c).await, "", "nothing more is sent");
+        let waited = t0.elapsed();
+        assert!(
+            waited > Duration::ZERO && waited <= SERVED.header_read_timeout,
+            "an idle keep-alive connection lasted {waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_request_in_flight_is_not_idle_and_one_past_the_request_timeout_gets_503() {
+        use tokio::io::AsyncWriteExt;
+        let (addr, _stop) = serve().await;
+        // Longer than both the header and the idle timeout, shorter than the request timeout.
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /slow/45 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut c).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("slow"),
+            "{answer}"
+        );
+        assert!(t0.elapsed() >= Duration::from_secs(45));
+
+        let t0 = Instant::now();
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /slow/600 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = until_closed(&mut c).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("request_timeout_s"), "{answer}");
+        let waited = t0.elapsed();
+        assert!(
+            waited >= REQUEST_TIMEOUT && waited < Duration::from_secs(600),
+            "answered after {waited:?}"
         );
     }
 }

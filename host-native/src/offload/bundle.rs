@@ -22,7 +22,7 @@ use std::sync::mpsc::sync_channel;
 use anyhow::{Context, Result, bail, ensure};
 use serde::Serialize;
 use torrent_core::bsv::block::{BlockDecoder, BlockEvent, BlockLimits};
-use torrent_core::bundle::{BlockMeta, BundlePlan, FileHashes, TorrentFormat, plan};
+use torrent_core::bundle::{BlockMeta, BundlePlan, BundleSummary, FileHashes, TorrentFormat, plan};
 use torrent_core::encode::Reader;
 use torrent_core::metainfo::magnet;
 use torrent_core::metainfo::v1::PieceHasher;
@@ -52,22 +52,12 @@ pub struct BundleOptions {
     pub web_seeds: Vec<String>,
 }
 
-/// What `bundle` produced (the `--json` shape of DESIGN §12, plus a few fields).
+/// What `bundle` produced (the `--json` shape of DESIGN §12: the summary, then where it is).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct BundleOutput {
-    /// Torrent name.
-    pub name: String,
-    /// First height.
-    pub first: u64,
-    /// Last height.
-    pub last: u64,
-    /// v1 info-hash, hex.
-    pub infohash_v1: String,
-    /// v2 info-hash, hex (hybrid only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub infohash_v2: Option<String>,
-    /// Magnet link.
-    pub magnet: String,
+    /// Name, heights, info-hashes and magnet link.
+    #[serde(flatten)]
+    pub summary: BundleSummary,
     /// Path of the .torrent.
     pub torrent: PathBuf,
     /// Directory holding the bundle's files.
@@ -221,18 +211,20 @@ pub(crate) fn write_bundle(
     let announce: Vec<&str> = opts.announce.iter().map(String::as_str).collect();
     let seeds: Vec<&str> = opts.web_seeds.iter().map(String::as_str).collect();
     Ok(BundleOutput {
-        magnet: magnet(
-            Some(built.infohash_v1),
-            built.infohash_v2,
-            &plan.name,
-            &announce,
-            &seeds,
-        ),
-        name: plan.name.clone(),
-        first: plan.first,
-        last: plan.last,
-        infohash_v1: built.infohash_v1.to_string(),
-        infohash_v2: built.infohash_v2.map(|h| h.to_string()),
+        summary: BundleSummary {
+            magnet: magnet(
+                Some(built.infohash_v1),
+                built.infohash_v2,
+                &plan.name,
+                &announce,
+                &seeds,
+            ),
+            name: plan.name.clone(),
+            first: plan.first,
+            last: plan.last,
+            infohash_v1: built.infohash_v1,
+            infohash_v2: built.infohash_v2,
+        },
         torrent,
         data,
         piece_length: plan.piece_length,

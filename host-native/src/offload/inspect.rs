@@ -12,7 +12,7 @@ use sha1::{Digest, Sha1};
 use torrent_core::Header;
 use torrent_core::bencode::{Limits, Value};
 use torrent_core::bsv::merkle::MerkleRootBuilder;
-use torrent_core::metainfo::Metainfo;
+use torrent_core::metainfo::{InfoHashV1, InfoHashV2, Metainfo};
 
 /// One block of a bundle's `bsv` dictionary.
 #[derive(Debug, Clone, Serialize)]
@@ -48,9 +48,9 @@ pub struct Inspection {
     /// Torrent name.
     pub name: String,
     /// v1 info-hash.
-    pub infohash_v1: Option<String>,
+    pub infohash_v1: Option<InfoHashV1>,
     /// v2 info-hash.
-    pub infohash_v2: Option<String>,
+    pub infohash_v2: Option<InfoHashV2>,
     /// Piece length.
     pub piece_length: u64,
     /// Number of v1 pieces.
@@ -147,8 +147,8 @@ pub fn inspect(path: &Path) -> Result<(Metainfo, Inspection)> {
     let seeds: Vec<&str> = m.url_list.iter().map(String::as_str).collect();
     let view = Inspection {
         name: m.name.clone(),
-        infohash_v1: m.infohash_v1.map(|h| h.to_string()),
-        infohash_v2: m.infohash_v2.map(|h| h.to_string()),
+        infohash_v1: m.infohash_v1,
+        infohash_v2: m.infohash_v2,
         piece_length: m.piece_length,
         pieces: m.pieces.len() as u64,
         total_length: m.total_length(),

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use torrent_core::bencode::Limits;
 use torrent_core::bundle::bundle_name;
-use torrent_core::metainfo::Metainfo;
+use torrent_core::metainfo::{InfoHashV1, Metainfo};
 use torrent_core::prune::{GateConfig, SeederEvidence, Stage, Verdict, evaluate};
 use torrent_core::time::{UnixMillis, aged_by_months};
 
@@ -189,16 +189,16 @@ impl Pipeline {
                         progress,
                     )
                     .with_context(|| format!("offloading {}", rec.name))?;
-                    rec.infohash_v1 = Some(out.infohash_v1.clone());
+                    rec.infohash_v1 = Some(out.summary.infohash_v1);
                     if let Some(c) = &self.catalog {
                         c.refresh();
                     }
                     self.set_stage(&mut rec, Stage::Written)?;
-                    tracing::info!(name = %rec.name, infohash_v1 = %out.infohash_v1, "bundle written");
+                    tracing::info!(name = %rec.name, infohash_v1 = %out.summary.infohash_v1, "bundle written");
                 }
                 Stage::Written => {
                     let (_, m) = self.metainfo(&rec.name)?;
-                    rec.infohash_v1 = m.infohash_v1.map(|h| h.to_string());
+                    rec.infohash_v1 = m.infohash_v1;
                     rec.stage = Stage::Indexed.name().into();
                     rec.updated = crate::clock::now_secs();
                     let data = self.bundles.join(&rec.name);
@@ -307,7 +307,7 @@ impl Pipeline {
         accounts: &[Account],
         complete: &[u64],
     ) -> Result<Vec<SeederEvidence>> {
-        let Some(ih) = rec.infohash_v1.as_deref() else {
+        let Some(ih) = &rec.infohash_v1 else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -372,7 +372,9 @@ impl Pipeline {
 /// # Errors
 /// A bundle torrent without the metadata the bundle writer puts there.
 pub fn header_records(name: &str, m: &Metainfo) -> Result<Vec<(u64, crate::store::HeaderRecord)>> {
-    let ih = m.infohash_v1.map(|h| h.to_string()).unwrap_or_default();
+    let ih = m
+        .infohash_v1
+        .with_context(|| format!("{name}: no v1 info-hash"))?;
     let meta =
         torrent_core::bundle::read_bsv(&m.info).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let mut out = Vec::new();
@@ -397,7 +399,7 @@ pub fn header_records(name: &str, m: &Metainfo) -> Result<Vec<(u64, crate::store
                 header,
                 tx_count,
                 bundle: name.to_string(),
-                infohash_v1: ih.clone(),
+                infohash_v1: ih,
                 block_file: find("blocks")?,
                 txid_file: find("txids")?,
             },
@@ -574,7 +576,7 @@ pub async fn gate_loop(
 /// One audit to run this round, with what recording it needs.
 struct PlannedAudit {
     bundle: String,
-    ih_hex: String,
+    ih: InfoHashV1,
     metainfo: Arc<torrent_core::metainfo::Metainfo>,
     target: torrent_core::audit::AuditTarget,
 }
@@ -597,9 +599,9 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
         if rec.stage() < Stage::Seeding {
             continue;
         }
-        let Some(ih_hex) = rec.infohash_v1.clone() else {
+        if rec.infohash_v1.is_none() {
             continue;
-        };
+        }
         let (_, m) = p.metainfo(&rec.name)?;
         let Some(ih) = m.infohash_v1 else {
             continue;
@@ -610,7 +612,7 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
         let now = UnixMillis(crate::clock::now().0);
         let mut last = std::collections::BTreeMap::new();
         for (account, _) in &peers {
-            if let Some(at) = p.store.audit(&ih_hex, *account)?.and_then(|a| a.last_at()) {
+            if let Some(at) = p.store.audit(&ih, *account)?.and_then(|a| a.last_at()) {
                 last.insert(*account, UnixMillis(at));
             }
         }
@@ -625,7 +627,7 @@ pub async fn gate_round(p: &Arc<Pipeline>, tracker: &crate::tracker::Tracker) ->
         ) {
             planned.push(PlannedAudit {
                 bundle: rec.name.clone(),
-                ih_hex: ih_hex.clone(),
+                ih,
                 metainfo: Arc::clone(&metainfo),
                 target,
             });
@@ -732,7 +734,7 @@ async fn record_audit(
     let (account, addr) = (a.target.account, a.target.addr);
     let at = crate::clock::now().0;
     p.store.record_audit(
-        &a.ih_hex,
+        &a.ih,
         account,
         report.passed,
         at,
@@ -753,7 +755,7 @@ async fn record_audit(
     // The audit's pieces are verified data this seeder delivered: bulk reward. A failed
     // audit is slashed. One key per (bundle, account, window): a retry records once.
     let window = torrent_core::audit::window(UnixMillis(at), interval);
-    let key = format!("audit:{}:{}:w{window}", a.ih_hex, acct.address);
+    let key = format!("audit:{}:{}:w{window}", a.ih, acct.address);
     let entry = if report.passed {
         crate::ledger::Entry::Bulk {
             address: acct.address.clone(),

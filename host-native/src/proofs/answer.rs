@@ -1,9 +1,14 @@
 //! What a proof request gets: the formats asked for, the answer, and the typed failure that
 //! each transport maps to its own status (gRPC in `rpc::grpc`, HTTP in `rpc::json`).
 
+use std::time::Instant;
+
 use serde::Serialize;
-use torrent_core::Txid;
+use torrent_core::metainfo::InfoHashV1;
 use torrent_core::verdict::ProofFormat;
+use torrent_core::{BlockHash, Header, Txid};
+
+use crate::store::HeaderRecord;
 
 /// Why a proof could not be given. Each transport maps it once: `rpc::grpc` to a gRPC status,
 /// `rpc::json` to an HTTP status.
@@ -111,12 +116,12 @@ impl std::str::FromStr for Formats {
 /// A proof with everything a light client needs to check it (DESIGN §12 JSON shape).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct ProofAnswer {
-    /// Display hex.
-    pub txid: String,
+    /// The transaction (display hex in JSON).
+    pub txid: Txid,
     /// Block height.
     pub height: u64,
-    /// Block hash, display hex.
-    pub block_hash: String,
+    /// Block hash (display hex in JSON).
+    pub block_hash: BlockHash,
     /// Transactions in the block.
     pub tx_count: u64,
     /// Position of the transaction.
@@ -129,8 +134,8 @@ pub(crate) struct ProofAnswer {
     pub bump: Vec<u8>,
     /// TSC proof as JSON, written as is (null when not asked for).
     pub tsc: Option<Box<serde_json::value::RawValue>>,
-    /// The bundle's v1 info-hash.
-    pub infohash_v1: String,
+    /// The bundle's v1 info-hash (hex in JSON).
+    pub infohash_v1: InfoHashV1,
     /// Bundle name.
     pub bundle: String,
     /// Txid file inside the bundle.
@@ -139,6 +144,37 @@ pub(crate) struct ProofAnswer {
     pub elapsed_us: u64,
     /// Where the data came from.
     pub source: Source,
+}
+
+impl ProofAnswer {
+    /// The answer for `txid`, transaction `index` of the block at `height` that `rec` and
+    /// `header` describe, asked at `started`, without proofs yet (the caller sets `bump`
+    /// and `tsc` to the formats asked for).
+    pub(crate) fn new(
+        txid: Txid,
+        height: u64,
+        index: u64,
+        rec: &HeaderRecord,
+        header: &Header,
+        started: Instant,
+        source: Source,
+    ) -> Self {
+        Self {
+            txid,
+            height,
+            block_hash: header.block_hash(),
+            tx_count: rec.tx_count,
+            index,
+            header: rec.header.clone(),
+            bump: Vec::new(),
+            tsc: None,
+            infohash_v1: rec.infohash_v1,
+            bundle: rec.bundle.clone(),
+            txid_file: rec.txid_file.clone(),
+            elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            source,
+        }
+    }
 }
 
 fn as_hex<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {

@@ -483,19 +483,9 @@ impl Proofs {
             Some(serde_json::value::RawValue::from_string(t.to_json()).map_err(internal)?)
         };
         Ok(ProofAnswer {
-            txid: txid.to_string(),
-            height,
-            block_hash: header.block_hash().to_string(),
-            tx_count: rec.tx_count,
-            index,
-            header: rec.header.clone(),
             bump: bump_raw,
             tsc,
-            infohash_v1: rec.infohash_v1.clone(),
-            bundle: rec.bundle.clone(),
-            txid_file: rec.txid_file.clone(),
-            elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            source,
+            ..ProofAnswer::new(txid, height, index, rec, header, started, source)
         })
     }
 

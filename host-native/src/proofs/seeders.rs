@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use torrent_core::metainfo::InfoHashV1;
 use torrent_core::proof::tsc::TscProof;
 use torrent_core::rewards::{Plan, ProofRewardConfig, ProofRewards};
 use torrent_core::verdict::{ProofFormat, Verdict, VerifyRequest};
@@ -437,7 +436,7 @@ impl SeederProofs {
             from,
         } = *asked;
         let header = Header::decode(&rec.header).ok()?;
-        let ih: InfoHashV1 = rec.infohash_v1.parse().ok()?;
+        let ih = rec.infohash_v1;
         let mut ids: Vec<u64> = self
             .tracker
             .authenticated_seed_peers(&ih)
@@ -551,7 +550,7 @@ impl SeederProofs {
                     let key = format!("proof:{txid}:w{window}");
                     match tokio::task::spawn_blocking(move || book.record(&key, entry)).await {
                         Ok(Ok(Recorded::Applied(row))) => {
-                            tracing::info!(seeder = %address, %txid, served_ms, active_seeders = active, reward = row.credited, "seeder proof verified and rewarded");
+                            tracing::info!(seeder = %address, %txid, served_ms, active_seeders = active, reward = row.credited.to_sat(), "seeder proof verified and rewarded");
                         }
                         Ok(Ok(Recorded::Duplicate | Recorded::OverBudget)) => {}
                         Ok(Err(e)) => {
@@ -571,21 +570,11 @@ impl SeederProofs {
                 .then(|| serde_json::value::RawValue::from_string(proof.tsc_json.clone()).ok())
                 .flatten();
             let answer = ProofAnswer {
-                txid: txid.to_string(),
-                height,
-                block_hash: header.block_hash().to_string(),
-                tx_count: rec.tx_count,
-                index,
-                header: rec.header.clone(),
                 bump: proof.bump,
                 tsc: (!proof.tsc_json.is_empty())
                     .then(|| serde_json::value::RawValue::from_string(proof.tsc_json.clone()).ok())
                     .flatten(),
-                infohash_v1: rec.infohash_v1.clone(),
-                bundle: rec.bundle.clone(),
-                txid_file: rec.txid_file.clone(),
-                elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-                source: Source::Seeder,
+                ..ProofAnswer::new(*txid, height, index, rec, &header, started, Source::Seeder)
             };
             self.answers
                 .lock()

@@ -46,15 +46,21 @@ pub(crate) fn from_wire(p: pb::Proof) -> Result<ProofAnswer, String> {
         )
     };
     Ok(ProofAnswer {
-        txid: p.txid,
+        txid: p.txid.parse().map_err(|e| format!("txid: {e}"))?,
         height: p.height,
-        block_hash: p.block_hash,
+        block_hash: p
+            .block_hash
+            .parse()
+            .map_err(|e| format!("block_hash: {e}"))?,
         tx_count: p.tx_count,
         index: p.index,
         header: p.header,
         bump: p.bump,
         tsc,
-        infohash_v1: p.infohash_v1,
+        infohash_v1: p
+            .infohash_v1
+            .parse()
+            .map_err(|e| format!("infohash_v1: {e}"))?,
         bundle: p.bundle,
         txid_file: p.txid_file,
         elapsed_us: p.elapsed_us,
@@ -83,15 +89,15 @@ fn formats(f: i32) -> Result<Formats, ProofFailure> {
 
 fn to_pb(a: ProofAnswer) -> pb::Proof {
     pb::Proof {
-        txid: a.txid,
+        txid: a.txid.to_string(),
         height: a.height,
-        block_hash: a.block_hash,
+        block_hash: a.block_hash.to_string(),
         tx_count: a.tx_count,
         index: a.index,
         header: a.header,
         bump: a.bump,
         tsc_json: a.tsc.map(|t| t.get().to_string()).unwrap_or_default(),
-        infohash_v1: a.infohash_v1,
+        infohash_v1: a.infohash_v1.to_string(),
         bundle: a.bundle,
         txid_file: a.txid_file,
         elapsed_us: a.elapsed_us,
@@ -415,7 +421,7 @@ impl Proofs {
             name: hr.bundle.clone(),
             first: rec.as_ref().map_or(height, |r| r.first),
             last: rec.as_ref().map_or(height, |r| r.last),
-            infohash_v1: hr.infohash_v1,
+            infohash_v1: hr.infohash_v1.to_string(),
             magnet,
             height,
             index,

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use torrent_core::metainfo::Metainfo;
+use torrent_core::metainfo::{InfoHashV1, Metainfo};
 use torrent_core::peer::session::{Session, Wanted};
 
 /// The outcome of one audit.
@@ -17,8 +17,8 @@ use torrent_core::peer::session::{Session, Wanted};
 pub(crate) struct AuditReport {
     /// The peer audited.
     pub peer: String,
-    /// Torrent audited (v1 info-hash).
-    pub infohash_v1: String,
+    /// Torrent audited (v1 info-hash; none for a torrent without one, which fails).
+    pub infohash_v1: Option<InfoHashV1>,
     /// Pieces requested.
     pub pieces: Vec<u32>,
     /// Pieces whose hash matched.
@@ -72,7 +72,7 @@ pub(crate) fn fetch_pieces(
     let started = Instant::now();
     let mut report = AuditReport {
         peer: peer.to_string(),
-        infohash_v1: m.infohash_v1.map(|h| h.to_string()).unwrap_or_default(),
+        infohash_v1: m.infohash_v1,
         pieces: pieces.to_vec(),
         pieces_ok: 0,
         bytes: 0,

@@ -3,6 +3,7 @@
 //! compile on the other instead of reading as an empty string.
 
 use serde::{Deserialize, Serialize};
+use torrent_core::Satoshis;
 
 /// Every refusal: what went wrong, and for registrations a machine-readable reason.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,14 +25,14 @@ pub(crate) struct Registration {
     pub(crate) announce_url: String,
     /// The seeder's address.
     pub(crate) address: String,
-    /// Satoshis staked so far.
-    pub(crate) stake: u64,
+    /// Staked so far.
+    pub(crate) stake: Satoshis,
     /// Where to pay a stake (`stake_mode = "spv"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stake_address: Option<String>,
     /// How much to pay (`stake_mode = "spv"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) stake_amount: Option<u64>,
+    pub(crate) stake_amount: Option<Satoshis>,
     /// The output script binding the stake to this seeder (`stake_mode = "spv"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) stake_commitment: Option<String>,
@@ -43,11 +44,11 @@ pub(crate) struct StakeCredited {
     /// The seeder.
     pub(crate) address: String,
     /// Its stake now.
-    pub(crate) stake: u64,
+    pub(crate) stake: Satoshis,
     /// The staking transaction.
     pub(crate) txid: String,
-    /// Satoshis this transaction added.
-    pub(crate) credited: u64,
+    /// What this transaction added.
+    pub(crate) credited: Satoshis,
 }
 
 /// `POST /seeder/proof-url`: where the seeder now answers proofs.

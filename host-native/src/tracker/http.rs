@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use torrent_core::Satoshis;
 use torrent_core::tracker::http as thttp;
 
 fn bencoded(body: Vec<u8>) -> Response {
@@ -82,7 +83,7 @@ async fn http_register(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
 struct StakeRequest {
     address: String,
     #[serde(default)]
-    amount: u64,
+    amount: Satoshis,
     /// Idempotency reference: the same reference credits once (a retried CLI call).
     #[serde(default)]
     reference: Option<String>,
@@ -90,7 +91,7 @@ struct StakeRequest {
 
 async fn admin_stake(State(t): State<Arc<Tracker>>, body: Bytes) -> Response {
     admin(&t, &body, |t, r| {
-        if r.amount == 0 {
+        if r.amount.is_zero() {
             anyhow::bail!("amount must be at least 1 satoshi");
         }
         let reference = match &r.reference {
@@ -210,7 +211,7 @@ async fn submit_stake(
         Err(e) => return err(StatusCode::BAD_REQUEST, format!("stake not proven: {e}")),
     };
     let (txid, paid) = (payment.txid, payment.paid);
-    if paid == 0 {
+    if paid.is_zero() {
         return err(
             StatusCode::BAD_REQUEST,
             format!("transaction {txid} pays nothing to {}", spv.address),
@@ -252,7 +253,7 @@ async fn submit_stake(
     match recorded {
         Ok(Some(a)) => {
             t.refresh_account(&a);
-            tracing::info!(address = %a.address, %txid, paid, "stake proven by SPV");
+            tracing::info!(address = %a.address, %txid, paid = paid.to_sat(), "stake proven by SPV");
             let reply = super::api::StakeCredited {
                 address: a.address,
                 stake: a.stake,

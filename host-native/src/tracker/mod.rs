@@ -29,10 +29,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use torrent_core::Network;
 use torrent_core::metainfo::InfoHashV1;
 use torrent_core::tracker::register::{self, RegistrationError, RegistrationRequest};
 use torrent_core::tracker::swarm::{Announce, SwarmConfig, Swarms};
+use torrent_core::{Network, Satoshis};
 
 use crate::store::{Account, Registered, Store};
 
@@ -67,7 +67,7 @@ pub struct TrackerSettings {
     /// Allowed clock distance of a registration, seconds.
     pub registration_window_s: u64,
     /// Stake a seeder needs, satoshis.
-    pub stake_amount: u64,
+    pub stake_amount: Satoshis,
     /// Request rate limits shared with the other listeners.
     pub limits: Arc<crate::net::limit::RateLimits>,
     /// Serve any info-hash (a public tracker); otherwise only those in `known`.
@@ -224,7 +224,7 @@ pub(crate) const UNKNOWN_TORRENT: &str =
 /// Addresses remembered per seeder account (a NAT, a second machine, a move).
 pub(crate) const ANNOUNCED_IPS_KEPT: usize = 16;
 
-fn refusal(account: Option<&Account>, stake_amount: u64) -> Option<String> {
+fn refusal(account: Option<&Account>, stake_amount: Satoshis) -> Option<String> {
     match account {
         None => Some("unknown passkey: register at /register for a new one".into()),
         Some(a) if a.revoked => Some("passkey revoked".into()),

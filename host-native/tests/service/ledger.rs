@@ -532,7 +532,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
         &TxLimits::default(),
     )
     .unwrap();
-    tx.outputs[0].value += 1;
+    tx.outputs[0].value = torrent_core::Satoshis(tx.outputs[0].value.to_sat() + 1);
     let mut forged = p.clone();
     forged["raw_tx"] = torrent_core::hex::encode(&tx.encode()).into();
     forged["txid"] = tx.txid().to_string().into();

@@ -387,7 +387,7 @@ fn check_invariants(
             !rec.gate_accounts.is_empty(),
             "{name}: gate opened without evidence"
         );
-        let ih = rec.infohash_v1.as_deref().unwrap();
+        let ih = rec.infohash_v1.as_ref().unwrap();
         for a in &rec.gate_accounts {
             let audit = store.audit(ih, *a).unwrap().unwrap();
             assert!(

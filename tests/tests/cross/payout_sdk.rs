@@ -7,11 +7,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use torrent_core::Network;
 use torrent_core::bsv::hash::sha256d;
 use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::bsv::p2pkh::{Utxo, build_p2pkh};
 use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxOut};
+use torrent_core::{Network, Satoshis};
 
 fn sdk(requests: &[Value]) -> Vec<Value> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/txverify.mjs");
@@ -58,7 +58,7 @@ fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
         outputs: [50_000u64, 30_000, 1_000]
             .iter()
             .map(|v| TxOut {
-                value: *v,
+                value: Satoshis(*v),
                 script_pubkey: wallet_script.clone(),
             })
             .collect(),
@@ -77,14 +77,14 @@ fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
     // A batched payout: three seeders, change back to the wallet.
     let seeders: Vec<TxOut> = (10..13)
         .map(|i| TxOut {
-            value: 10_000 + u64::from(i),
+            value: Satoshis(10_000 + u64::from(i)),
             script_pubkey: key(i).address().script_pubkey(),
         })
         .collect();
-    let tx = build_p2pkh(&wallet, &utxos, &seeders, &wallet_script, 500, 1).unwrap();
+    let tx = build_p2pkh(&wallet, &utxos, &seeders, &wallet_script, 500, Satoshis(1)).unwrap();
     assert_eq!(tx.inputs.len(), 3);
     assert_eq!(tx.outputs.len(), 4, "three payouts and change");
-    let out_total: u64 = tx.outputs.iter().map(|o| o.value).sum();
+    let out_total: u64 = tx.outputs.iter().map(|o| o.value.to_sat()).sum();
     let fee = 81_000 - out_total;
     let size = tx.encode().len() as u64;
     assert!(
@@ -93,13 +93,13 @@ fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
     );
     // Deterministic (RFC 6979): building twice gives the same bytes.
     assert_eq!(
-        build_p2pkh(&wallet, &utxos, &seeders, &wallet_script, 500, 1).unwrap(),
+        build_p2pkh(&wallet, &utxos, &seeders, &wallet_script, 500, Satoshis(1)).unwrap(),
         tx
     );
     let src = torrent_core::hex::encode(&funding.encode());
     let sources = vec![src.clone(), src.clone(), src];
     let mut tampered = tx.clone();
-    tampered.outputs[1].value += 1;
+    tampered.outputs[1].value = Satoshis(tampered.outputs[1].value.to_sat() + 1);
     let mut other_key = tx.clone();
     torrent_core::bsv::p2pkh::sign_all(&key(99), &mut other_key, &utxos).unwrap();
     let replies = sdk(&[
@@ -129,6 +129,14 @@ fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
         replies[2]
     );
     // Not enough money is a clear error, not a transaction.
-    let err = build_p2pkh(&wallet, &utxos[2..], &seeders, &wallet_script, 500, 1).unwrap_err();
+    let err = build_p2pkh(
+        &wallet,
+        &utxos[2..],
+        &seeders,
+        &wallet_script,
+        500,
+        Satoshis(1),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("inputs hold 1000 sat"), "{err}");
 }
