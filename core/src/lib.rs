@@ -16,9 +16,9 @@
 //! Beside the proofs, the decisions every host would otherwise make on its own: the bundle
 //! layout (`bundle`, `metainfo`), the tracker's codecs and swarms (`tracker`), the audit of a
 //! seeder (`peer::session` over `peer::wire`, and `audit` for which pieces and when), the
-//! prune gate (`prune`), the money (`incentive`, `rewards`, and `settle`, which funds a
-//! payout; every amount a [`Satoshis`], with checked arithmetic), and Galaxy's messages
-//! (`galaxy`).
+//! prune gate (`prune`), the txid index's run files (`txindex`), the money (`incentive`,
+//! `rewards`, and `settle`, which funds a payout; every amount a [`Satoshis`], with checked
+//! arithmetic), and Galaxy's messages (`galaxy`).
 //!
 //! What it does **not** do: read files, open sockets, look at the time or draw randomness.
 //! Hosts (`torrent_service`, `torrent_wasm_guest`, `web_spv`) own all of that and pass bytes,
@@ -65,6 +65,7 @@ pub mod rewards;
 pub mod settle;
 pub mod time;
 pub mod tracker;
+pub mod txindex;
 pub mod verdict;
 
 pub use bsv::amount::Satoshis;

@@ -566,3 +566,96 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A txid index run finds every transaction of its blocks where it is (duplicated txids
+    /// in every block they appear in), whatever the blocks' sizes, and runs built from any
+    /// split of the blocks merge into the bytes of the run built at once (ADR 0003).
+    #[test]
+    fn txid_runs_find_everything_and_merge_to_the_same_bytes(
+        counts in prop::collection::vec(0u32..200, 1..12),
+        dups in prop::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>()), 0..4),
+        split in any::<prop::sample::Index>(),
+        seed in any::<u64>(),
+    ) {
+        use torrent_core::txindex::{self, Blocks, Directory, Header, RunBlock, RunWriter};
+        let blocks = Blocks::new(
+            counts.iter().enumerate().map(|(i, c)| RunBlock { height: 1000 + 3 * i as u64, tx_count: *c }).collect(),
+        ).unwrap();
+        let total = blocks.total() as usize;
+        let mut txids: Vec<[u8; 32]> = (0..total).map(|o| sha256d(&[seed.to_le_bytes(), (o as u64).to_le_bytes()].concat())).collect();
+        if total > 0 {
+            for (a, b) in &dups {
+                let (a, b) = (a.index(total), b.index(total));
+                txids[b] = txids[a];
+            }
+        }
+        let entries = |t: &Blocks, of: &dyn Fn(u32) -> [u8; 32]| -> Vec<(u64, u32)> {
+            (0..t.total() as u32).map(|o| (txindex::key_of(&of(o)), o)).collect()
+        };
+        let whole = txindex::encode(&blocks, entries(&blocks, &|o| txids[o as usize])).unwrap();
+        let h = Header::decode(&whole, whole.len() as u64).unwrap();
+        let dir = Directory::decode(&h, &whole[h.directory_offset() as usize..]).unwrap();
+        let e0 = h.entries_offset() as usize;
+        for (o, t) in txids.iter().enumerate() {
+            let r = dir.bucket(t);
+            let bucket = &whole[e0 + r.start as usize * txindex::ENTRY_LEN..e0 + r.end as usize * txindex::ENTRY_LEN];
+            let found: Vec<u32> = txindex::candidates(bucket, t).collect();
+            let want: Vec<u32> = (0..total as u32).filter(|p| txids[*p as usize] == *t).collect();
+            prop_assert!(want.iter().all(|w| found.contains(w)), "ordinal {} of {:?}: found {:?}", o, want, found);
+        }
+        // Split the blocks in two runs, build each alone, merge.
+        let at = split.index(counts.len() + 1);
+        let (lo, hi) = blocks.blocks().split_at(at);
+        let mut inputs = Vec::new();
+        for part in [hi, lo] {
+            let t = Blocks::new(part.to_vec()).unwrap();
+            let bytes = txindex::encode(&t, entries(&t, &|o| {
+                let (height, i) = t.locate(o).unwrap();
+                txids[blocks.ordinal(height, i).unwrap() as usize]
+            })).unwrap();
+            let h = Header::decode(&bytes, bytes.len() as u64).unwrap();
+            let list: Vec<(u64, u32)> = txindex::decode_entries(&bytes[h.entries_offset() as usize..h.directory_offset() as usize]).collect();
+            inputs.push((t, list.into_iter()));
+        }
+        let (union, merged) = txindex::merge(inputs).unwrap();
+        let (mut w, mut out) = RunWriter::new(&union, merged.len() as u64).unwrap();
+        for (k, o) in merged {
+            out.extend_from_slice(&w.push(k, o).unwrap());
+        }
+        out.extend_from_slice(&w.finish().unwrap());
+        prop_assert_eq!(out, whole);
+    }
+
+    /// A damaged run (bytes changed, the file cut short): a typed error, or a run whose
+    /// lookups stay inside its entries.
+    #[test]
+    fn damaged_txid_runs_never_panic(
+        n in 0u32..300,
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+        cut in any::<prop::sample::Index>(),
+        txid in any::<[u8; 32]>(),
+    ) {
+        use torrent_core::txindex::{self, Blocks, Directory, Header, RunBlock};
+        let blocks = Blocks::new(vec![RunBlock { height: 7, tx_count: n }]).unwrap();
+        let entries = (0..n).map(|o| (txindex::key_of(&sha256d(&o.to_le_bytes())), o)).collect();
+        let mut bytes = txindex::encode(&blocks, entries).unwrap();
+        for (at, v) in &flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= v;
+        }
+        if flips.len() % 2 == 1 {
+            bytes.truncate(cut.index(bytes.len() + 1));
+        }
+        if let Ok(h) = Header::decode(&bytes, bytes.len() as u64) {
+            let table = &bytes[h.blocks_offset() as usize..h.entries_offset() as usize];
+            let _ = txindex::decode_blocks(&h, table);
+            if let Ok(dir) = Directory::decode(&h, &bytes[h.directory_offset() as usize..]) {
+                let r = dir.bucket(&txid);
+                prop_assert!(r.start <= r.end && r.end <= h.entries);
+            }
+        }
+    }
+}

@@ -192,7 +192,7 @@ pub struct Config {
     /// Most bytes of proofs one `GetProofs` reply carries; the txids past it are answered
     /// RESOURCE_EXHAUSTED, to ask again in another call.
     pub proof_max_reply_bytes: usize,
-    /// Blocks whose upper merkle levels stay cached (about 1 MB per million transactions).
+    /// Blocks whose upper merkle levels stay cached (about 4 MB per million transactions).
     pub proof_cache_blocks: usize,
     /// How proofs coming back from seeders are checked: `native` (the core, in process),
     /// `sandbox` (wasmtime) or `galaxy` (Galaxy's Validation service).

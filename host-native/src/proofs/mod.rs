@@ -3,8 +3,8 @@
 //! The txid index (redb) gives a txid's height and position; the header store gives the
 //! block's header, tx count and bundle. The proof itself comes from the block's txid file:
 //! its upper merkle levels are computed once per block (one streaming pass, checked against
-//! the header's merkle root) and cached, and each proof then reads one 2 KiB chunk of
-//! txids (`pread`) and hashes 63 nodes. When the txid file is not local (pruned bundle
+//! the header's merkle root) and cached (about 4 MB per million transactions), and each
+//! proof then reads one 512-byte chunk of 16 txids (`pread`) and hashes 15 nodes. When the txid file is not local (pruned bundle
 //! data), only that file is fetched from the swarm, checked the same way, and kept.
 //!
 //! Files: this one proves (index, headers, tree cache, swarm fetch); [`answer`] holds the
