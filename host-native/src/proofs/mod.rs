@@ -1,6 +1,8 @@
 //! Proofs for the transactions of offloaded blocks (DESIGN §8), shared by gRPC and JSON.
 //!
-//! The txid index (redb) gives a txid's height and position; the header store gives the
+//! The txid index (run files, ADR 0003) gives the heights and positions a txid may be at,
+//! highest first, and the block's txid file decides (a duplicate txid, BIP 30, is in two
+//! blocks; a false match of the index's 48-bit key in none); the header store gives the
 //! block's header, tx count and bundle. The proof itself comes from the block's txid file:
 //! its upper merkle levels are computed once per block (one streaming pass, checked against
 //! the header's merkle root) and cached (about 4 MB per million transactions), and each
@@ -222,6 +224,12 @@ impl std::fmt::Debug for Proofs {
     }
 }
 
+fn not_offloaded(txid: &Txid) -> ProofFailure {
+    ProofFailure::NotFound(format!(
+        "txid {txid} is not in any block this service has offloaded"
+    ))
+}
+
 fn internal(e: impl std::fmt::Display) -> ProofFailure {
     ProofFailure::Internal(e.to_string())
 }
@@ -297,35 +305,44 @@ impl Proofs {
         txid_file_at_hand(&self.bundles, rec)
     }
 
-    /// Height and index of a txid, from the txid index.
+    /// Where the txid index says a txid may be (height, index), highest height first; the
+    /// txid file decides (see `Store::txid_candidates`).
     ///
     /// # Errors
     /// An unknown txid.
-    pub(crate) fn position(&self, txid: &Txid) -> Result<(u64, u64), ProofFailure> {
-        let (height, index) = self
+    fn positions(&self, txid: &Txid) -> Result<Vec<(u64, u64)>, ProofFailure> {
+        let found = self
             .store
-            .txid_location(&txid.to_byte_array())
-            .map_err(internal)?
-            .ok_or_else(|| {
-                ProofFailure::NotFound(format!(
-                    "txid {txid} is not in any block this service has offloaded"
-                ))
-            })?;
-        Ok((height, u64::from(index)))
+            .txid_candidates(&txid.to_byte_array())
+            .map_err(internal)?;
+        if found.is_empty() {
+            return Err(not_offloaded(txid));
+        }
+        Ok(found.into_iter().map(|(h, i)| (h, u64::from(i))).collect())
     }
 
-    /// Where a txid is: its height, index and block record.
+    /// Where a txid is: its height, index and block record (the highest block holding it,
+    /// checked against its txid file when that is here).
     ///
     /// # Errors
     /// Malformed or unknown txid.
     pub(crate) fn locate(&self, txid: &Txid) -> Result<(u64, u64, HeaderRecord), ProofFailure> {
-        let (height, index) = self.position(txid)?;
-        let rec = self
-            .store
-            .header(height)
-            .map_err(internal)?
-            .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
-        Ok((height, index, rec))
+        for (height, index) in self.positions(txid)? {
+            let rec = self
+                .store
+                .header(height)
+                .map_err(internal)?
+                .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
+            let path = self.bundles.join(&rec.bundle).join(&rec.txid_file);
+            if let Ok(f) = std::fs::File::open(&path) {
+                let mut t = [0u8; 32];
+                if f.read_exact_at(&mut t, index * 32).is_err() || t != txid.to_byte_array() {
+                    continue;
+                }
+            }
+            return Ok((height, index, rec));
+        }
+        Err(not_offloaded(txid))
     }
 
     fn slot(&self, height: u64) -> Slot {
@@ -413,7 +430,29 @@ impl Proofs {
         from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
         let started = Instant::now();
-        let (height, index) = self.position(&txid)?;
+        // Each candidate in turn, highest block first: the txid file decides.
+        for (height, index) in self.positions(&txid)? {
+            if let Some(answer) = self
+                .prove_at(txid, height, index, formats, from, started)
+                .await?
+            {
+                return Ok(answer);
+            }
+        }
+        Err(not_offloaded(&txid))
+    }
+
+    /// The proof of `txid` as transaction `index` of block `height`, or `None` when that
+    /// transaction is another (a false candidate of the index).
+    async fn prove_at(
+        &self,
+        txid: Txid,
+        height: u64,
+        index: u64,
+        formats: Formats,
+        from: Option<std::net::IpAddr>,
+        started: Instant,
+    ) -> Result<Option<ProofAnswer>, ProofFailure> {
         // A cached tree answers at once; only a miss looks further (header, file, seeders),
         // so the hot path stays one index read and one chunk read.
         // A seeder's verified answer is served again without asking anyone; a block whose
@@ -422,7 +461,7 @@ impl Proofs {
             && !self.cached(height)
         {
             if let Some(answer) = seeders.cached(&txid, formats, started) {
-                return Ok(answer);
+                return Ok(Some(answer));
             }
             let rec = self
                 .store
@@ -445,7 +484,7 @@ impl Proofs {
                     )
                     .await
             {
-                return Ok(answer);
+                return Ok(Some(answer));
             }
         }
         let (bt, source) = self.tree(height).await?;
@@ -464,9 +503,7 @@ impl Proofs {
             .path(index, &chunk)
             .map_err(|e| internal(format!("{} in bundle {}: {e}", rec.txid_file, rec.bundle)))?;
         if view_txid(&chunk, first, index) != Some(txid) {
-            return Err(internal(format!(
-                "the txid index says {txid} is tx {index} of block {height}, the txid file disagrees"
-            )));
+            return Ok(None);
         }
         let bump_raw = if !formats.wants(ProofFormat::Bump) {
             Vec::new()
@@ -482,11 +519,11 @@ impl Proofs {
                 .map_err(internal)?;
             Some(serde_json::value::RawValue::from_string(t.to_json()).map_err(internal)?)
         };
-        Ok(ProofAnswer {
+        Ok(Some(ProofAnswer {
             bump: bump_raw,
             tsc,
             ..ProofAnswer::new(txid, height, index, rec, header, started, source)
-        })
+        }))
     }
 
     /// The cached tree of `height`, building it (and fetching its txid file) once.

@@ -1,4 +1,6 @@
-//! The embedded database (redb): seeder accounts, passkeys, used registration nonces.
+//! The embedded database (redb): seeder accounts, passkeys, used registration nonces,
+//! bundles, audits, the header store, and the manifest of the txid index, whose entries live
+//! in run files beside the database ([`runs`], ADR 0003).
 //!
 //! Every change is committed (and so durable) before the request that caused it is
 //! answered. Values are small JSON documents so that the schema can grow without migrations.
@@ -14,13 +16,18 @@ use serde::{Deserialize, Serialize};
 use torrent_core::Satoshis;
 use torrent_core::metainfo::InfoHashV1;
 
+pub(crate) mod runs;
+
 pub(crate) const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 const PASSKEYS: TableDefinition<'_, &str, &str> = TableDefinition::new("passkeys");
 const NONCES: TableDefinition<'_, &str, u64> = TableDefinition::new("registration_nonces");
 const BUNDLES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bundles");
 const AUDITS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("audits");
 const PRUNED: TableDefinition<'_, u64, u64> = TableDefinition::new("pruned_heights");
-const TXIDS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
+/// The txid index before run files (ADR 0003): read once by the migration, then dropped.
+const LEGACY_TXIDS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
+/// The txid index's runs: run name (the bundle's, or `migrated`) to its entry count.
+const INDEX_RUNS: TableDefinition<'_, &str, u64> = TableDefinition::new("index_runs");
 const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
 /// Counters that must survive deletions (account ids are never reused).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
@@ -163,7 +170,7 @@ fn open_db(path: &Path) -> Result<Database> {
         w.open_table(BUNDLES)?;
         w.open_table(AUDITS)?;
         w.open_table(PRUNED)?;
-        w.open_table(TXIDS)?;
+        w.open_table(INDEX_RUNS)?;
         w.open_table(HEADERS)?;
     }
     w.commit()?;
@@ -182,6 +189,9 @@ pub struct Store {
     /// `None` while being reopened.
     db: RwLock<Option<Arc<Database>>>,
     health: StorageHealth,
+    /// The txid index's run files (`<data>/index/`).
+    index_dir: PathBuf,
+    runs: runs::Runs,
 }
 
 /// Whether the database works, for health checks and metrics.
@@ -288,7 +298,7 @@ impl Store {
             std::fs::create_dir_all(dir)?;
         }
         let db = open_db(path)?;
-        Ok(Self {
+        let store = Self {
             path: path.to_path_buf(),
             db: RwLock::new(Some(Arc::new(db))),
             health: StorageHealth {
@@ -296,7 +306,91 @@ impl Store {
                 reopens: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
             },
-        })
+            index_dir: path.parent().unwrap_or(Path::new(".")).join("index"),
+            runs: runs::Runs::default(),
+        };
+        store.migrate_txids()?;
+        store.open_runs()?;
+        Ok(store)
+    }
+
+    /// Opens every run the database lists.
+    fn open_runs(&self) -> Result<()> {
+        let r = self.db()?.begin_read()?;
+        let t = r.open_table(INDEX_RUNS)?;
+        for row in t.iter()? {
+            let (name, _) = row?;
+            let name = name.value();
+            let path = runs::path_of(&self.index_dir, name);
+            let run = runs::Run::open(name, &path).with_context(|| {
+                format!(
+                    "the txid index run {} is missing or damaged; restore it from a backup of {}, or move the database aside and offload again",
+                    path.display(),
+                    self.index_dir.display()
+                )
+            })?;
+            self.runs.add(run);
+        }
+        Ok(())
+    }
+
+    /// A database from before run files keeps its txid index in one redb table: write it
+    /// out as the run `migrated` (over every block in the header store), record the run and
+    /// drop the table, in that order, so that a crash at any point migrates again or is done.
+    /// The old table kept one location per txid, so a txid of two blocks (BIP 30) is listed
+    /// in the last one indexed until its bundle is indexed again.
+    fn migrate_txids(&self) -> Result<()> {
+        let db = self.db()?;
+        let r = db.begin_read()?;
+        let old = match r.open_table(LEGACY_TXIDS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        let rows = old.len()?;
+        let mut blocks = Vec::new();
+        for row in r.open_table(HEADERS)?.iter()? {
+            let (height, v) = row?;
+            let hr: HeaderRecord = serde_json::from_slice(v.value())?;
+            blocks.push(torrent_core::txindex::RunBlock {
+                height: height.value(),
+                tx_count: u32::try_from(hr.tx_count)
+                    .with_context(|| format!("block {} has {} txs", height.value(), hr.tx_count))?,
+            });
+        }
+        let blocks = torrent_core::txindex::Blocks::new(blocks)?;
+        if rows > 0 {
+            tracing::info!(
+                txids = rows,
+                "migrating the txid index to run files (ADR 0003)"
+            );
+            let mut entries = old.iter()?.map(|row| {
+                let (k, v) = row?;
+                let (height, index) = v.value();
+                let txid: [u8; 32] = k
+                    .value()
+                    .try_into()
+                    .context("a txid of other than 32 bytes")?;
+                runs::entry(&blocks, height, index, &txid)
+            });
+            runs::write_run(
+                &runs::path_of(&self.index_dir, "migrated"),
+                &blocks,
+                &mut entries,
+            )?;
+        }
+        drop(old);
+        drop(r);
+        let w = db.begin_write()?;
+        if rows > 0 {
+            w.open_table(INDEX_RUNS)?.insert("migrated", rows)?;
+        }
+        w.delete_table(LEGACY_TXIDS)?;
+        w.commit()?;
+        if rows > 0 {
+            tracing::info!(txids = rows, "txid index migrated");
+        }
+        Ok(())
     }
 
     /// Returns every account.
@@ -561,34 +655,54 @@ impl Store {
         headers: &[(u64, HeaderRecord)],
         rec: &BundleRecord,
     ) -> Result<u64> {
+        let blocks = torrent_core::txindex::Blocks::new(
+            headers
+                .iter()
+                .map(|(height, hr)| {
+                    Ok(torrent_core::txindex::RunBlock {
+                        height: *height,
+                        tx_count: u32::try_from(hr.tx_count)
+                            .with_context(|| format!("block {height} has {} txs", hr.tx_count))?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        )?;
+        // The run first (written whole, synced, renamed), then the records that point to it.
+        let path = runs::path_of(&self.index_dir, &rec.name);
+        let mut entries = txids.map(|item| {
+            let (height, i, txid) = item?;
+            runs::entry(&blocks, height, i, &txid)
+        });
+        let n = runs::write_run(&path, &blocks, &mut entries)?;
         let w = self.db()?.begin_write()?;
-        let mut n = 0u64;
         {
             let mut h = w.open_table(HEADERS)?;
             for (height, hr) in headers {
                 h.insert(*height, serde_json::to_vec(hr)?.as_slice())?;
             }
-            let mut t = w.open_table(TXIDS)?;
-            for item in txids {
-                let (height, i, txid) = item?;
-                t.insert(txid.as_slice(), (height, i))?;
-                n += 1;
-            }
+            w.open_table(INDEX_RUNS)?.insert(rec.name.as_str(), n)?;
             let mut b = w.open_table(BUNDLES)?;
             b.insert(rec.name.as_str(), serde_json::to_vec(rec)?.as_slice())?;
         }
         w.commit()?;
+        self.runs.add(runs::Run::open(&rec.name, &path)?);
         Ok(n)
     }
 
-    /// Height and index of a txid (internal byte order), if indexed.
+    /// Where a txid (internal byte order) may be: every (height, index) the index lists
+    /// under its key, highest height first. Candidates: the txid file says which hold it
+    /// (all of them but a false match, about once in 2^48 / transactions; two for a txid
+    /// in two blocks, BIP 30).
     ///
     /// # Errors
-    /// Database errors.
-    pub fn txid_location(&self, txid: &[u8; 32]) -> Result<Option<(u64, u32)>> {
-        let r = self.db()?.begin_read()?;
-        let t = r.open_table(TXIDS)?;
-        Ok(t.get(txid.as_slice())?.map(|v| v.value()))
+    /// Read errors.
+    pub fn txid_candidates(&self, txid: &[u8; 32]) -> Result<Vec<(u64, u32)>> {
+        self.runs.candidates(txid)
+    }
+
+    /// The txid index: (runs, txids, bytes held in memory).
+    pub fn index_stats(&self) -> (usize, u64, usize) {
+        self.runs.stats()
     }
 
     /// The header record of `height`.
@@ -741,5 +855,130 @@ impl crate::metrics::Report for Store {
             "Times the database was reopened after an I/O error.",
             h.reopens.load(Ordering::Relaxed),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ts_store_{name}_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn txid(n: u32) -> [u8; 32] {
+        torrent_core::bsv::hash::sha256d(&n.to_le_bytes())
+    }
+
+    fn header(bundle: &str, tx_count: u64) -> HeaderRecord {
+        HeaderRecord {
+            header: vec![0; 80],
+            tx_count,
+            bundle: bundle.into(),
+            infohash_v1: InfoHashV1([7; 20]),
+            block_file: "blocks/x".into(),
+            txid_file: "txids/x".into(),
+        }
+    }
+
+    fn bundle(name: &str, first: u64, last: u64) -> BundleRecord {
+        BundleRecord {
+            name: name.into(),
+            first,
+            last,
+            stage: "indexed".into(),
+            infohash_v1: None,
+            updated: 0,
+            gate_accounts: Vec::new(),
+            gate_opened: None,
+        }
+    }
+
+    #[test]
+    fn a_txid_in_two_blocks_is_found_in_both_highest_first_and_after_a_restart() {
+        let dir = temp("dup");
+        let db = dir.join("data.redb");
+        let store = Store::open(&db).unwrap();
+        // The coinbase of block 20 repeats the coinbase of block 10 (BIP 30), in two bundles.
+        let a = [(10u64, 0u32, txid(0)), (10, 1, txid(1)), (10, 2, txid(2))];
+        let b = [(20u64, 0u32, txid(0)), (20, 1, txid(21))];
+        let n = store
+            .index_txids(
+                &mut a.iter().map(|t| Ok(*t)),
+                &[(10, header("a", 3))],
+                &bundle("a", 10, 10),
+            )
+            .unwrap();
+        assert_eq!(n, 3);
+        store
+            .index_txids(
+                &mut b.iter().map(|t| Ok(*t)),
+                &[(20, header("b", 2))],
+                &bundle("b", 20, 20),
+            )
+            .unwrap();
+        assert_eq!(
+            store.txid_candidates(&txid(0)).unwrap(),
+            vec![(20, 0), (10, 0)]
+        );
+        assert_eq!(store.txid_candidates(&txid(2)).unwrap(), vec![(10, 2)]);
+        assert!(store.txid_candidates(&txid(99)).unwrap().is_empty());
+        drop(store);
+        let store = Store::open(&db).unwrap();
+        assert_eq!(store.index_stats().0, 2, "both runs reopened");
+        assert_eq!(store.txid_candidates(&txid(21)).unwrap(), vec![(20, 1)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_database_with_the_old_txid_table_is_migrated_once() {
+        let dir = temp("migrate");
+        let db = dir.join("data.redb");
+        {
+            let d = Database::create(&db).unwrap();
+            let w = d.begin_write().unwrap();
+            {
+                let mut h = w.open_table(HEADERS).unwrap();
+                h.insert(
+                    5u64,
+                    serde_json::to_vec(&header("a", 3)).unwrap().as_slice(),
+                )
+                .unwrap();
+                h.insert(
+                    9u64,
+                    serde_json::to_vec(&header("a", 2)).unwrap().as_slice(),
+                )
+                .unwrap();
+                let mut t = w.open_table(LEGACY_TXIDS).unwrap();
+                for (i, (h, x)) in [(5u64, 0u32), (5, 1), (5, 2), (9, 0), (9, 1)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    t.insert(txid(i as u32).as_slice(), (h, x)).unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+        let store = Store::open(&db).unwrap();
+        assert_eq!(store.txid_candidates(&txid(0)).unwrap(), vec![(5, 0)]);
+        assert_eq!(store.txid_candidates(&txid(4)).unwrap(), vec![(9, 1)]);
+        assert_eq!(store.index_stats().1, 5);
+        {
+            let r = store.db().unwrap().begin_read().unwrap();
+            assert!(r.open_table(LEGACY_TXIDS).is_err(), "the old table is gone");
+        }
+        drop(store);
+        let store = Store::open(&db).unwrap();
+        assert_eq!(store.txid_candidates(&txid(3)).unwrap(), vec![(9, 0)]);
+        assert_eq!(store.index_stats(), (1, 5, store.index_stats().2));
+        // A run gone from the disk is a clear refusal to start, not a silent loss.
+        drop(store);
+        std::fs::remove_file(dir.join("index/migrated.run")).unwrap();
+        let err = Store::open(&db).unwrap_err();
+        assert!(format!("{err:#}").contains("missing or damaged"), "{err:#}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
