@@ -854,6 +854,22 @@ impl crate::metrics::Report for Store {
             "torrent_service_storage_reopens",
             "Times the database was reopened after an I/O error.",
             h.reopens.load(Ordering::Relaxed),
+        )?;
+        let (runs, txids, memory) = self.index_stats();
+        out.gauge(
+            "torrent_service_index_runs",
+            "Run files of the txid index.",
+            runs as u64,
+        )?;
+        out.gauge(
+            "torrent_service_index_txids",
+            "Transactions the txid index lists.",
+            txids,
+        )?;
+        out.gauge(
+            "torrent_service_index_memory_bytes",
+            "Bytes the txid index keeps in memory (block tables and bucket directories).",
+            memory as u64,
         )
     }
 }
