@@ -7,6 +7,10 @@ pub struct GetProofRequest {
     pub txid: ::prost::alloc::string::String,
     #[prost(enumeration = "ProofFormat", tag = "2")]
     pub format: i32,
+    /// The block, for a txid in two (BIP 30: the coinbases of 91812 and 91842, of 91722 and
+    /// 91880); without it, the highest block holding the txid.
+    #[prost(uint64, optional, tag = "3")]
+    pub height: ::core::option::Option<u64>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -45,6 +49,9 @@ pub struct Proof {
     /// "cache", "local", "swarm" or "seeder"
     #[prost(string, tag = "13")]
     pub source: ::prost::alloc::string::String,
+    /// other blocks holding the same txid (BIP 30)
+    #[prost(uint64, repeated, tag = "14")]
+    pub other_heights: ::prost::alloc::vec::Vec<u64>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -98,6 +98,7 @@ async fn run(mode: String, addr: String, txids: Vec<String>, conc: usize, secs: 
                         .get_proof(pb::GetProofRequest {
                             txid: t.clone(),
                             format: 0,
+                            height: None,
                         })
                         .await
                         .is_ok();

@@ -165,6 +165,9 @@ pub struct ProofArgs {
     /// Output: bump (BRC-74, hex), tsc (TSC JSON) or json (the whole answer).
     #[arg(long, default_value = "json")]
     pub(crate) format: crate::proofs::Formats,
+    /// The block, for a txid in two blocks (BIP 30); default the highest holding it.
+    #[arg(long)]
+    pub height: Option<u64>,
 }
 
 /// Arguments of `verify`.

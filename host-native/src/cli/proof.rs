@@ -7,7 +7,7 @@ use torrent_core::verdict::ProofFormat;
 use crate::cli::args::ProofArgs;
 use crate::proto as pb;
 
-/// `torrent_service proof TXID [--server URL] [--format bump|tsc|json]`: asks a running
+/// `torrent_service proof TXID [--server URL] [--format bump|tsc|json] [--height H]`: asks a running
 /// service over gRPC and prints the proof (exit 1 when the service has none).
 ///
 /// # Errors
@@ -24,6 +24,7 @@ pub(crate) fn run(args: &ProofArgs) -> anyhow::Result<std::process::ExitCode> {
             .get_proof(pb::GetProofRequest {
                 txid: args.txid.clone(),
                 format: crate::rpc::grpc::to_wire(args.format) as i32,
+                height: args.height,
             })
             .await;
         let p = match reply {

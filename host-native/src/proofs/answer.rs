@@ -144,7 +144,24 @@ pub(crate) struct ProofAnswer {
     pub elapsed_us: u64,
     /// Where the data came from.
     pub source: Source,
+    /// Other blocks holding the same txid (BIP 30), whose proofs a request naming their
+    /// height gets.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub other_heights: Vec<u64>,
 }
+
+/// What a client asks for: a transaction's proof in some formats, in one block when it
+/// names one (a txid in two blocks, BIP 30), else in the highest block holding it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProofRequest {
+    /// The transaction.
+    pub txid: Txid,
+    /// The block, if named.
+    pub height: Option<u64>,
+    /// The formats.
+    pub formats: Formats,
+}
+
 
 impl ProofAnswer {
     /// The answer for `txid`, transaction `index` of the block at `height` that `rec` and
@@ -173,6 +190,7 @@ impl ProofAnswer {
             txid_file: rec.txid_file.clone(),
             elapsed_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             source,
+            other_heights: Vec::new(),
         }
     }
 }

@@ -18,7 +18,7 @@
 //! nothing here knows gRPC status codes or HTTP.
 
 mod answer;
-pub(crate) use answer::{Formats, ProofAnswer, ProofFailure, Source, parse_txid};
+pub(crate) use answer::{Formats, ProofAnswer, ProofFailure, ProofRequest, Source, parse_txid};
 
 pub(crate) mod seeders;
 
@@ -371,11 +371,10 @@ impl Proofs {
     /// [`ProofFailure`].
     pub(crate) async fn prove(
         &self,
-        txid: Txid,
-        formats: Formats,
+        req: ProofRequest,
         from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
-        self.prove_by(txid, formats, from, Instant::now() + self.deadline)
+        self.prove_by(req, from, Instant::now() + self.deadline)
             .await
     }
 
@@ -390,8 +389,7 @@ impl Proofs {
     /// past the deadline.
     pub(crate) async fn prove_by(
         &self,
-        txid: Txid,
-        formats: Formats,
+        req: ProofRequest,
         from: Option<std::net::IpAddr>,
         deadline: Instant,
     ) -> Result<ProofAnswer, ProofFailure> {
@@ -413,7 +411,7 @@ impl Proofs {
             ProofFailure::Busy("too many proof requests in flight; retry shortly".into())
         })?;
         let _counted = InFlight::new(&self.metrics);
-        tokio::time::timeout_at(deadline.into(), self.prove_held(txid, formats, from))
+        tokio::time::timeout_at(deadline.into(), self.prove_held(req, from))
             .await
             .unwrap_or_else(|_| {
                 Err(ProofFailure::Timeout(
@@ -425,21 +423,52 @@ impl Proofs {
     /// [`Self::prove`] once the client's slot and a permit are held.
     async fn prove_held(
         &self,
-        txid: Txid,
-        formats: Formats,
+        req: ProofRequest,
         from: Option<std::net::IpAddr>,
     ) -> Result<ProofAnswer, ProofFailure> {
         let started = Instant::now();
-        // Each candidate in turn, highest block first: the txid file decides.
-        for (height, index) in self.positions(&txid)? {
-            if let Some(answer) = self
+        let ProofRequest {
+            txid,
+            height: named,
+            formats,
+        } = req;
+        let positions = self.positions(&txid)?;
+        // Each candidate in turn (the named block's, else the highest first): the txid file
+        // decides.
+        for &(height, index) in &positions {
+            if named.is_some_and(|h| h != height) {
+                continue;
+            }
+            if let Some(mut answer) = self
                 .prove_at(txid, height, index, formats, from, started)
                 .await?
             {
+                if positions.len() > 1 {
+                    answer.other_heights = positions
+                        .iter()
+                        .filter(|&&(h, i)| h != height && self.holds(h, i, &txid))
+                        .map(|&(h, _)| h)
+                        .collect();
+                }
                 return Ok(answer);
             }
         }
-        Err(not_offloaded(&txid))
+        Err(match named {
+            Some(h) => ProofFailure::NotFound(format!("txid {txid} is not in block {h}")),
+            None => not_offloaded(&txid),
+        })
+    }
+
+    /// Whether transaction `index` of block `height` is `txid`, by the block's txid file
+    /// here (false when the file is not here: only what this service can prove is listed).
+    fn holds(&self, height: u64, index: u64, txid: &Txid) -> bool {
+        let Ok(Some(rec)) = self.store.header(height) else {
+            return false;
+        };
+        let mut t = [0u8; 32];
+        File::open(self.bundles.join(&rec.bundle).join(&rec.txid_file))
+            .and_then(|f| f.read_exact_at(&mut t, index * 32))
+            .is_ok_and(|()| t == txid.to_byte_array())
     }
 
     /// The proof of `txid` as transaction `index` of block `height`, or `None` when that
@@ -460,7 +489,9 @@ impl Proofs {
         if let Some(seeders) = self.seeders.get()
             && !self.cached(height)
         {
-            if let Some(answer) = seeders.cached(&txid, formats, started) {
+            if let Some(answer) = seeders.cached(&txid, formats, started)
+                && answer.height == height
+            {
                 return Ok(Some(answer));
             }
             let rec = self

@@ -467,6 +467,7 @@ impl SeederProofs {
                     let req = pb::GetProofRequest {
                         txid: txid.to_string(),
                         format: pb::ProofFormat::All as i32,
+                        height: Some(height),
                     };
                     match tokio::time::timeout(self.timeout, client.get_proof(req)).await {
                         Ok(Ok(r)) => Ok(r.into_inner()),

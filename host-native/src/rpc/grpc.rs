@@ -10,7 +10,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use torrent_core::verdict::ProofFormat;
 
-use crate::proofs::{Formats, ProofAnswer, ProofFailure, Proofs, Source, parse_txid};
+use crate::proofs::{Formats, ProofAnswer, ProofFailure, ProofRequest, Proofs, Source, parse_txid};
 
 use crate::proto as pb;
 use pb::proof_service_server::{ProofService, ProofServiceServer};
@@ -65,6 +65,7 @@ pub(crate) fn from_wire(p: pb::Proof) -> Result<ProofAnswer, String> {
         txid_file: p.txid_file,
         elapsed_us: p.elapsed_us,
         source,
+        other_heights: p.other_heights,
     })
 }
 
@@ -102,6 +103,7 @@ fn to_pb(a: ProofAnswer) -> pb::Proof {
         txid_file: a.txid_file,
         elapsed_us: a.elapsed_us,
         source: a.source.as_str().into(),
+        other_heights: a.other_heights,
     }
 }
 
@@ -197,17 +199,23 @@ impl Grpc {
     async fn one(
         &self,
         method: &str,
-        txid: &str,
-        f: i32,
+        (txid, f, height): (&str, i32, Option<u64>),
         from: Option<std::net::IpAddr>,
         deadline: Option<Instant>,
     ) -> Result<pb::Proof, ProofFailure> {
         let started = Instant::now();
         let r = match (formats(f), parse_txid(txid)) {
-            (Ok(f), Ok(txid)) => match deadline {
-                Some(d) => self.proofs.prove_by(txid, f, from, d).await,
-                None => self.proofs.prove(txid, f, from).await,
-            },
+            (Ok(formats), Ok(txid)) => {
+                let req = ProofRequest {
+                    txid,
+                    height,
+                    formats,
+                };
+                match deadline {
+                    Some(d) => self.proofs.prove_by(req, from, d).await,
+                    None => self.proofs.prove(req, from).await,
+                }
+            }
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
@@ -243,7 +251,8 @@ impl ProofService for Grpc {
         self.limit_n(from, 1, crate::net::limit::PROOF_COST).await?;
         let r = request.into_inner();
         Ok(Response::new(
-            self.one("GetProof", &r.txid, r.format, from, None).await?,
+            self.one("GetProof", (&r.txid, r.format, r.height), from, None)
+                .await?,
         ))
     }
 
@@ -276,7 +285,7 @@ impl ProofService for Grpc {
                     self.batch.max_reply_bytes
                 )))
             } else {
-                self.one("GetProofs", t, r.format, from, Some(deadline))
+                self.one("GetProofs", (t, r.format, None), from, Some(deadline))
                     .await
             };
             let item = Self::result(t, answer);
@@ -302,8 +311,13 @@ impl ProofService for Grpc {
                     Ok(req) => match this.limit_n(from, 1, crate::net::limit::PROOF_COST).await {
                         Ok(()) => Ok(Self::result(
                             &req.txid,
-                            this.one("StreamProofs", &req.txid, req.format, from, None)
-                                .await,
+                            this.one(
+                                "StreamProofs",
+                                (&req.txid, req.format, req.height),
+                                from,
+                                None,
+                            )
+                            .await,
                         )),
                         Err(s) => Err(s),
                     },

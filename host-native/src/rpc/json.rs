@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use torrent_core::Header;
 
-use crate::proofs::{Formats, ProofFailure, Proofs, parse_txid};
+use crate::proofs::{Formats, ProofFailure, ProofRequest, Proofs, parse_txid};
 
 /// The HTTP status of each failure (the gRPC one is in `rpc::grpc`).
 fn status(f: &ProofFailure) -> axum::http::StatusCode {
@@ -32,7 +32,8 @@ fn json_error(f: &ProofFailure) -> axum::response::Response {
         .into_response()
 }
 
-/// `GET /v1/proof/<txid>?format=bump|tsc|json`.
+/// `GET /v1/proof/<txid>?format=bump|tsc|json&height=H` (the height only for a txid in two
+/// blocks, BIP 30).
 pub(crate) async fn proof(
     axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
     axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
@@ -41,12 +42,25 @@ pub(crate) async fn proof(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let started = Instant::now();
+    let height = q.get("height").map_or(Ok(None), |v| {
+        v.parse()
+            .map(Some)
+            .map_err(|_| ProofFailure::Invalid(format!("height={v:?} is not a block height")))
+    });
     let r = match (
         Formats::parse(q.get("format").map(String::as_str)),
         parse_txid(&txid),
+        height,
     ) {
-        (Ok(f), Ok(txid)) => p.prove(txid, f, Some(client.ip())).await,
-        (Err(e), _) | (_, Err(e)) => Err(e),
+        (Ok(formats), Ok(txid), Ok(height)) => {
+            let req = ProofRequest {
+                txid,
+                height,
+                formats,
+            };
+            p.prove(req, Some(client.ip())).await
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
     };
     let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
     p.metrics.record("json", outcome, started.elapsed());

@@ -218,6 +218,7 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         .block_on(client.get_proof(pb::GetProofRequest {
             txid: unknown.clone(),
             format: 0,
+            height: None,
         }))
         .unwrap_err();
     assert_eq!(s.code(), tonic::Code::NotFound, "{s:?}");
@@ -225,6 +226,7 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         .block_on(client.get_proof(pb::GetProofRequest {
             txid: "xyz".into(),
             format: 0,
+            height: None,
         }))
         .unwrap_err();
     assert_eq!(s.code(), tonic::Code::InvalidArgument);
@@ -232,6 +234,7 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         .block_on(client.get_proof(pb::GetProofRequest {
             txid: txids[0].to_string(),
             format: 99,
+            height: None,
         }))
         .unwrap_err();
     assert_eq!(s.code(), tonic::Code::InvalidArgument);
@@ -261,14 +264,17 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         pb::GetProofRequest {
             txid: txids[1].to_string(),
             format: 1,
+            height: None,
         },
         pb::GetProofRequest {
             txid: unknown.clone(),
             format: 1,
+            height: None,
         },
         pb::GetProofRequest {
             txid: txids[2].to_string(),
             format: 2,
+            height: None,
         },
     ];
     let results: Vec<pb::ProofResult> = rt.block_on(async {
@@ -367,6 +373,7 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     let msg = pb::GetProofRequest {
         txid: txids[5].to_string(),
         format: 0,
+        height: None,
     }
     .encode_to_vec();
     let mut frame = vec![0u8];
@@ -643,6 +650,7 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
             c.get_proof(pb::GetProofRequest {
                 txid: t384[1].to_string(),
                 format: 0,
+                height: None,
             })
             .await
         })
