@@ -12,20 +12,12 @@ use std::time::Duration;
 use serde_json::Value;
 use torrent_tests::galaxy_standin::{AuthStandIn, BlockStandIn, OverlayStandIn, StandIn};
 
-use crate::common::{Service, bin, block_dir, free_port, get, temp, vectors, wait_for};
+use crate::common::{
+    Service, bin, block_dir, bundles_by_name, free_port, get, temp, vectors, wait_for,
+};
 
 const TOKEN: &str = "galaxy-service-token";
 const OPERATOR: &str = "alice-operator-token";
-
-fn bundles(http: &str) -> BTreeMap<String, Value> {
-    let (status, body) = get(&format!("http://{http}/v1/bundles"), None);
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str::<Vec<Value>>(&body)
-        .unwrap()
-        .into_iter()
-        .map(|b| (b["name"].as_str().unwrap().to_string(), b))
-        .collect()
-}
 
 fn galaxy_client(addr: std::net::SocketAddr) -> torrent_service::galaxy::GalaxyClient {
     torrent_service::galaxy::GalaxyClient {
@@ -237,10 +229,10 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
 
     // Overlay down: the bundles are written and indexed, and wait there; an alert says why.
     wait_for("four bundles indexed", 60, || {
-        let b = bundles(&http);
+        let b = bundles_by_name(&http);
         b.len() == 4 && b.values().all(|b| b["stage"] == "indexed")
     });
-    for (name, b) in bundles(&http) {
+    for (name, b) in bundles_by_name(&http) {
         assert_eq!(
             b["infohash_v1"].as_str(),
             Some(want[&name].as_str()),
@@ -269,7 +261,7 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     )
     .unwrap();
     wait_for("four bundles seeding", 60, || {
-        let b = bundles(&http);
+        let b = bundles_by_name(&http);
         b.len() == 4 && b.values().all(|b| b["stage"] == "seeding")
     });
     // One alert per bundle for the whole outage, not one per retry.
@@ -335,7 +327,9 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     let (_seeder, _out, ready) = crate::common::lt_seed(&csv.join(","), &reference, &passkey_url);
     assert_eq!(ready["seeding"], true);
     wait_for("every bundle pruned", 90, || {
-        bundles(&http).values().all(|b| b["stage"] == "pruned")
+        bundles_by_name(&http)
+            .values()
+            .all(|b| b["stage"] == "pruned")
     });
     assert!(
         block.heights().is_empty(),
@@ -363,7 +357,7 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
         .filter(|(k, _)| k == "block_source_unavailable")
         .count();
     assert_eq!(raised, 1, "one alert per outage");
-    assert_eq!(bundles(&http).len(), 4);
+    assert_eq!(bundles_by_name(&http).len(), 4);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

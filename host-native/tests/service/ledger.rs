@@ -20,8 +20,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,33 +30,14 @@ const GALAXY_TOKEN: &str = "galaxy-secret";
 use serde_json::{Value, json};
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_core::bsv::tx::{Transaction, TxLimits};
-use torrent_core::proof::bump::Bump;
-use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
 
 use crate::common::{
-    Service, lt_seed, metric, register_staked, register_staked_with, seeder_key, temp, wait_for,
+    Service, get, lt_seed, metric, metrics, node, pct, post, register_staked, register_staked_with,
+    seeder_key, temp, wait_for,
 };
 
 const NAME: &str = "bsv-mainnet-000413567-000413567";
-
-fn http(method: &str, url: &str, body: Option<Value>) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = match body {
-        Some(b) => agent
-            .post(url)
-            .header("content-type", "application/json")
-            .send(b.to_string().as_bytes())
-            .unwrap(),
-        None if method == "GET" => agent.get(url).call().unwrap(),
-        None => agent.post(url).send(&[][..]).unwrap(),
-    };
-    let status = r.status().as_u16();
-    (status, r.body_mut().read_to_string().unwrap())
-}
 
 /// `torrent_service ledger ACTION... --json` against the service.
 fn ledger(svc: &Service, args: &[&str]) -> Value {
@@ -231,42 +211,34 @@ fn arc(fail: usize) -> (SocketAddr, Arc<Mutex<Arc0>>) {
 
 /// Node with @bsv/sdk checks one payout JSON; returns its verdict.
 fn sdk_verify(payout: &Value) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/payoutverify.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    writeln!(child.stdin.take().unwrap(), "{payout}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
+    node("payoutverify.mjs", std::slice::from_ref(payout)).remove(0)
 }
 
 fn proof_at(http_addr: &str, txid: &Txid) -> Value {
-    let (status, body) = http("GET", &format!("http://{http_addr}/v1/proof/{txid}"), None);
+    let (status, body) = get(&format!("http://{http_addr}/v1/proof/{txid}"), None);
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
 
 /// The core checks a JSON answer against the real header.
 fn check(v: &Value, header: &Header, n: u64, index: u64, txid: &Txid) {
-    let bump =
-        Bump::decode(&torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap()).unwrap();
-    assert_eq!(
-        bump.verify(txid, 413_567, n, &header.merkle_root).unwrap(),
-        index
+    let bump = torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap();
+    crate::common::check(
+        413_567,
+        header,
+        n,
+        index,
+        txid,
+        &bump,
+        &v["tsc"].to_string(),
     );
-    let t = TscProof::from_json(&v["tsc"].to_string()).unwrap();
-    assert_eq!(t.verify(header, n).unwrap(), *txid);
 }
 
 /// Announces with a passkey (as `stopped`, so that no peer is left behind to be audited);
 /// returns the tracker's failure reason, if any.
 fn announce_refusal(passkey_url: &str, ih: &[u8; 20]) -> Option<String> {
-    let q: String = ih.iter().map(|b| format!("%{b:02x}")).collect();
-    let (_, body) = http(
-        "GET",
+    let q = pct(ih);
+    let (_, body) = get(
         &format!(
             "{passkey_url}&info_hash={q}&peer_id=-XX0001-abcdefghijkl&port=6999&uploaded=0&downloaded=0&left=0&compact=1&event=stopped"
         ),
@@ -321,16 +293,11 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let b_http = b.ready["http"].as_str().unwrap().to_string();
     let b_grpc: SocketAddr = b.ready["grpc"].as_str().unwrap().parse().unwrap();
     wait_for("A seeding the bundle", 60, || {
-        let (_, v) = http("GET", &format!("http://{a_http}/v1/bundles"), None);
+        let (_, v) = get(&format!("http://{a_http}/v1/bundles"), None);
         v.contains("\"stage\":\"seeding\"")
     });
     wait_for("B answering proofs", 60, || {
-        http(
-            "GET",
-            &format!("http://{b_http}/v1/proof/{}", txids[0]),
-            None,
-        )
-        .0 == 200
+        get(&format!("http://{b_http}/v1/proof/{}", txids[0]), None).0 == 200
     });
 
     // A's own copy of the txids is gone (pruned bundle data): proofs must come from seeders.
@@ -362,15 +329,15 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     let url3 = register_staked(&a, &dir, 3);
     assert_eq!(account(&a, &s(1))["proof_url"], direct.as_str());
     let set_proof_url = |url: &str| {
-        let (status, body) = http(
-            "POST",
+        let (status, body) = post(
             &url1.replace("/announce?", "/seeder/proof-url?"),
-            Some(json!({ "url": url })),
+            Some(&json!({ "url": url })),
+            None,
         );
         assert_eq!(status, 200, "{body}");
     };
     let seeders = || -> u64 {
-        let (_, v) = http("GET", &format!("http://{a_http}/v1/bundles"), None);
+        let (_, v) = get(&format!("http://{a_http}/v1/bundles"), None);
         serde_json::from_str::<Value>(&v).unwrap()[0]["seeders"]
             .as_u64()
             .unwrap()
@@ -468,7 +435,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     assert!(refusal.contains("stake of 90000 sat is below"), "{refusal}");
     wait_for("seeder 1 no longer counted", 10, || seeders() == 2);
     wait_for("the under-seeded alert", 30, || {
-        let (_, m) = http("GET", &format!("http://{a_http}/metrics"), None);
+        let m = metrics(&a_http);
         metric(
             &m,
             "torrent_service_alerts_total{kind=\"bundle_under_seeded\"}",
@@ -572,7 +539,7 @@ fn rewards_slashes_and_a_payout_end_to_end() {
     }
 
     // The same in Prometheus text.
-    let (_, m) = http("GET", &format!("http://{a_http}/metrics"), None);
+    let m = metrics(&a_http);
     assert_eq!(
         metric(&m, "torrent_service_rewards_total{kind=\"proof\"}").unwrap(),
         4.0
@@ -628,7 +595,7 @@ fn ledger_calls_refuse_bad_input_with_a_reason() {
     let dir = temp("bad");
     let svc = Service::start(&dir);
     let base = format!("http://{}", svc.tracker());
-    let (status, body) = http("POST", &format!("{base}/admin/settle"), None);
+    let (status, body) = post(&format!("{base}/admin/settle"), None, None);
     assert_eq!(status, 401, "{body}");
     let run = |args: &[&str]| crate::common::ledger_cmd(&svc, args);
     let o = run(&["settle"]);
@@ -653,17 +620,17 @@ fn ledger_calls_refuse_bad_input_with_a_reason() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no registered seeder"));
     let url = register_staked(&svc, &dir, 9);
-    let (status, body) = http(
-        "POST",
+    let (status, body) = post(
         &url.replace("/announce?", "/seeder/proof-url?"),
-        Some(json!({"url": "ftp://x"})),
+        Some(&json!({"url": "ftp://x"})),
+        None,
     );
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("not an http(s)://host:port URL"), "{body}");
-    let (status, _) = http(
-        "POST",
+    let (status, _) = post(
         &format!("{base}/seeder/proof-url?passkey=nope"),
-        Some(json!({"url": "http://127.0.0.1:1"})),
+        Some(&json!({"url": "http://127.0.0.1:1"})),
+        None,
     );
     assert_eq!(status, 401);
     // The service keeps serving.
@@ -717,7 +684,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     );
     let http_addr = svc.ready["http"].as_str().unwrap().to_string();
     wait_for("the bundle seeding", 60, || {
-        http("GET", &format!("http://{http_addr}/v1/bundles"), None)
+        get(&format!("http://{http_addr}/v1/bundles"), None)
             .1
             .contains("\"stage\":\"seeding\"")
     });
@@ -867,7 +834,7 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
     );
     let http_addr = svc.ready["http"].as_str().unwrap().to_string();
     wait_for("the bundle seeding", 60, || {
-        http("GET", &format!("http://{http_addr}/v1/bundles"), None)
+        get(&format!("http://{http_addr}/v1/bundles"), None)
             .1
             .contains("\"stage\":\"seeding\"")
     });
@@ -949,7 +916,7 @@ fn an_abandoned_payout_mined_after_all_is_not_paid_twice() {
         before.as_array().unwrap().len(),
         "nothing was due again"
     );
-    let (_, m) = http("GET", &format!("http://{http_addr}/metrics"), None);
+    let m = metrics(&http_addr);
     assert!(
         metric(
             &m,

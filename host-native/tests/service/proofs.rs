@@ -3,51 +3,38 @@
 //! reflection, health and a gRPC-web call; errors; the `proof` command; and the swarm path
 //! (a txid file missing locally is fetched from a libtorrent seeder, once).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use prost::Message;
 use serde_json::Value;
-use torrent_core::bsv::block::{Block, BlockLimits};
+
 use torrent_core::proof::bump::Bump;
-use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
 use torrent_service::proto as pb;
 
-use crate::common::{Service, bin, free_port, temp, vectors, wait_for};
+use crate::common::{
+    Service, bin, check, free_port, get, metric, metrics, node, temp, vectors, wait_for,
+};
 
-/// Txids of a real block, from our own decoder of the raw block.
+/// Header and txids of a real block, from our own decoder of the raw block.
 fn block(height: u64) -> (Header, Vec<Txid>) {
-    let raw = std::fs::read(vectors().join(format!("block-{height}.bin"))).unwrap();
-    let b = Block::decode(&raw, &BlockLimits::default()).unwrap();
+    let b = crate::common::block(height);
     (b.header, b.txids())
 }
 
+/// `GET url`: status and the body as JSON (a JSON string when it is not JSON).
 fn http_get(url: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent.get(url).call().unwrap();
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    let (status, body) = get(url, None);
+    let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (status, v)
 }
 
 /// Proofs in flight, from the service's metrics.
 fn in_flight(http: &str) -> u64 {
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    text.as_str()
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("torrent_proof_in_flight "))
-        .and_then(|v| v.parse().ok())
-        .expect("torrent_proof_in_flight in /metrics")
+    metric(&metrics(http), "torrent_proof_in_flight").expect("torrent_proof_in_flight in /metrics")
+        as u64
 }
 
 /// A service offloading blocks 384189 and 413567 (one bundle each) with fixed ports.
@@ -86,36 +73,9 @@ fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
     svc
 }
 
-/// Checks one answer with the core: the BUMP and the TSC proof both prove `txid` at
-/// `index` under the block's header.
-fn check(height: u64, header: &Header, n: u64, index: u64, txid: &Txid, bump: &[u8], tsc: &str) {
-    assert!(!bump.is_empty() && !tsc.is_empty(), "both formats");
-    let b = Bump::decode(bump).unwrap();
-    assert_eq!(
-        b.verify(txid, height, n, &header.merkle_root).unwrap(),
-        index
-    );
-    let t = TscProof::from_json(tsc).unwrap();
-    assert_eq!(t.verify(header, n).unwrap(), *txid);
-}
-
 /// @bsv/sdk recomputes each root from our BUMP.
 fn sdk_check(items: &[Value]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/merklepath.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_vec(items).unwrap().as_slice())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = &node("merklepath.mjs", &[Value::from(items)])[0];
     assert_eq!(v["checked"], items.len());
     assert_eq!(v["mismatches"], serde_json::json!([]), "@bsv/sdk disagrees");
 }
@@ -438,8 +398,7 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert!(err.contains("NotFound"), "{err}");
 
     // Metrics: the histogram has its 500 ms edge and counts what was served.
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    let text = text.as_str().unwrap().to_string();
+    let text = metrics(&http);
     assert!(
         text.contains("torrent_proof_seconds_bucket{le=\"0.5\"}"),
         "{text}"
@@ -561,11 +520,9 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
             )
             .unwrap()
     );
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    let text = metrics(&http);
     assert!(
-        text.as_str()
-            .unwrap()
-            .contains("torrent_proof_swarm_fetches_total 1\n"),
+        text.contains("torrent_proof_swarm_fetches_total 1\n"),
         "one fetch for twenty requests"
     );
     svc.stop();
@@ -651,12 +608,8 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     // Everything else keeps working: the registry and metrics answer.
     let (status, _) = http_get(&format!("http://{http}/v1/bundles"));
     assert_eq!(status, 200);
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    assert!(
-        text.as_str()
-            .unwrap()
-            .contains("torrent_proof_requests_total{method=\"json\",outcome=\"busy\"} 1\n")
-    );
+    let text = metrics(&http);
+    assert!(text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"busy\"} 1\n"));
     stuck.join().unwrap();
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
@@ -835,8 +788,7 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
             started.elapsed()
         );
     });
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    let text = text.as_str().unwrap().to_string();
+    let text = metrics(&http);
     assert!(
         text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"timeout\"} 2\n"),
         "{text}"

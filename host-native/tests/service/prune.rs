@@ -15,7 +15,10 @@ use serde_json::Value;
 use torrent_core::prune::Stage;
 use torrent_service::store::Store;
 
-use crate::common::{KillOnDrop, Service, bin, block_dir, free_port, temp, wait_for};
+use crate::common::{
+    KillOnDrop, Service, bin, block_dir, bundles_by_name, free_port, metric, metrics, pct, temp,
+    wait_for,
+};
 
 /// Fixed ports, so that announce and web seed URLs (outside `info`, but inside the .torrent
 /// bytes) are the same across restarts and in the reference bundles.
@@ -101,23 +104,18 @@ fn reference(dir: &Path, ports: Ports, bundle_blocks: u64) -> (PathBuf, BTreeMap
     (out, map)
 }
 
-fn get_json(url: &str) -> Value {
-    let body = ureq::get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&body).unwrap()
+/// The bundles of the service whose HTTP port is `http`, by name.
+fn stages(http: u16) -> BTreeMap<String, Value> {
+    bundles_by_name(&format!("127.0.0.1:{http}"))
 }
 
-fn stages(http: u16) -> BTreeMap<String, Value> {
-    get_json(&format!("http://127.0.0.1:{http}/v1/bundles"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| (b["name"].as_str().unwrap().to_string(), b.clone()))
-        .collect()
+/// Passed audits, from the metrics of the service whose HTTP port is `http`.
+fn audit_passes(http: u16) -> u64 {
+    metric(
+        &metrics(&format!("127.0.0.1:{http}")),
+        "torrent_service_audits_total{result=\"pass\"}",
+    )
+    .unwrap_or(0.0) as u64
 }
 
 fn heights_in(src: &Path) -> BTreeSet<u64> {
@@ -139,27 +137,6 @@ fn verify_bundle(torrent: &Path, data_root: &Path) -> bool {
     torrent_service::offload::inspect::verify(&m, &view, data_root)
         .unwrap()
         .ok()
-}
-
-fn metrics_text(http: u16) -> String {
-    String::from_utf8(
-        ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_vec()
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-/// `torrent_service_audits_total{result="pass"}`.
-fn audit_passes(http: u16) -> u64 {
-    metrics_text(http)
-        .lines()
-        .find_map(|l| l.strip_prefix("torrent_service_audits_total{result=\"pass\"} "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]
@@ -247,7 +224,7 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     }
 
     // Prometheus text: every stage is a series, and the audits that opened the gates count.
-    let metrics = metrics_text(ports.http);
+    let metrics = metrics(&format!("127.0.0.1:{}", ports.http));
     assert!(
         metrics.contains("torrent_service_bundles{stage=\"pruned\"} 4\n"),
         "{metrics}"
@@ -328,7 +305,6 @@ fn announcer(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let pct = |b: &[u8]| b.iter().map(|x| format!("%{x:02x}")).collect::<String>();
         assert!(passkey_url.contains(&format!("127.0.0.1:{tracker}/")));
         let base = passkey_url;
         let sep = if base.contains('?') { '&' } else { '?' };

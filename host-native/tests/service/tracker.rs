@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,7 +14,9 @@ use torrent_core::bsv::hash::sha256d;
 use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::tracker::register;
 
-use crate::common::{Service, agent, bin, get_bytes, metric, post_json, temp};
+use crate::common::{
+    Service, agent, bin, get_bytes, metric, node, pct, post_json, seeder_key, temp,
+};
 
 fn bdecode(b: &[u8]) -> torrent_core::bencode::Value {
     torrent_core::bencode::decode(b, &Default::default())
@@ -26,10 +28,6 @@ fn failure(b: &[u8]) -> Option<String> {
         .get("failure reason")
         .and_then(|v| v.as_bytes())
         .map(|r| String::from_utf8_lossy(r).into_owned())
-}
-
-fn pct(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("%{b:02x}")).collect()
 }
 
 fn announce_url(
@@ -54,28 +52,13 @@ fn announce_url(
     )
 }
 
-fn key(i: u32) -> PrivateKey {
-    PrivateKey::from_bytes(&sha256d(&i.to_le_bytes()), Network::Mainnet).unwrap()
-}
-
 /// Signs with @bsv/sdk through tests/interop/bsm.mjs.
 fn sdk_sign(wif: &str, message: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/bsm.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    writeln!(
-        child.stdin.take().unwrap(),
-        "{}",
-        json!({"op": "sign", "wif": wif, "message": message})
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["signature"].as_str().unwrap().to_string()
+    let v = node(
+        "bsm.mjs",
+        &[json!({"op": "sign", "wif": wif, "message": message})],
+    );
+    v[0]["signature"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -86,7 +69,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     let base = format!("http://{t}");
 
     // Our CLI registers with a WIF file and prints the passkey announce URL.
-    let k = key(1);
+    let k = seeder_key(1);
     let wif = dir.join("seeder.wif");
     std::fs::write(&wif, k.to_wif()).unwrap();
     let out = bin()
@@ -223,7 +206,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     assert_eq!(out.status.code(), Some(2));
 
     // A registration signed by @bsv/sdk is accepted; replay, forgery, staleness refused.
-    let k2 = key(2);
+    let k2 = seeder_key(2);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -242,7 +225,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     );
     let (status, reply) = post_json(&format!("{base}/register"), &body, None);
     assert_eq!((status, reply["reason"].as_str()), (409, Some("replay")));
-    let forged = json!({"address": key(3).address().to_string(), "timestamp": now, "nonce": "11111111111111111111111111111111", "signature": sig});
+    let forged = json!({"address": seeder_key(3).address().to_string(), "timestamp": now, "nonce": "11111111111111111111111111111111", "signature": sig});
     let (status, reply) = post_json(&format!("{base}/register"), &forged, None);
     assert_eq!((status, reply["reason"].as_str()), (401, Some("signature")));
     let stale_msg = register::message(
@@ -812,22 +795,8 @@ fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
 
 /// @bsv/sdk builds a BEEF of `raw_tx` with `bump` (tests/interop/beef.mjs).
 fn sdk_beef(raw_tx: &[u8], bump: &[u8]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/beef.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    write!(
-        child.stdin.take().unwrap(),
-        "{}",
-        json!({"raw_tx": torrent_core::hex::encode(raw_tx), "bump": torrent_core::hex::encode(bump)})
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+    let request = json!({"raw_tx": torrent_core::hex::encode(raw_tx), "bump": torrent_core::hex::encode(bump)});
+    node("beef.mjs", &[request]).remove(0)
 }
 
 #[test]
