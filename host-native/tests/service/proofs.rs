@@ -80,9 +80,20 @@ fn sdk_check(items: &[Value]) {
     assert_eq!(v["mismatches"], serde_json::json!([]), "@bsv/sdk disagrees");
 }
 
-#[test]
-fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
-    let dir = temp("all");
+/// A proof service on blocks 384189 and 413567 ([`start`]) with a gRPC client.
+struct Served {
+    svc: Service,
+    dir: PathBuf,
+    http: String,
+    grpc_url: String,
+    rt: tokio::runtime::Runtime,
+    client: pb::proof_service_client::ProofServiceClient<tonic::transport::Channel>,
+}
+
+/// [`start`] in `temp(name)` with free ports, and a gRPC client of it on a runtime of its
+/// own.
+fn served(name: &str) -> Served {
+    let dir = temp(name);
     let ports = (free_port(), free_port(), free_port(), free_port());
     let svc = start(&dir, ports);
     let http = svc.ready["http"].as_str().unwrap().to_string();
@@ -91,11 +102,34 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         .enable_all()
         .build()
         .unwrap();
-    let mut client = rt
+    let client = rt
         .block_on(pb::proof_service_client::ProofServiceClient::connect(
             grpc_url.clone(),
         ))
         .unwrap();
+    Served {
+        svc,
+        dir,
+        http,
+        grpc_url,
+        rt,
+        client,
+    }
+}
+
+/// Every txid of both blocks over gRPC (batches of 1,000) and over JSON (one request each):
+/// each proof checked by the core and every BUMP by @bsv/sdk; the metrics' histogram has its
+/// 500 ms edge and counts the JSON answers.
+#[test]
+fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
+    let Served {
+        svc,
+        dir,
+        http,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_all");
     let mut sdk_items = Vec::new();
     let mut total = 0;
     for height in [384_189u64, 413_567] {
@@ -151,7 +185,37 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert_eq!(total, 564 + 1557);
     sdk_check(&sdk_items);
 
-    // Formats, headers, bundle lookup.
+    // Metrics: the histogram has its 500 ms edge and counts what was served.
+    let text = metrics(&http);
+    assert!(
+        text.contains("torrent_proof_seconds_bucket{le=\"0.5\"}"),
+        "{text}"
+    );
+    let ok_json: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("torrent_proof_requests_total{method=\"json\",outcome=\"ok\"} ")
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ok_json >= 2121, "{ok_json}");
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// JSON proofs in one format on request, headers of offloaded heights only, and the bundle
+/// holding a txid over gRPC.
+#[test]
+fn formats_headers_and_the_bundle_of_a_txid() {
+    let Served {
+        svc,
+        dir,
+        http,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_formats");
     let (header, txids) = block(413_567);
     let (_, v) = http_get(&format!("http://{http}/v1/proof/{}?format=bump", txids[7]));
     assert!(v["tsc"].is_null() && !v["bump"].as_str().unwrap().is_empty());
@@ -172,7 +236,23 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert!(b.txid_file.starts_with("txids/000413567-"));
     assert!(b.magnet.starts_with("magnet:?xt=urn:btih:"));
 
-    // Errors: one clear status each, and the server keeps serving.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad requests get one clear status each (gRPC and JSON), prefetch needs the operator's
+/// token, and the server keeps serving.
+#[test]
+fn bad_requests_get_one_clear_status_each_and_prefetch_needs_the_operator() {
+    let Served {
+        svc,
+        dir,
+        http,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_errors");
+    let (_, txids) = block(413_567);
     let unknown = "00".repeat(32);
     let s = rt
         .block_on(client.get_proof(pb::GetProofRequest {
@@ -216,7 +296,22 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     let r = rt.block_on(client.prefetch(req)).unwrap().into_inner();
     assert_eq!((r.txid_files, r.fetched), (1, 0));
 
-    // Streaming: answers in order, errors inline.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Streamed requests are answered in order, an unknown txid's error inline.
+#[test]
+fn streamed_proofs_come_in_order_with_errors_inline() {
+    let Served {
+        svc,
+        dir,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_stream");
+    let (_, txids) = block(413_567);
+    let unknown = "00".repeat(32);
     let reqs = vec![
         pb::GetProofRequest {
             txid: txids[1].to_string(),
@@ -255,7 +350,21 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         matches!(&results[2].result, Some(pb::proof_result::Result::Proof(p)) if p.bump.is_empty() && !p.tsc_json.is_empty())
     );
 
-    // Health and reflection.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// gRPC health says the proof service is serving, and server reflection lists it (and
+/// health) and describes its methods.
+#[test]
+fn health_and_reflection_describe_the_proof_service() {
+    let Served {
+        svc,
+        dir,
+        grpc_url,
+        rt,
+        ..
+    } = served("proofs_health");
     rt.block_on(async {
         let channel = tonic::transport::Channel::from_shared(grpc_url.clone())
             .unwrap()
@@ -323,7 +432,18 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         assert!(methods.contains(&"GetProof") && methods.contains(&"StreamProofs"));
     });
 
-    // gRPC-web over HTTP/1.1, as a browser sends it.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gRPC-web call over HTTP/1.1, as a browser sends it: a data frame with a proof the core
+/// checks, then the trailer frame with status 0.
+#[test]
+fn a_grpc_web_call_over_http1_gets_a_proof_and_its_trailer() {
+    let Served {
+        svc, dir, grpc_url, ..
+    } = served("proofs_web");
+    let (header, txids) = block(413_567);
     let msg = pb::GetProofRequest {
         txid: txids[5].to_string(),
         format: 0,
@@ -354,7 +474,19 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert_eq!(body[5 + len], 0x80, "then the trailer frame");
     assert!(trailer.contains("grpc-status:0"), "{trailer}");
 
-    // The command line.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `proof` command prints a proof as JSON or as a BUMP the core verifies, and fails for
+/// an unknown txid with exit code 1 and one line naming NotFound.
+#[test]
+fn the_proof_command_prints_json_and_bump_and_fails_in_one_line() {
+    let Served {
+        svc, dir, grpc_url, ..
+    } = served("proofs_cli");
+    let (header, txids) = block(413_567);
+    let unknown = "00".repeat(32);
     let o = bin()
         .args([
             "proof",
@@ -397,21 +529,6 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("NotFound"), "{err}");
 
-    // Metrics: the histogram has its 500 ms edge and counts what was served.
-    let text = metrics(&http);
-    assert!(
-        text.contains("torrent_proof_seconds_bucket{le=\"0.5\"}"),
-        "{text}"
-    );
-    let ok_json: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("torrent_proof_requests_total{method=\"json\",outcome=\"ok\"} ")
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(ok_json >= 2121, "{ok_json}");
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
