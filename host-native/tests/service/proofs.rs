@@ -732,16 +732,42 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounded() {
-    // Three proofs at once, two per client, five seconds each; replies of 64 KiB. A request
-    // for a 413567 txid holds its slot until the deadline.
+/// Three proofs at once, two per client, five seconds each; replies of 64 KiB, batches of
+/// 300 at most: [`start_without_413567_txids`] in `temp(name)`, where a request for a 413567
+/// txid holds its slot until the deadline. Returns the folder, the service and a gRPC client
+/// of it on a runtime of its own.
+fn fair(
+    name: &str,
+) -> (
+    PathBuf,
+    Service,
+    tokio::runtime::Runtime,
+    pb::proof_service_client::ProofServiceClient<tonic::transport::Channel>,
+) {
     let (dir, svc) = start_without_413567_txids(
-        "fair",
+        name,
         "proof_max_concurrency = 3\nproof_max_per_client = 2\nproof_deadline_s = 5\nproof_max_batch = 300\nproof_max_reply_bytes = 65536\n",
     );
-    let http = svc.ready["http"].as_str().unwrap().to_string();
     let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt
+        .block_on(pb::proof_service_client::ProofServiceClient::connect(
+            grpc_url,
+        ))
+        .unwrap();
+    (dir, svc, rt, client)
+}
+
+/// A greedy client holding two slow proofs gets its third refused at once (429), while
+/// another client is served; the stuck proofs end at the deadline (504) and free their
+/// slots; the metrics count the timeouts and both refusals.
+#[test]
+fn one_client_holding_slow_proofs_does_not_starve_another() {
+    let (dir, svc, _rt, _client) = fair("fair_clients");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
     let (_, t413) = block(413_567);
     let (h384, t384) = block(384_189);
     let get = |src: &str, txid: &Txid| {
@@ -803,15 +829,27 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
         "the greedy client is served again once its proofs ended"
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let text = metrics(&http);
+    assert!(
+        text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"timeout\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("torrent_proof_client_busy_total 2\n"),
+        "both refusals are counted"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gRPC batch larger than `proof_max_batch` is refused whole; a reply stops carrying
+/// proofs past `proof_max_reply_bytes`, the rest answered RESOURCE_EXHAUSTED, to be asked
+/// again.
+#[test]
+fn batches_are_bounded_in_count_and_reply_bytes() {
+    let (dir, svc, rt, mut c) = fair("fair_batch");
+    let (h384, t384) = block(384_189);
     rt.block_on(async {
-        let mut c = pb::proof_service_client::ProofServiceClient::connect(grpc_url)
-            .await
-            .unwrap();
-        // A batch larger than proof_max_batch is refused whole.
         let s = c
             .get_proofs(pb::GetProofsRequest {
                 txids: t384.iter().take(301).map(ToString::to_string).collect(),
@@ -820,8 +858,6 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
             .await
             .unwrap_err();
         assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
-        // A reply stops carrying proofs past proof_max_reply_bytes: the rest are answered
-        // RESOURCE_EXHAUSTED, to be asked again.
         let n = t384.len().min(300);
         let reply = c
             .get_proofs(pb::GetProofsRequest {
@@ -873,8 +909,19 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
                 None => panic!("an empty result"),
             }
         }
-        // One deadline for the whole batch: the slow proof spends it, and the proof after it
-        // is not started.
+    });
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One deadline for a whole gRPC batch: the slow proof spends it, and the proof after it
+/// is not started.
+#[test]
+fn a_batch_has_one_deadline_and_proofs_after_a_slow_one_are_not_started() {
+    let (dir, svc, rt, mut c) = fair("fair_deadline");
+    let (_, t413) = block(413_567);
+    let (_, t384) = block(384_189);
+    rt.block_on(async {
         let started = std::time::Instant::now();
         let reply = c
             .get_proofs(pb::GetProofsRequest {
@@ -905,15 +952,6 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
             started.elapsed()
         );
     });
-    let text = metrics(&http);
-    assert!(
-        text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"timeout\"} 2\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("torrent_proof_client_busy_total 2\n"),
-        "both refusals are counted"
-    );
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
