@@ -85,58 +85,71 @@ fn torrents(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-#[test]
-fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders() {
-    let src = temp("bundle_src");
+/// Blocks 0–255 as raw files named by height (`dir:` source) and as one blk file in a
+/// shuffled order (`blk:` source), in `temp(name)`: the folder, the blocks, and both
+/// sources.
+fn source_0_255(name: &str) -> (PathBuf, Vec<Vec<u8>>, String, String) {
+    let src = temp(name);
     let blocks = dir_0_255(&src);
     let blk = src.join("shuffled").join("blk00000.dat");
     std::fs::create_dir_all(blk.parent().unwrap()).unwrap();
     blk_shuffled(&blk, &blocks);
     let dir_src = format!("dir:{}", s(&src));
     let blk_src = format!("blk:{}", s(&blk));
+    (src, blocks, dir_src, blk_src)
+}
 
+/// `bundle` of blocks 0–255 from `source` into `out` in `format`: the complete ranges of
+/// 100 (its `--json`), then the tail 200..=255, which is not a complete range of 100,
+/// explicitly.
+fn bundle_0_255(source: &str, out: &Path, format: &str) -> Value {
+    let j = ok_json(&[
+        "bundle",
+        "--source",
+        source,
+        "--out",
+        s(out),
+        "--bundle-blocks",
+        "100",
+        "--format",
+        format,
+        "--json",
+    ]);
+    let tail = ok_json(&[
+        "bundle",
+        "--source",
+        source,
+        "--out",
+        s(out),
+        "--first",
+        "200",
+        "--last",
+        "255",
+        "--format",
+        format,
+        "--json",
+    ]);
+    assert_eq!(tail["name"], "bsv-mainnet-000000200-000000255");
+    assert_eq!(tail["files"].as_array().unwrap().len(), 112);
+    assert_eq!(tail["infohash_v2"].is_string(), format == "hybrid");
+    j
+}
+
+/// Two runs from a `dir:` source into two folders and one from a shuffled blk file make
+/// the same bundles (names, torrents byte for byte, info hashes and magnets in `--json`),
+/// in v1 and hybrid format.
+#[test]
+fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders() {
+    let (src, _, dir_src, blk_src) = source_0_255("bundle_src");
     for format in ["v1", "hybrid"] {
         let (a, b, c) = (
             temp(&format!("bundle_a{format}")),
             temp(&format!("bundle_b{format}")),
             temp(&format!("bundle_c{format}")),
         );
-        let ja = ok_json(&[
-            "bundle",
-            "--source",
-            &dir_src,
-            "--out",
-            s(&a),
-            "--bundle-blocks",
-            "100",
-            "--format",
-            format,
-            "--json",
-        ]);
-        let jb = ok_json(&[
-            "bundle",
-            "--source",
-            &dir_src,
-            "--out",
-            s(&b),
-            "--bundle-blocks",
-            "100",
-            "--format",
-            format,
-            "--json",
-        ]);
-        let jc = ok_json(&[
-            "bundle",
-            "--source",
-            &blk_src,
-            "--out",
-            s(&c),
-            "--bundle-blocks",
-            "100",
-            "--format",
-            format,
-            "--json",
-        ]);
+        let ja = bundle_0_255(&dir_src, &a, format);
+        let jb = bundle_0_255(&dir_src, &b, format);
+        let jc = bundle_0_255(&blk_src, &c, format);
         let names: Vec<&str> = ja
             .as_array()
             .unwrap()
@@ -150,26 +163,6 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
                 "bsv-mainnet-000000100-000000199"
             ]
         );
-        // The tail 200..=255 is not a complete range of 100; bundle it explicitly.
-        for (out, source) in [(&a, &dir_src), (&b, &dir_src), (&c, &blk_src)] {
-            let j = ok_json(&[
-                "bundle",
-                "--source",
-                source,
-                "--out",
-                s(out),
-                "--first",
-                "200",
-                "--last",
-                "255",
-                "--format",
-                format,
-                "--json",
-            ]);
-            assert_eq!(j["name"], "bsv-mainnet-000000200-000000255");
-            assert_eq!(j["files"].as_array().unwrap().len(), 112);
-            assert_eq!(j["infohash_v2"].is_string(), format == "hybrid");
-        }
         let (ta, tb, tc) = (torrents(&a), torrents(&b), torrents(&c));
         assert_eq!(ta.len(), 3);
         assert_eq!(ta, tb, "two runs into two directories differ ({format})");
@@ -199,7 +192,25 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
         };
         assert_eq!(key(&ja), key(&jb));
         assert_eq!(key(&ja), key(&jc));
-        // Every bundle verifies: pieces, headers in `info`, txid files against merkle roots.
+        for d in [a, b, c] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// Every bundle of blocks 0–255 verifies with `inspect --verify` (pieces, headers in
+/// `info`, txid files against merkle roots; each block's hash and transaction count), and
+/// libtorrent agrees on the info hashes and its own check of our data passes, in v1 and
+/// hybrid format.
+#[test]
+fn every_bundle_of_blocks_0_to_255_verifies_with_inspect_and_libtorrent() {
+    let (src, blocks, dir_src, _) = source_0_255("bundle_verify_src");
+    for format in ["v1", "hybrid"] {
+        let a = temp(&format!("bundle_verify_{format}"));
+        bundle_0_255(&dir_src, &a, format);
+        let ta = torrents(&a);
+        assert_eq!(ta.len(), 3);
         for (name, _) in &ta {
             let t = a.join(name);
             let v = ok_json(&["inspect", s(&t), "--verify", s(&a), "--json"]);
@@ -232,7 +243,18 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
             assert_eq!(check["pieces_have"], check["num_pieces"], "{name}: {check}");
             assert_eq!(check["is_seeding"], true);
         }
-        // The txid files hold each block's txids in order.
+        let _ = std::fs::remove_dir_all(&a);
+    }
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// The txid files of a bundle hold each block's txids in order, in v1 and hybrid format.
+#[test]
+fn txid_files_hold_each_blocks_txids_in_order() {
+    let (src, blocks, dir_src, _) = source_0_255("bundle_txids_src");
+    for format in ["v1", "hybrid"] {
+        let a = temp(&format!("bundle_txids_{format}"));
+        bundle_0_255(&dir_src, &a, format);
         let data = a.join("bsv-mainnet-000000100-000000199/txids");
         for h in [100usize, 170, 199] {
             let block = Block::decode(&blocks[h], &BlockLimits::default()).unwrap();
@@ -244,9 +266,7 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
                 .collect();
             assert_eq!(std::fs::read(data.join(name)).unwrap(), want);
         }
-        for d in [a, b, c] {
-            let _ = std::fs::remove_dir_all(d);
-        }
+        let _ = std::fs::remove_dir_all(&a);
     }
     let _ = std::fs::remove_dir_all(&src);
 }
