@@ -139,9 +139,25 @@ fn verify_bundle(torrent: &Path, data_root: &Path) -> bool {
         .ok()
 }
 
-#[test]
-fn offload_seed_audit_gate_and_prune_with_real_seeders() {
-    let dir = temp("flow");
+/// Blocks 0–255 in a `dir:` source (64-block bundles, a prune gate of three) and the
+/// reference bundles `torrent_service bundle` makes of them, in `temp(name)`; the service
+/// started on them has offloaded the four aged ranges and seeds them.
+struct Offloaded {
+    svc: Service,
+    dir: PathBuf,
+    ports: Ports,
+    src: PathBuf,
+    /// The reference bundles' folder.
+    ref_out: PathBuf,
+    /// The reference torrents by name.
+    refs: BTreeMap<String, Vec<u8>>,
+    /// The service's bundle store.
+    bundles: PathBuf,
+}
+
+/// [`Offloaded`] in `temp(name)`.
+fn offloaded(name: &str) -> Offloaded {
+    let dir = temp(name);
     let ports = Ports::new();
     let (ref_out, refs) = reference(&dir, ports, 64);
     assert_eq!(refs.len(), 4);
@@ -150,13 +166,35 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     write_config(&dir, &src, ports, 64, 3);
     let svc = Service::start_with(&dir, "");
     assert!(svc.ready["peer"].as_str().is_some(), "{}", svc.ready);
-
-    // The aging scan offloads the four aged ranges; the service seeds them.
     wait_for("four bundles seeding", 60, || {
         let s = stages(ports.http);
         s.len() == 4 && s.values().all(|b| b["stage"] == "seeding")
     });
     let bundles = dir.join("data/bundles");
+    Offloaded {
+        svc,
+        dir,
+        ports,
+        src,
+        ref_out,
+        refs,
+        bundles,
+    }
+}
+
+/// The aging scan offloads the four aged ranges into bundles byte-identical to
+/// `torrent_service bundle`'s, and the service seeds them; nothing is pruned without
+/// seeders.
+#[test]
+fn the_aging_scan_offloads_bundles_identical_to_the_bundle_command() {
+    let Offloaded {
+        svc,
+        dir,
+        src,
+        refs,
+        bundles,
+        ..
+    } = offloaded("flow_offload");
     for (name, bytes) in &refs {
         let ours = std::fs::read(bundles.join(format!("{name}.torrent"))).unwrap();
         assert!(
@@ -170,6 +208,26 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "nothing pruned without seeders"
     );
 
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The prune gate counts networks, not accounts: three registered, staked libtorrent
+/// seeders on one /24 pass their audits but are one copy; two more on /24s of their own
+/// open the gate and the blocks leave the source, the service keeping its own verified
+/// copy; the metrics count every stage and the audits; a restart resumes with nothing left
+/// to do and keeps seeding.
+#[test]
+fn the_prune_gate_opens_on_three_networks_not_three_accounts() {
+    let Offloaded {
+        svc,
+        dir,
+        ports,
+        src,
+        ref_out,
+        refs,
+        bundles,
+    } = offloaded("flow_gate");
     // Three registered, staked libtorrent seeders on one /24 (127.1.0.1-3): audits pass,
     // but they are one copy, and the gate wants three (DESIGN §15).
     let csv: Vec<String> = refs
@@ -236,8 +294,29 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "five seeders passed audits of four bundles: {passes}"
     );
 
-    // libtorrent fetches one block's files alone from the swarm (files start on piece
-    // boundaries, so no other file is touched).
+    // A restart resumes with nothing left to do and keeps seeding (hash check passes).
+    svc.stop();
+    let svc = Service::start_with(&dir, "");
+    wait_for("bundles listed after restart", 30, || {
+        let s = stages(ports.http);
+        s.len() == 4 && s.values().all(|b| b["stage"] == "pruned")
+    });
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// libtorrent fetches one block's files alone from the service's swarm (files start on
+/// piece boundaries, so no other file is touched), identical to the service's and to the
+/// block itself.
+#[test]
+fn libtorrent_fetches_one_blocks_files_alone_from_the_swarm() {
+    let Offloaded {
+        svc,
+        dir,
+        refs,
+        bundles,
+        ..
+    } = offloaded("flow_fetch");
     let name0 = "bsv-mainnet-000000000-000000063";
     let m = torrent_core::metainfo::Metainfo::parse(&refs[name0], &Default::default()).unwrap();
     let swarm_only = dir.join("swarm-only.torrent");
@@ -283,13 +362,6 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "the fetched block file is block 9"
     );
 
-    // A restart resumes with nothing left to do and keeps seeding (hash check passes).
-    svc.stop();
-    let svc = Service::start_with(&dir, "");
-    wait_for("bundles listed after restart", 30, || {
-        let s = stages(ports.http);
-        s.len() == 4 && s.values().all(|b| b["stage"] == "pruned")
-    });
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
