@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Service, connect_from, http_from, metric, temp};
+use common::{Service, connect_from, http_from, metric, metrics, temp};
 
 /// Whether the server closes `s` within `d` (reading and discarding anything it sends).
 fn closed_within(s: &mut TcpStream, d: Duration) -> bool {
@@ -42,18 +42,6 @@ fn closed_within(s: &mut TcpStream, d: Duration) -> bool {
             Err(_) => return true,
         }
     }
-}
-
-fn metrics(svc: &Service) -> String {
-    http_from(
-        "127.0.0.1",
-        svc.ready["http"].as_str().unwrap(),
-        "GET",
-        "/metrics",
-        "",
-        "",
-    )
-    .1
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -149,7 +137,7 @@ fn idle_and_half_sent_connections_are_closed_while_fresh_clients_are_served() {
     // The gRPC channel that made one call and then went quiet is closed after the idle
     // timeout (3 s).
     std::thread::sleep(Duration::from_secs(5));
-    let text = metrics(&svc);
+    let text = metrics(svc.ready["http"].as_str().unwrap());
     assert!(
         metric(
             &text,
@@ -304,7 +292,7 @@ fn announces_for_unknown_info_hashes_leave_no_swarm() {
         "an announce reply for the bundle"
     );
     assert!(n >= 20);
-    let text = metrics(&svc);
+    let text = metrics(svc.ready["http"].as_str().unwrap());
     assert_eq!(
         metric(&text, "torrent_tracker_swarms ").unwrap(),
         1.0,
@@ -392,14 +380,14 @@ fn spoofed_datagrams_cost_a_victim_nothing_and_limiter_keys_expire() {
         let _ = s.recv_from(&mut buf).unwrap();
     }
     let peak = metric(
-        &metrics(&svc),
+        &metrics(svc.ready["http"].as_str().unwrap()),
         "torrent_rate_limiter_clients{class=\"read\"}",
     )
     .unwrap();
     assert!(peak <= f64::from(sources) + 8.0, "{peak}");
     std::thread::sleep(Duration::from_secs(7));
     let after = metric(
-        &metrics(&svc),
+        &metrics(svc.ready["http"].as_str().unwrap()),
         "torrent_rate_limiter_clients{class=\"read\"}",
     )
     .unwrap();
@@ -663,10 +651,16 @@ fn registration_spam_is_bounded_in_rate_and_in_storage() {
     // Announces from elsewhere are served throughout.
     let (status, _) = http_from("127.0.6.1", &tracker, "GET", "/scrape", "", "");
     assert_eq!(status, 200);
-    let accounts = || metric(&metrics(&svc), "torrent_tracker_accounts ").unwrap();
+    let accounts = || {
+        metric(
+            &metrics(svc.ready["http"].as_str().unwrap()),
+            "torrent_tracker_accounts ",
+        )
+        .unwrap()
+    };
     // Every accepted registration is an account, or already expired (the first were
     // accepted seconds ago, past unstaked_account_ttl_s, while refusals were held).
-    let m = metrics(&svc);
+    let m = metrics(svc.ready["http"].as_str().unwrap());
     assert_eq!(
         metric(&m, "torrent_tracker_accounts ").unwrap()
             + metric(&m, "torrent_tracker_accounts_expired_total ").unwrap(),
@@ -676,7 +670,11 @@ fn registration_spam_is_bounded_in_rate_and_in_storage() {
     // their nonces (a replay is refused anyway: its issued_at is out of the window).
     common::wait_for("unstaked accounts to expire", 15, || accounts() == 0.0);
     assert_eq!(
-        metric(&metrics(&svc), "torrent_tracker_accounts_expired_total ").unwrap(),
+        metric(
+            &metrics(svc.ready["http"].as_str().unwrap()),
+            "torrent_tracker_accounts_expired_total "
+        )
+        .unwrap(),
         accepted.len() as f64
     );
     let (status, reply) = http_from(
@@ -809,13 +807,13 @@ fn a_full_disk_flips_health_and_alerts_and_service_resumes_with_acknowledged_wri
         http_from("127.0.0.1", &http, "GET", "/healthz", "", "").0 == 503
     });
     assert_eq!(health(&rt, &grpc).0, not_serving);
-    let text = metrics(&svc);
+    let text = metrics(svc.ready["http"].as_str().unwrap());
     assert_eq!(
         metric(&text, "torrent_service_storage_healthy ").unwrap(),
         0.0
     );
     std::thread::sleep(Duration::from_secs(3));
-    let text = metrics(&svc);
+    let text = metrics(svc.ready["http"].as_str().unwrap());
     assert_eq!(
         metric(
             &text,
@@ -838,7 +836,7 @@ fn a_full_disk_flips_health_and_alerts_and_service_resumes_with_acknowledged_wri
         http_from("127.0.0.1", &http, "GET", "/healthz", "", "").0 == 200
     });
     assert_eq!(health(&rt, &grpc).0, serving);
-    let text = metrics(&svc);
+    let text = metrics(svc.ready["http"].as_str().unwrap());
     assert_eq!(
         metric(&text, "torrent_service_storage_healthy ").unwrap(),
         1.0

@@ -6,6 +6,7 @@
 
 pub mod chain_gen;
 pub mod galaxy_standin;
+pub mod support;
 pub mod webdriver;
 
 use std::collections::BTreeMap;

@@ -162,7 +162,6 @@ pub(crate) struct ProofRequest {
     pub formats: Formats,
 }
 
-
 impl ProofAnswer {
     /// The answer for `txid`, transaction `index` of the block at `height` that `rec` and
     /// `header` describe, asked at `started`, without proofs yet (the caller sets `bump`

@@ -364,14 +364,7 @@ pub(crate) fn funding(
 
 /// A fresh, empty folder for one test: `ts_<test crate>_<name>_<pid>` under the temp dir.
 pub(crate) fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "ts_{}_{name}_{}",
-        env!("CARGO_CRATE_NAME"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    torrent_tests::support::temp(&format!("{}_{name}", env!("CARGO_CRATE_NAME")))
 }
 
 /// Writes blocks 0–255 (genesis file + the blk file of 1–255) as `<height>.bin` into `dst`.
@@ -394,6 +387,34 @@ pub(crate) fn block_dir(dst: &Path) {
     assert_eq!(h, 256);
 }
 
+/// The core checks a proof of `txid` (index `index` of `n` in the block at `height` with
+/// `header`) in both formats: the BUMP's bytes and the TSC proof's JSON.
+pub(crate) fn check(
+    height: u64,
+    header: &torrent_core::Header,
+    n: u64,
+    index: u64,
+    txid: &torrent_core::Txid,
+    bump: &[u8],
+    tsc: &str,
+) {
+    use torrent_core::proof::{bump::Bump, tsc::TscProof};
+    assert!(!bump.is_empty() && !tsc.is_empty(), "both formats");
+    let b = Bump::decode(bump).unwrap();
+    assert_eq!(
+        b.verify(txid, height, n, &header.merkle_root).unwrap(),
+        index
+    );
+    let t = TscProof::from_json(tsc).unwrap();
+    assert_eq!(t.verify(header, n).unwrap(), *txid);
+}
+
+/// Real block `height` shipped in the repository (`block-<height>.bin`), decoded.
+pub(crate) fn block(height: u64) -> torrent_core::bsv::block::Block {
+    let raw = std::fs::read(vectors().join(format!("block-{height}.bin"))).unwrap();
+    torrent_core::bsv::block::Block::decode(&raw, &Default::default()).unwrap()
+}
+
 /// The real blocks shipped in the repository.
 pub(crate) fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks")
@@ -401,11 +422,7 @@ pub(crate) fn vectors() -> PathBuf {
 
 /// Polls `ok` every 200 ms; fails the test naming `what` after `secs`.
 pub(crate) fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    torrent_tests::support::wait_for(what, secs, || Ok(ok())).unwrap_or_else(|e| panic!("{e:#}"));
 }
 
 /// A loopback port, free for TCP and UDP, for configs that must keep their ports across
@@ -444,12 +461,7 @@ pub(crate) fn aria2(torrent: &Path, out: &Path) -> bool {
 
 /// A TCP connection to `dst` from source address `src`.
 pub(crate) fn connect_from(src: &str, dst: &str) -> std::net::TcpStream {
-    let dst: std::net::SocketAddr = dst.parse().unwrap();
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.bind(&std::net::SocketAddr::new(src.parse().unwrap(), 0).into())
-        .unwrap();
-    sock.connect(&dst.into()).unwrap();
-    sock.into()
+    torrent_tests::support::connect_from(src.parse().unwrap(), dst.parse().unwrap()).unwrap()
 }
 
 /// One HTTP/1.1 request from source address `src` (Linux routes all of 127/8 to loopback,
@@ -495,53 +507,67 @@ pub(crate) fn metric(text: &str, series: &str) -> Option<f64> {
     samples(text).get(series.trim_end()).copied()
 }
 
-/// An HTTP client for tests: every status is an answer (never an error), 30 s at most.
+/// An HTTP client for tests: every status is an answer (never an error).
 pub(crate) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
+    torrent_tests::support::agent()
 }
 
 /// `GET url` (with a bearer `token`): status and body.
 pub(crate) fn get(url: &str, token: Option<&str>) -> (u16, String) {
-    let mut req = agent().get(url);
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut r = req.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    (
-        r.status().as_u16(),
-        r.body_mut().read_to_string().unwrap_or_default(),
-    )
+    torrent_tests::support::get(url, token).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `GET url` answered 200 with JSON: the JSON.
+pub(crate) fn get_json(url: &str, token: Option<&str>) -> Value {
+    torrent_tests::support::get_json(url, token).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// `GET url`: the body's bytes, whatever the status.
 pub(crate) fn get_bytes(url: &str) -> Vec<u8> {
-    agent()
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .body_mut()
-        .read_to_vec()
-        .unwrap()
+    torrent_tests::support::get_bytes(url).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `POST url` with a JSON body, or an empty one (and a bearer `token`): status and body.
+pub(crate) fn post(url: &str, body: Option<&Value>, token: Option<&str>) -> (u16, String) {
+    torrent_tests::support::post(url, body, token).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// `POST url` with a JSON body (and a bearer `token`): status and the reply as JSON (a body
 /// that is not JSON comes back as `{"text": body}`).
 pub(crate) fn post_json(url: &str, body: &Value, token: Option<&str>) -> (u16, Value) {
-    let mut req = agent().post(url).header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
+    torrent_tests::support::post_json(url, body, token).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// `tests/interop/<script>` under Node with `requests`, one a line: its replies.
+pub(crate) fn node(script: &str, requests: &[Value]) -> Vec<Value> {
+    torrent_tests::support::node(script, requests).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// The service's `/metrics` at `http` (one request from 127.0.0.1 with `Connection: close`,
+/// so that no connection outlives it), answered 200.
+pub(crate) fn metrics(http: &str) -> String {
+    let (status, text) = http_from("127.0.0.1", http, "GET", "/metrics", "", "");
+    assert_eq!(status, 200, "GET /metrics: {text}");
+    text
+}
+
+/// The service's bundles (`GET /v1/bundles` at `http`).
+pub(crate) fn bundles(http: &str) -> Vec<Value> {
+    match get_json(&format!("http://{http}/v1/bundles"), None) {
+        Value::Array(b) => b,
+        other => panic!("/v1/bundles: {other}"),
     }
-    let mut r = req
-        .send(body.to_string().as_bytes())
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let status = r.status().as_u16();
-    let text = r.body_mut().read_to_string().unwrap_or_default();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or_else(|_| serde_json::json!({ "text": text })),
-    )
+}
+
+/// [`bundles`] by name.
+pub(crate) fn bundles_by_name(http: &str) -> BTreeMap<String, Value> {
+    bundles(http)
+        .into_iter()
+        .map(|b| (b["name"].as_str().unwrap().to_string(), b))
+        .collect()
+}
+
+/// Percent-encodes every byte (an info hash or peer id in a tracker URL).
+pub(crate) fn pct(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("%{b:02x}")).collect()
 }

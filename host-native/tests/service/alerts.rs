@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{Service, temp, vectors, wait_for};
+use crate::common::{Service, metric, metrics, temp, vectors, wait_for};
 
 fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
     let mut child = Command::new("promtool")
@@ -39,24 +39,6 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> (bool, String) {
     )
 }
 
-fn scrape(http: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    agent
-        .get(format!("http://{http}/metrics"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap()
-}
-
-/// The value of an unlabelled series in Prometheus text.
-fn value(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
-}
-
 #[test]
 fn shipped_alert_rules_check_and_fire_on_real_metrics() {
     let rules =
@@ -78,13 +60,16 @@ fn shipped_alert_rules_check_and_fire_on_real_metrics() {
     );
     let http = svc.ready["http"].as_str().unwrap().to_string();
     wait_for("the bundle counted under-seeded", 60, || {
-        value(&scrape(&http), "torrent_service_bundles_under_seeded") >= 1.0
+        metric(&metrics(&http), "torrent_service_bundles_under_seeded")
+            .expect("torrent_service_bundles_under_seeded in /metrics")
+            >= 1.0
     });
-    let text = scrape(&http);
+    let text = metrics(&http);
     // The exposition format itself, as Prometheus' own linter reads it.
     let (ok, said) = promtool(&["check", "metrics"], Some(&text));
     assert!(ok, "promtool check metrics: {said}");
-    let under = value(&text, "torrent_service_bundles_under_seeded");
+    let under = metric(&text, "torrent_service_bundles_under_seeded")
+        .expect("torrent_service_bundles_under_seeded in /metrics");
     svc.stop();
 
     // The scraped value held for 40 minutes, then zero: the alert fires after its 30 m

@@ -38,16 +38,9 @@ fn the_spv_page_verifies_a_real_proof_and_rejects_a_tampered_one() {
         ),
     );
     let http = svc.ready["http"].as_str().unwrap().to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
     wait_for("proofs of block 413567", 60, || {
-        agent
-            .get(format!("http://{http}/v1/proof/{}", txids[5]))
-            .call()
-            .is_ok_and(|r| r.status() == 200)
+        torrent_tests::support::get(&format!("http://{http}/v1/proof/{}", txids[5]), None)
+            .is_ok_and(|(status, _)| status == 200)
     });
 
     let c = Chromium::start(&dir.join("chromium-profile")).unwrap();

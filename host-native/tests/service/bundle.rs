@@ -9,9 +9,7 @@ use torrent_core::Network;
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_tests::{blk_blocks_1_to_255, read_vector};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
-}
+use crate::common::{bin, temp};
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).env("RUST_LOG", "warn").output().unwrap()
@@ -25,13 +23,6 @@ fn ok_json(args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_bundle_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn s(p: &Path) -> &str {
@@ -94,58 +85,71 @@ fn torrents(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-#[test]
-fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders() {
-    let src = temp("src");
+/// Blocks 0–255 as raw files named by height (`dir:` source) and as one blk file in a
+/// shuffled order (`blk:` source), in `temp(name)`: the folder, the blocks, and both
+/// sources.
+fn source_0_255(name: &str) -> (PathBuf, Vec<Vec<u8>>, String, String) {
+    let src = temp(name);
     let blocks = dir_0_255(&src);
     let blk = src.join("shuffled").join("blk00000.dat");
     std::fs::create_dir_all(blk.parent().unwrap()).unwrap();
     blk_shuffled(&blk, &blocks);
     let dir_src = format!("dir:{}", s(&src));
     let blk_src = format!("blk:{}", s(&blk));
+    (src, blocks, dir_src, blk_src)
+}
 
+/// `bundle` of blocks 0–255 from `source` into `out` in `format`: the complete ranges of
+/// 100 (its `--json`), then the tail 200..=255, which is not a complete range of 100,
+/// explicitly.
+fn bundle_0_255(source: &str, out: &Path, format: &str) -> Value {
+    let j = ok_json(&[
+        "bundle",
+        "--source",
+        source,
+        "--out",
+        s(out),
+        "--bundle-blocks",
+        "100",
+        "--format",
+        format,
+        "--json",
+    ]);
+    let tail = ok_json(&[
+        "bundle",
+        "--source",
+        source,
+        "--out",
+        s(out),
+        "--first",
+        "200",
+        "--last",
+        "255",
+        "--format",
+        format,
+        "--json",
+    ]);
+    assert_eq!(tail["name"], "bsv-mainnet-000000200-000000255");
+    assert_eq!(tail["files"].as_array().unwrap().len(), 112);
+    assert_eq!(tail["infohash_v2"].is_string(), format == "hybrid");
+    j
+}
+
+/// Two runs from a `dir:` source into two folders and one from a shuffled blk file make
+/// the same bundles (names, torrents byte for byte, info hashes and magnets in `--json`),
+/// in v1 and hybrid format.
+#[test]
+fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders() {
+    let (src, _, dir_src, blk_src) = source_0_255("bundle_src");
     for format in ["v1", "hybrid"] {
         let (a, b, c) = (
-            temp(&format!("a{format}")),
-            temp(&format!("b{format}")),
-            temp(&format!("c{format}")),
+            temp(&format!("bundle_a{format}")),
+            temp(&format!("bundle_b{format}")),
+            temp(&format!("bundle_c{format}")),
         );
-        let ja = ok_json(&[
-            "bundle",
-            "--source",
-            &dir_src,
-            "--out",
-            s(&a),
-            "--bundle-blocks",
-            "100",
-            "--format",
-            format,
-            "--json",
-        ]);
-        let jb = ok_json(&[
-            "bundle",
-            "--source",
-            &dir_src,
-            "--out",
-            s(&b),
-            "--bundle-blocks",
-            "100",
-            "--format",
-            format,
-            "--json",
-        ]);
-        let jc = ok_json(&[
-            "bundle",
-            "--source",
-            &blk_src,
-            "--out",
-            s(&c),
-            "--bundle-blocks",
-            "100",
-            "--format",
-            format,
-            "--json",
-        ]);
+        let ja = bundle_0_255(&dir_src, &a, format);
+        let jb = bundle_0_255(&dir_src, &b, format);
+        let jc = bundle_0_255(&blk_src, &c, format);
         let names: Vec<&str> = ja
             .as_array()
             .unwrap()
@@ -159,26 +163,6 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
                 "bsv-mainnet-000000100-000000199"
             ]
         );
-        // The tail 200..=255 is not a complete range of 100; bundle it explicitly.
-        for (out, source) in [(&a, &dir_src), (&b, &dir_src), (&c, &blk_src)] {
-            let j = ok_json(&[
-                "bundle",
-                "--source",
-                source,
-                "--out",
-                s(out),
-                "--first",
-                "200",
-                "--last",
-                "255",
-                "--format",
-                format,
-                "--json",
-            ]);
-            assert_eq!(j["name"], "bsv-mainnet-000000200-000000255");
-            assert_eq!(j["files"].as_array().unwrap().len(), 112);
-            assert_eq!(j["infohash_v2"].is_string(), format == "hybrid");
-        }
         let (ta, tb, tc) = (torrents(&a), torrents(&b), torrents(&c));
         assert_eq!(ta.len(), 3);
         assert_eq!(ta, tb, "two runs into two directories differ ({format})");
@@ -208,7 +192,25 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
         };
         assert_eq!(key(&ja), key(&jb));
         assert_eq!(key(&ja), key(&jc));
-        // Every bundle verifies: pieces, headers in `info`, txid files against merkle roots.
+        for d in [a, b, c] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// Every bundle of blocks 0–255 verifies with `inspect --verify` (pieces, headers in
+/// `info`, txid files against merkle roots; each block's hash and transaction count), and
+/// libtorrent agrees on the info hashes and its own check of our data passes, in v1 and
+/// hybrid format.
+#[test]
+fn every_bundle_of_blocks_0_to_255_verifies_with_inspect_and_libtorrent() {
+    let (src, blocks, dir_src, _) = source_0_255("bundle_verify_src");
+    for format in ["v1", "hybrid"] {
+        let a = temp(&format!("bundle_verify_{format}"));
+        bundle_0_255(&dir_src, &a, format);
+        let ta = torrents(&a);
+        assert_eq!(ta.len(), 3);
         for (name, _) in &ta {
             let t = a.join(name);
             let v = ok_json(&["inspect", s(&t), "--verify", s(&a), "--json"]);
@@ -241,7 +243,18 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
             assert_eq!(check["pieces_have"], check["num_pieces"], "{name}: {check}");
             assert_eq!(check["is_seeding"], true);
         }
-        // The txid files hold each block's txids in order.
+        let _ = std::fs::remove_dir_all(&a);
+    }
+    let _ = std::fs::remove_dir_all(&src);
+}
+
+/// The txid files of a bundle hold each block's txids in order, in v1 and hybrid format.
+#[test]
+fn txid_files_hold_each_blocks_txids_in_order() {
+    let (src, blocks, dir_src, _) = source_0_255("bundle_txids_src");
+    for format in ["v1", "hybrid"] {
+        let a = temp(&format!("bundle_txids_{format}"));
+        bundle_0_255(&dir_src, &a, format);
         let data = a.join("bsv-mainnet-000000100-000000199/txids");
         for h in [100usize, 170, 199] {
             let block = Block::decode(&blocks[h], &BlockLimits::default()).unwrap();
@@ -253,22 +266,20 @@ fn bundles_of_blocks_0_to_255_are_deterministic_across_runs_dirs_and_read_orders
                 .collect();
             assert_eq!(std::fs::read(data.join(name)).unwrap(), want);
         }
-        for d in [a, b, c] {
-            let _ = std::fs::remove_dir_all(d);
-        }
+        let _ = std::fs::remove_dir_all(&a);
     }
     let _ = std::fs::remove_dir_all(&src);
 }
 
 #[test]
 fn real_blocks_384189_and_413567_bundle_and_real_tools_read_them() {
-    let src = temp("real_src");
+    let src = temp("bundle_real_src");
     for f in ["block-384189.bin", "block-413567.bin"] {
         std::fs::write(src.join(f), read_vector(f).unwrap()).unwrap();
     }
     let src_arg = format!("dir:{}", s(&src));
     for format in ["v1", "hybrid"] {
-        let out = temp(&format!("real_{format}"));
+        let out = temp(&format!("bundle_real_{format}"));
         for h in ["384189", "413567"] {
             // Small pieces so the block spans many of them (and v2 piece layers exist).
             let j = ok_json(&[
@@ -365,7 +376,7 @@ fn real_blocks_384189_and_413567_bundle_and_real_tools_read_them() {
 
 #[test]
 fn inspect_reads_torrents_made_by_mktorrent_and_libtorrent() {
-    let root = temp("foreign");
+    let root = temp("bundle_foreign");
     let content = root.join("content");
     std::fs::create_dir_all(content.join("sub")).unwrap();
     std::fs::write(content.join("a.bin"), vec![1u8; 100_000]).unwrap();
@@ -439,7 +450,7 @@ fn leftovers(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
 /// Runs `bundle`, expects failure with one line on stderr containing every `needle`, and no
 /// .torrent or .part file left behind.
 fn expect_failure(source: &str, range: (&str, &str), needles: &[&str]) {
-    let out_dir = temp("bad_out");
+    let out_dir = temp("bundle_bad_out");
     let out = run(&[
         "bundle",
         "--source",
@@ -472,7 +483,7 @@ fn expect_failure(source: &str, range: (&str, &str), needles: &[&str]) {
 #[test]
 fn bad_input_gets_one_clear_error_and_nothing_half_written() {
     // Truncated block: named, with how far the decoder got.
-    let src = temp("bad_src");
+    let src = temp("bundle_bad_src");
     let raw = read_vector("block-413567.bin").unwrap();
     std::fs::write(src.join("413567.bin"), &raw[..raw.len() - 100]).unwrap();
     expect_failure(
@@ -492,7 +503,7 @@ fn bad_input_gets_one_clear_error_and_nothing_half_written() {
     let _ = std::fs::remove_dir_all(&src);
 
     // Heights 0..=255 with one block missing, and with a block whose `prev` does not link.
-    let src = temp("bad_chain");
+    let src = temp("bundle_bad_chain");
     let blocks = dir_0_255(&src);
     std::fs::remove_file(src.join(format!("{:09}.bin", 42))).unwrap();
     expect_failure(
@@ -509,7 +520,7 @@ fn bad_input_gets_one_clear_error_and_nothing_half_written() {
     let _ = std::fs::remove_dir_all(&src);
 
     // A corrupt blk frame: the file and offset are named.
-    let src = temp("bad_blk");
+    let src = temp("bundle_bad_blk");
     let mut blk = read_vector("blocks-000001-000255.blk").unwrap();
     blk[215 + 8] = 0x00; // second frame's magic
     std::fs::write(src.join("blk00000.dat"), &blk).unwrap();
@@ -533,8 +544,8 @@ fn bad_input_gets_one_clear_error_and_nothing_half_written() {
     let _ = std::fs::remove_dir_all(&src);
 
     // Corrupt and truncated torrents.
-    let dir = temp("bad_torrent");
-    let src = temp("bad_torrent_src");
+    let dir = temp("bundle_bad_torrent");
+    let src = temp("bundle_bad_torrent_src");
     std::fs::write(
         src.join("170.bin"),
         read_vector("block-000170.bin").unwrap(),
@@ -582,7 +593,7 @@ fn bad_input_gets_one_clear_error_and_nothing_half_written() {
 #[test]
 fn killed_runs_restart_to_the_identical_torrent() {
     use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
-    let chain = temp("kill_chain");
+    let chain = temp("bundle_kill_chain");
     write_chain(
         &ChainSpec {
             blocks: 4,
@@ -622,10 +633,10 @@ fn killed_runs_restart_to_the_identical_torrent() {
             .map(String::from)
             .to_vec()
         };
-        let clean = temp("kill_clean");
+        let clean = temp("bundle_kill_clean");
         let reference = ok_json(&args(&clean).iter().map(String::as_str).collect::<Vec<_>>());
         let reference_torrent = std::fs::read(reference["torrent"].as_str().unwrap()).unwrap();
-        let out = temp("kill_out");
+        let out = temp("bundle_kill_out");
         let mut killed_before_torrent = 0;
         for delay_ms in [5u64, 20, 60, 120, 250] {
             let mut child = bin()

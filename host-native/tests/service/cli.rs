@@ -1,23 +1,13 @@
 //! The binary as a user runs it: `--help`, `verify` on a real block's proofs, bad input.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_core::bsv::merkle::MerkleTree;
 use torrent_core::hex;
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::{TargetKind, TscProof};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_torrent_service"))
-}
-
-fn block_413567() -> Block {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin");
-    Block::decode(&std::fs::read(p).unwrap(), &BlockLimits::default()).unwrap()
-}
+use crate::common::{bin, block, temp};
 
 #[test]
 fn help_lists_every_command_of_the_design() {
@@ -38,13 +28,12 @@ fn help_lists_every_command_of_the_design() {
 
 #[test]
 fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
-    let block = block_413567();
+    let block = block(413_567);
     let txids = block.txids();
     let tree = MerkleTree::from_txids(&txids).unwrap();
     let header_hex = hex::encode(&block.header.to_bytes());
     let n = txids.len().to_string();
-    let dir = std::env::temp_dir().join(format!("ts_cli_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp("cli");
     let header_file = dir.join("header.hex");
     std::fs::write(&header_file, &header_hex).unwrap();
 

@@ -13,15 +13,7 @@ use serde_json::Value;
 use torrent_core::bencode::Limits;
 use torrent_core::metainfo::Metainfo;
 
-use crate::common::{KillOnDrop, Service, aria2, bin, get_bytes, temp, vectors, wait_for};
-
-fn bundles(http: &str) -> Vec<Value> {
-    serde_json::from_slice::<Value>(&get_bytes(&format!("http://{http}/v1/bundles")))
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
+use crate::common::{KillOnDrop, Service, aria2, bin, bundles, get_bytes, temp, vectors, wait_for};
 
 /// A service offloading real blocks 384189 and 413567, one bundle each (256 KiB pieces at
 /// most), seeding them; returns it with the source folder.
@@ -51,7 +43,7 @@ fn service(dir: &Path, extra: &str) -> (Service, PathBuf) {
 }
 
 /// The bundle of 413567 from the registry, as (entry, torrent bytes, metainfo).
-fn bundle_413567(http: &str) -> (Value, Vec<u8>, Metainfo) {
+fn served_413567(http: &str) -> (Value, Vec<u8>, Metainfo) {
     let entry = bundles(http)
         .into_iter()
         .find(|b| b["first"] == 413_567)
@@ -145,7 +137,7 @@ fn real_clients_download_a_bundle_seeded_by_the_service() {
     let (svc, _src) = service(&dir, "");
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let svc_bundles = dir.join("data/bundles");
-    let (entry, bytes, m) = bundle_413567(&http);
+    let (entry, bytes, m) = served_413567(&http);
     assert_eq!(
         m.url_list,
         vec![format!("http://{http}/webseed/")],
@@ -265,7 +257,7 @@ fn seeder_mode_fetches_verifies_seeds_and_opens_the_gate() {
         ready["seeding"],
         serde_json::json!(["bsv-mainnet-000413567-000413567"])
     );
-    let (_, _, m) = bundle_413567(&http);
+    let (_, _, m) = served_413567(&http);
     assert_same(
         &dir.join("data/bundles"),
         &seeder_dir.join("data/seed"),

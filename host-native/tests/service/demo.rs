@@ -37,14 +37,7 @@ fn no_config_runs_the_whole_flow_on_the_sample_blocks() {
         .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
     let http = ready["http"].as_str().unwrap().to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let get = |path: &str| -> (u16, String) {
-        let mut r = agent.get(format!("http://{http}{path}")).call().unwrap();
-        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
-    };
+    let get = |path: &str| crate::common::get(&format!("http://{http}{path}"), None);
     wait_for("both sample bundles seeding", 120, || {
         let (_, body) = get("/v1/bundles");
         serde_json::from_str::<Value>(&body).is_ok_and(|v| {

@@ -6,26 +6,19 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
 use torrent_tests::galaxy_standin::{AuthStandIn, BlockStandIn, OverlayStandIn, StandIn};
 
-use crate::common::{Service, bin, block_dir, free_port, get, temp, vectors, wait_for};
+use crate::common::{
+    Service, bin, block_dir, bundles_by_name, free_port, get, metric, metrics, temp, vectors,
+    wait_for,
+};
 
 const TOKEN: &str = "galaxy-service-token";
 const OPERATOR: &str = "alice-operator-token";
-
-fn bundles(http: &str) -> BTreeMap<String, Value> {
-    let (status, body) = get(&format!("http://{http}/v1/bundles"), None);
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str::<Vec<Value>>(&body)
-        .unwrap()
-        .into_iter()
-        .map(|b| (b["name"].as_str().unwrap().to_string(), b))
-        .collect()
-}
 
 fn galaxy_client(addr: std::net::SocketAddr) -> torrent_service::galaxy::GalaxyClient {
     torrent_service::galaxy::GalaxyClient {
@@ -159,20 +152,37 @@ fn blocks_stream_in_frames_resume_and_bundle_like_a_dir_source() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The service on Galaxy: Block source, Overlay publication, Auth for operator calls,
-/// alerts to the Alert service, and pruning through the Block service.
-#[test]
-fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
-    let dir = temp("service");
+/// The service on Galaxy: blocks 0–255 from the Block service stand-in (small frames, a
+/// 285-byte genesis takes three, and a cut in the first stream), alerts to the Alert
+/// service, and the Overlay and Auth services down at first (their ports reserved); the
+/// same blocks bundled from a `dir:` source as the reference.
+struct OnGalaxy {
+    svc: Service,
+    dir: PathBuf,
+    /// The Block service's folder of blocks.
+    src: PathBuf,
+    block: BlockStandIn,
+    chain: StandIn,
+    overlay_port: u16,
+    auth_port: u16,
+    /// The reference bundles' folder.
+    reference: PathBuf,
+    /// The reference bundles' info hashes by name.
+    want: BTreeMap<String, String>,
+    http: String,
+    tracker: String,
+}
+
+/// [`OnGalaxy`] in `temp(name)`.
+fn on_galaxy(name: &str) -> OnGalaxy {
+    let dir = temp(name);
     let src = dir.join("galaxy-blocks");
     block_dir(&src);
-    // Small frames (a 285-byte genesis takes three) and a cut in the first stream: the
-    // bundles must still come out identical to a `dir:` source's.
     let block =
         BlockStandIn::start("127.0.0.1:0", &src, &dir.join("block.redb"), TOKEN, 50, 128).unwrap();
     block.break_next_stream_after(200);
     let chain = StandIn::start("127.0.0.1:0", "127.0.0.1:0", TOKEN, &[]).unwrap();
-    let (_validation, alert) = chain
+    let (_, alert) = chain
         .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", TOKEN)
         .unwrap();
     // Overlay and Auth are down at first.
@@ -235,12 +245,42 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let tracker = svc.tracker();
 
-    // Overlay down: the bundles are written and indexed, and wait there; an alert says why.
+    OnGalaxy {
+        svc,
+        dir,
+        src,
+        block,
+        chain,
+        overlay_port,
+        auth_port,
+        reference,
+        want,
+        http,
+        tracker,
+    }
+}
+
+/// Blocks stream from Galaxy's Block service (one stream resumed after the cut) into
+/// bundles identical to a `dir:` source's; while the Overlay is down they wait indexed, with
+/// one alert per bundle for the whole outage (at Galaxy's Alert service too); once it is up
+/// every reference lands there, byte for byte the service's torrent.
+#[test]
+fn bundles_from_galaxy_wait_for_the_overlay_with_one_alert_and_then_publish() {
+    let OnGalaxy {
+        svc,
+        dir,
+        block,
+        chain,
+        overlay_port,
+        want,
+        http,
+        ..
+    } = on_galaxy("galaxy_overlay");
     wait_for("four bundles indexed", 60, || {
-        let b = bundles(&http);
+        let b = bundles_by_name(&http);
         b.len() == 4 && b.values().all(|b| b["stage"] == "indexed")
     });
-    for (name, b) in bundles(&http) {
+    for (name, b) in bundles_by_name(&http) {
         assert_eq!(
             b["infohash_v1"].as_str(),
             Some(want[&name].as_str()),
@@ -255,13 +295,14 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     });
     assert!(block.streams() >= 257, "every block streamed, one resumed");
 
-    // Auth down: operator calls fail closed with 503; public routes keep serving.
-    let (status, body) = get(&format!("http://{tracker}/admin/seeders"), Some(OPERATOR));
-    assert_eq!(status, 503, "{body}");
-    assert!(body.contains("Galaxy Auth unavailable"), "{body}");
-    assert_eq!(get(&format!("http://{http}/v1/bundles"), None).0, 200);
-
     // The Overlay comes up: every reference lands there, byte for byte the service's torrent.
+    // Each bundle's publication has failed once before the Overlay comes up.
+    wait_for("an overlay alert for each of the four bundles", 30, || {
+        metric(
+            &metrics(&http),
+            "torrent_service_alerts_total{kind=\"overlay_unavailable\"}",
+        ) == Some(4.0)
+    });
     let overlay = OverlayStandIn::start(
         &format!("127.0.0.1:{overlay_port}"),
         &dir.join("overlay.redb"),
@@ -269,7 +310,7 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     )
     .unwrap();
     wait_for("four bundles seeding", 60, || {
-        let b = bundles(&http);
+        let b = bundles_by_name(&http);
         b.len() == 4 && b.values().all(|b| b["stage"] == "seeding")
     });
     // One alert per bundle for the whole outage, not one per retry.
@@ -289,7 +330,28 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
         assert_eq!(r.network, "mainnet");
     }
 
-    // Auth comes up: Galaxy decides, not the local token; answers are cached.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Operator calls are decided by Galaxy's Auth service, not the local token: while it is
+/// down they fail closed with 503 and public routes keep serving; once it is up, answers
+/// (positive and negative) are cached, and a call without a token is refused.
+#[test]
+fn operator_calls_are_decided_by_galaxy_auth_and_fail_closed_while_it_is_down() {
+    let OnGalaxy {
+        svc,
+        dir,
+        auth_port,
+        http,
+        tracker,
+        ..
+    } = on_galaxy("galaxy_auth");
+    let (status, body) = get(&format!("http://{tracker}/admin/seeders"), Some(OPERATOR));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Galaxy Auth unavailable"), "{body}");
+    assert_eq!(get(&format!("http://{http}/v1/bundles"), None).0, 200);
+
     let auth = AuthStandIn::start(
         &format!("127.0.0.1:{auth_port}"),
         TOKEN,
@@ -324,8 +386,46 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     let (status, _) = get(&format!("http://{tracker}/admin/seeders"), None);
     assert_eq!(status, 401);
 
-    // A staked seeder holding the bundles: audits pass, the gate opens, and the blocks
-    // leave Galaxy's Block service (deleted there, recorded in its database).
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A staked seeder holding the bundles: audits pass, the gate opens, and the blocks leave
+/// Galaxy's Block service (deleted there, recorded in its database); when the Block service
+/// goes down, the aging scan fails, one alert reaches Galaxy's Alert service (not one per
+/// scan), and the service keeps serving the registry.
+#[test]
+fn pruned_blocks_leave_galaxys_block_service_and_its_outage_alerts_once() {
+    let OnGalaxy {
+        svc,
+        dir,
+        src,
+        block,
+        chain,
+        overlay_port,
+        auth_port,
+        reference,
+        want,
+        http,
+        ..
+    } = on_galaxy("galaxy_prune");
+    let _overlay = OverlayStandIn::start(
+        &format!("127.0.0.1:{overlay_port}"),
+        &dir.join("overlay.redb"),
+        TOKEN,
+    )
+    .unwrap();
+    let _auth = AuthStandIn::start(
+        &format!("127.0.0.1:{auth_port}"),
+        TOKEN,
+        &[(OPERATOR, "alice")],
+        60,
+    )
+    .unwrap();
+    wait_for("four bundles seeding", 60, || {
+        let b = bundles_by_name(&http);
+        b.len() == 4 && b.values().all(|b| b["stage"] == "seeding")
+    });
     let passkey_url = crate::common::register(&svc, &dir, 1, &[]);
     crate::common::credit_stake(&svc, 1, Some(OPERATOR));
     let csv: Vec<String> = want
@@ -335,7 +435,9 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
     let (_seeder, _out, ready) = crate::common::lt_seed(&csv.join(","), &reference, &passkey_url);
     assert_eq!(ready["seeding"], true);
     wait_for("every bundle pruned", 90, || {
-        bundles(&http).values().all(|b| b["stage"] == "pruned")
+        bundles_by_name(&http)
+            .values()
+            .all(|b| b["stage"] == "pruned")
     });
     assert!(
         block.heights().is_empty(),
@@ -363,7 +465,7 @@ fn the_service_offloads_publishes_authorizes_and_prunes_through_galaxy() {
         .filter(|(k, _)| k == "block_source_unavailable")
         .count();
     assert_eq!(raised, 1, "one alert per outage");
-    assert_eq!(bundles(&http).len(), 4);
+    assert_eq!(bundles_by_name(&http).len(), 4);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

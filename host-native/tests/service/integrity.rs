@@ -25,17 +25,9 @@ use serde_json::{Value, json};
 use torrent_core::bsv::bsm;
 use torrent_core::tracker::register::{self, RegistrationRequest};
 
-use crate::common::{Service, get, metric, post_json, temp, wait_for};
+use crate::common::{Service, get, metric, metrics, pct, post_json, temp, wait_for};
 
 /// The service's metrics as `series → value`.
-fn metrics(http: &str) -> String {
-    get(&format!("http://{http}/metrics"), None).1
-}
-
-fn pct(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("%{b:02x}")).collect()
-}
-
 /// An HTTP announce of `peer_id` at `port` as a complete seeder, with the passkey URL.
 fn announce(passkey_url: &str, ih: &[u8; 20], peer_id: &[u8; 20], port: u16) {
     let url = format!(

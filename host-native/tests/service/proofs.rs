@@ -3,51 +3,38 @@
 //! reflection, health and a gRPC-web call; errors; the `proof` command; and the swarm path
 //! (a txid file missing locally is fetched from a libtorrent seeder, once).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use prost::Message;
 use serde_json::Value;
-use torrent_core::bsv::block::{Block, BlockLimits};
+
 use torrent_core::proof::bump::Bump;
-use torrent_core::proof::tsc::TscProof;
 use torrent_core::{Header, Txid};
 use torrent_service::proto as pb;
 
-use crate::common::{Service, bin, free_port, temp, vectors, wait_for};
+use crate::common::{
+    Service, bin, check, free_port, get, metric, metrics, node, temp, vectors, wait_for,
+};
 
-/// Txids of a real block, from our own decoder of the raw block.
+/// Header and txids of a real block, from our own decoder of the raw block.
 fn block(height: u64) -> (Header, Vec<Txid>) {
-    let raw = std::fs::read(vectors().join(format!("block-{height}.bin"))).unwrap();
-    let b = Block::decode(&raw, &BlockLimits::default()).unwrap();
+    let b = crate::common::block(height);
     (b.header, b.txids())
 }
 
+/// `GET url`: status and the body as JSON (a JSON string when it is not JSON).
 fn http_get(url: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent.get(url).call().unwrap();
-    let status = r.status().as_u16();
-    let body = r.body_mut().read_to_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
+    let (status, body) = get(url, None);
+    let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (status, v)
 }
 
 /// Proofs in flight, from the service's metrics.
 fn in_flight(http: &str) -> u64 {
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    text.as_str()
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("torrent_proof_in_flight "))
-        .and_then(|v| v.parse().ok())
-        .expect("torrent_proof_in_flight in /metrics")
+    metric(&metrics(http), "torrent_proof_in_flight").expect("torrent_proof_in_flight in /metrics")
+        as u64
 }
 
 /// A service offloading blocks 384189 and 413567 (one bundle each) with fixed ports.
@@ -86,43 +73,27 @@ fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
     svc
 }
 
-/// Checks one answer with the core: the BUMP and the TSC proof both prove `txid` at
-/// `index` under the block's header.
-fn check(height: u64, header: &Header, n: u64, index: u64, txid: &Txid, bump: &[u8], tsc: &str) {
-    assert!(!bump.is_empty() && !tsc.is_empty(), "both formats");
-    let b = Bump::decode(bump).unwrap();
-    assert_eq!(
-        b.verify(txid, height, n, &header.merkle_root).unwrap(),
-        index
-    );
-    let t = TscProof::from_json(tsc).unwrap();
-    assert_eq!(t.verify(header, n).unwrap(), *txid);
-}
-
 /// @bsv/sdk recomputes each root from our BUMP.
 fn sdk_check(items: &[Value]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/merklepath.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_vec(items).unwrap().as_slice())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = &node("merklepath.mjs", &[Value::from(items)])[0];
     assert_eq!(v["checked"], items.len());
     assert_eq!(v["mismatches"], serde_json::json!([]), "@bsv/sdk disagrees");
 }
 
-#[test]
-fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
-    let dir = temp("all");
+/// A proof service on blocks 384189 and 413567 ([`start`]) with a gRPC client.
+struct Served {
+    svc: Service,
+    dir: PathBuf,
+    http: String,
+    grpc_url: String,
+    rt: tokio::runtime::Runtime,
+    client: pb::proof_service_client::ProofServiceClient<tonic::transport::Channel>,
+}
+
+/// [`start`] in `temp(name)` with free ports, and a gRPC client of it on a runtime of its
+/// own.
+fn served(name: &str) -> Served {
+    let dir = temp(name);
     let ports = (free_port(), free_port(), free_port(), free_port());
     let svc = start(&dir, ports);
     let http = svc.ready["http"].as_str().unwrap().to_string();
@@ -131,11 +102,34 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         .enable_all()
         .build()
         .unwrap();
-    let mut client = rt
+    let client = rt
         .block_on(pb::proof_service_client::ProofServiceClient::connect(
             grpc_url.clone(),
         ))
         .unwrap();
+    Served {
+        svc,
+        dir,
+        http,
+        grpc_url,
+        rt,
+        client,
+    }
+}
+
+/// Every txid of both blocks over gRPC (batches of 1,000) and over JSON (one request each):
+/// each proof checked by the core and every BUMP by @bsv/sdk; the metrics' histogram has its
+/// 500 ms edge and counts the JSON answers.
+#[test]
+fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
+    let Served {
+        svc,
+        dir,
+        http,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_all");
     let mut sdk_items = Vec::new();
     let mut total = 0;
     for height in [384_189u64, 413_567] {
@@ -191,7 +185,37 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert_eq!(total, 564 + 1557);
     sdk_check(&sdk_items);
 
-    // Formats, headers, bundle lookup.
+    // Metrics: the histogram has its 500 ms edge and counts what was served.
+    let text = metrics(&http);
+    assert!(
+        text.contains("torrent_proof_seconds_bucket{le=\"0.5\"}"),
+        "{text}"
+    );
+    let ok_json: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("torrent_proof_requests_total{method=\"json\",outcome=\"ok\"} ")
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(ok_json >= 2121, "{ok_json}");
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// JSON proofs in one format on request, headers of offloaded heights only, and the bundle
+/// holding a txid over gRPC.
+#[test]
+fn formats_headers_and_the_bundle_of_a_txid() {
+    let Served {
+        svc,
+        dir,
+        http,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_formats");
     let (header, txids) = block(413_567);
     let (_, v) = http_get(&format!("http://{http}/v1/proof/{}?format=bump", txids[7]));
     assert!(v["tsc"].is_null() && !v["bump"].as_str().unwrap().is_empty());
@@ -212,7 +236,23 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert!(b.txid_file.starts_with("txids/000413567-"));
     assert!(b.magnet.starts_with("magnet:?xt=urn:btih:"));
 
-    // Errors: one clear status each, and the server keeps serving.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad requests get one clear status each (gRPC and JSON), prefetch needs the operator's
+/// token, and the server keeps serving.
+#[test]
+fn bad_requests_get_one_clear_status_each_and_prefetch_needs_the_operator() {
+    let Served {
+        svc,
+        dir,
+        http,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_errors");
+    let (_, txids) = block(413_567);
     let unknown = "00".repeat(32);
     let s = rt
         .block_on(client.get_proof(pb::GetProofRequest {
@@ -259,7 +299,22 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     let r = rt.block_on(client.prefetch(req)).unwrap().into_inner();
     assert_eq!((r.txid_files, r.fetched), (1, 0));
 
-    // Streaming: answers in order, errors inline.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Streamed requests are answered in order, an unknown txid's error inline.
+#[test]
+fn streamed_proofs_come_in_order_with_errors_inline() {
+    let Served {
+        svc,
+        dir,
+        rt,
+        mut client,
+        ..
+    } = served("proofs_stream");
+    let (_, txids) = block(413_567);
+    let unknown = "00".repeat(32);
     let reqs = vec![
         pb::GetProofRequest {
             txid: txids[1].to_string(),
@@ -301,7 +356,21 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         matches!(&results[2].result, Some(pb::proof_result::Result::Proof(p)) if p.bump.is_empty() && !p.tsc_json.is_empty())
     );
 
-    // Health and reflection.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// gRPC health says the proof service is serving, and server reflection lists it (and
+/// health) and describes its methods.
+#[test]
+fn health_and_reflection_describe_the_proof_service() {
+    let Served {
+        svc,
+        dir,
+        grpc_url,
+        rt,
+        ..
+    } = served("proofs_health");
     rt.block_on(async {
         let channel = tonic::transport::Channel::from_shared(grpc_url.clone())
             .unwrap()
@@ -369,7 +438,18 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
         assert!(methods.contains(&"GetProof") && methods.contains(&"StreamProofs"));
     });
 
-    // gRPC-web over HTTP/1.1, as a browser sends it.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gRPC-web call over HTTP/1.1, as a browser sends it: a data frame with a proof the core
+/// checks, then the trailer frame with status 0.
+#[test]
+fn a_grpc_web_call_over_http1_gets_a_proof_and_its_trailer() {
+    let Served {
+        svc, dir, grpc_url, ..
+    } = served("proofs_web");
+    let (header, txids) = block(413_567);
     let msg = pb::GetProofRequest {
         txid: txids[5].to_string(),
         format: 0,
@@ -401,7 +481,19 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert_eq!(body[5 + len], 0x80, "then the trailer frame");
     assert!(trailer.contains("grpc-status:0"), "{trailer}");
 
-    // The command line.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `proof` command prints a proof as JSON or as a BUMP the core verifies, and fails for
+/// an unknown txid with exit code 1 and one line naming NotFound.
+#[test]
+fn the_proof_command_prints_json_and_bump_and_fails_in_one_line() {
+    let Served {
+        svc, dir, grpc_url, ..
+    } = served("proofs_cli");
+    let (header, txids) = block(413_567);
+    let unknown = "00".repeat(32);
     let o = bin()
         .args([
             "proof",
@@ -444,22 +536,6 @@ fn every_txid_over_grpc_and_json_checked_by_core_and_sdk() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("NotFound"), "{err}");
 
-    // Metrics: the histogram has its 500 ms edge and counts what was served.
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    let text = text.as_str().unwrap().to_string();
-    assert!(
-        text.contains("torrent_proof_seconds_bucket{le=\"0.5\"}"),
-        "{text}"
-    );
-    let ok_json: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("torrent_proof_requests_total{method=\"json\",outcome=\"ok\"} ")
-        })
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(ok_json >= 2121, "{ok_json}");
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -568,11 +644,9 @@ fn a_missing_txid_file_is_fetched_once_from_the_swarm() {
             )
             .unwrap()
     );
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
+    let text = metrics(&http);
     assert!(
-        text.as_str()
-            .unwrap()
-            .contains("torrent_proof_swarm_fetches_total 1\n"),
+        text.contains("torrent_proof_swarm_fetches_total 1\n"),
         "one fetch for twenty requests"
     );
     svc.stop();
@@ -659,27 +733,49 @@ fn overload_is_refused_with_resource_exhausted_and_the_service_keeps_serving() {
     // Everything else keeps working: the registry and metrics answer.
     let (status, _) = http_get(&format!("http://{http}/v1/bundles"));
     assert_eq!(status, 200);
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    assert!(
-        text.as_str()
-            .unwrap()
-            .contains("torrent_proof_requests_total{method=\"json\",outcome=\"busy\"} 1\n")
-    );
+    let text = metrics(&http);
+    assert!(text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"busy\"} 1\n"));
     stuck.join().unwrap();
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounded() {
-    // Three proofs at once, two per client, five seconds each; replies of 64 KiB. A request
-    // for a 413567 txid holds its slot until the deadline.
+/// Three proofs at once, two per client, five seconds each; replies of 64 KiB, batches of
+/// 300 at most: [`start_without_413567_txids`] in `temp(name)`, where a request for a 413567
+/// txid holds its slot until the deadline. Returns the folder, the service and a gRPC client
+/// of it on a runtime of its own.
+fn fair(
+    name: &str,
+) -> (
+    PathBuf,
+    Service,
+    tokio::runtime::Runtime,
+    pb::proof_service_client::ProofServiceClient<tonic::transport::Channel>,
+) {
     let (dir, svc) = start_without_413567_txids(
-        "fair",
+        name,
         "proof_max_concurrency = 3\nproof_max_per_client = 2\nproof_deadline_s = 5\nproof_max_batch = 300\nproof_max_reply_bytes = 65536\n",
     );
-    let http = svc.ready["http"].as_str().unwrap().to_string();
     let grpc_url = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = rt
+        .block_on(pb::proof_service_client::ProofServiceClient::connect(
+            grpc_url,
+        ))
+        .unwrap();
+    (dir, svc, rt, client)
+}
+
+/// A greedy client holding two slow proofs gets its third refused at once (429), while
+/// another client is served; the stuck proofs end at the deadline (504) and free their
+/// slots; the metrics count the timeouts and both refusals.
+#[test]
+fn one_client_holding_slow_proofs_does_not_starve_another() {
+    let (dir, svc, _rt, _client) = fair("fair_clients");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
     let (_, t413) = block(413_567);
     let (h384, t384) = block(384_189);
     let get = |src: &str, txid: &Txid| {
@@ -741,15 +837,27 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
         "the greedy client is served again once its proofs ended"
     );
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let text = metrics(&http);
+    assert!(
+        text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"timeout\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("torrent_proof_client_busy_total 2\n"),
+        "both refusals are counted"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gRPC batch larger than `proof_max_batch` is refused whole; a reply stops carrying
+/// proofs past `proof_max_reply_bytes`, the rest answered RESOURCE_EXHAUSTED, to be asked
+/// again.
+#[test]
+fn batches_are_bounded_in_count_and_reply_bytes() {
+    let (dir, svc, rt, mut c) = fair("fair_batch");
+    let (h384, t384) = block(384_189);
     rt.block_on(async {
-        let mut c = pb::proof_service_client::ProofServiceClient::connect(grpc_url)
-            .await
-            .unwrap();
-        // A batch larger than proof_max_batch is refused whole.
         let s = c
             .get_proofs(pb::GetProofsRequest {
                 txids: t384.iter().take(301).map(ToString::to_string).collect(),
@@ -758,8 +866,6 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
             .await
             .unwrap_err();
         assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
-        // A reply stops carrying proofs past proof_max_reply_bytes: the rest are answered
-        // RESOURCE_EXHAUSTED, to be asked again.
         let n = t384.len().min(300);
         let reply = c
             .get_proofs(pb::GetProofsRequest {
@@ -811,8 +917,19 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
                 None => panic!("an empty result"),
             }
         }
-        // One deadline for the whole batch: the slow proof spends it, and the proof after it
-        // is not started.
+    });
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One deadline for a whole gRPC batch: the slow proof spends it, and the proof after it
+/// is not started.
+#[test]
+fn a_batch_has_one_deadline_and_proofs_after_a_slow_one_are_not_started() {
+    let (dir, svc, rt, mut c) = fair("fair_deadline");
+    let (_, t413) = block(413_567);
+    let (_, t384) = block(384_189);
+    rt.block_on(async {
         let started = std::time::Instant::now();
         let reply = c
             .get_proofs(pb::GetProofsRequest {
@@ -843,16 +960,6 @@ fn one_client_holding_slow_proofs_does_not_starve_another_and_batches_are_bounde
             started.elapsed()
         );
     });
-    let (_, text) = http_get(&format!("http://{http}/metrics"));
-    let text = text.as_str().unwrap().to_string();
-    assert!(
-        text.contains("torrent_proof_requests_total{method=\"json\",outcome=\"timeout\"} 2\n"),
-        "{text}"
-    );
-    assert!(
-        text.contains("torrent_proof_client_busy_total 2\n"),
-        "both refusals are counted"
-    );
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -15,7 +15,10 @@ use serde_json::Value;
 use torrent_core::prune::Stage;
 use torrent_service::store::Store;
 
-use crate::common::{KillOnDrop, Service, bin, block_dir, free_port, temp, wait_for};
+use crate::common::{
+    KillOnDrop, Service, bin, block_dir, bundles_by_name, free_port, metric, metrics, pct, temp,
+    wait_for,
+};
 
 /// Fixed ports, so that announce and web seed URLs (outside `info`, but inside the .torrent
 /// bytes) are the same across restarts and in the reference bundles.
@@ -101,23 +104,18 @@ fn reference(dir: &Path, ports: Ports, bundle_blocks: u64) -> (PathBuf, BTreeMap
     (out, map)
 }
 
-fn get_json(url: &str) -> Value {
-    let body = ureq::get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    serde_json::from_str(&body).unwrap()
+/// The bundles of the service whose HTTP port is `http`, by name.
+fn stages(http: u16) -> BTreeMap<String, Value> {
+    bundles_by_name(&format!("127.0.0.1:{http}"))
 }
 
-fn stages(http: u16) -> BTreeMap<String, Value> {
-    get_json(&format!("http://127.0.0.1:{http}/v1/bundles"))
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| (b["name"].as_str().unwrap().to_string(), b.clone()))
-        .collect()
+/// Passed audits, from the metrics of the service whose HTTP port is `http`.
+fn audit_passes(http: u16) -> u64 {
+    metric(
+        &metrics(&format!("127.0.0.1:{http}")),
+        "torrent_service_audits_total{result=\"pass\"}",
+    )
+    .unwrap_or(0.0) as u64
 }
 
 fn heights_in(src: &Path) -> BTreeSet<u64> {
@@ -141,30 +139,25 @@ fn verify_bundle(torrent: &Path, data_root: &Path) -> bool {
         .ok()
 }
 
-fn metrics_text(http: u16) -> String {
-    String::from_utf8(
-        ureq::get(&format!("http://127.0.0.1:{http}/metrics"))
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_to_vec()
-            .unwrap(),
-    )
-    .unwrap()
+/// Blocks 0–255 in a `dir:` source (64-block bundles, a prune gate of three) and the
+/// reference bundles `torrent_service bundle` makes of them, in `temp(name)`; the service
+/// started on them has offloaded the four aged ranges and seeds them.
+struct Offloaded {
+    svc: Service,
+    dir: PathBuf,
+    ports: Ports,
+    src: PathBuf,
+    /// The reference bundles' folder.
+    ref_out: PathBuf,
+    /// The reference torrents by name.
+    refs: BTreeMap<String, Vec<u8>>,
+    /// The service's bundle store.
+    bundles: PathBuf,
 }
 
-/// `torrent_service_audits_total{result="pass"}`.
-fn audit_passes(http: u16) -> u64 {
-    metrics_text(http)
-        .lines()
-        .find_map(|l| l.strip_prefix("torrent_service_audits_total{result=\"pass\"} "))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-#[test]
-fn offload_seed_audit_gate_and_prune_with_real_seeders() {
-    let dir = temp("flow");
+/// [`Offloaded`] in `temp(name)`.
+fn offloaded(name: &str) -> Offloaded {
+    let dir = temp(name);
     let ports = Ports::new();
     let (ref_out, refs) = reference(&dir, ports, 64);
     assert_eq!(refs.len(), 4);
@@ -173,13 +166,35 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     write_config(&dir, &src, ports, 64, 3);
     let svc = Service::start_with(&dir, "");
     assert!(svc.ready["peer"].as_str().is_some(), "{}", svc.ready);
-
-    // The aging scan offloads the four aged ranges; the service seeds them.
     wait_for("four bundles seeding", 60, || {
         let s = stages(ports.http);
         s.len() == 4 && s.values().all(|b| b["stage"] == "seeding")
     });
     let bundles = dir.join("data/bundles");
+    Offloaded {
+        svc,
+        dir,
+        ports,
+        src,
+        ref_out,
+        refs,
+        bundles,
+    }
+}
+
+/// The aging scan offloads the four aged ranges into bundles byte-identical to
+/// `torrent_service bundle`'s, and the service seeds them; nothing is pruned without
+/// seeders.
+#[test]
+fn the_aging_scan_offloads_bundles_identical_to_the_bundle_command() {
+    let Offloaded {
+        svc,
+        dir,
+        src,
+        refs,
+        bundles,
+        ..
+    } = offloaded("flow_offload");
     for (name, bytes) in &refs {
         let ours = std::fs::read(bundles.join(format!("{name}.torrent"))).unwrap();
         assert!(
@@ -193,6 +208,26 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "nothing pruned without seeders"
     );
 
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The prune gate counts networks, not accounts: three registered, staked libtorrent
+/// seeders on one /24 pass their audits but are one copy; two more on /24s of their own
+/// open the gate and the blocks leave the source, the service keeping its own verified
+/// copy; the metrics count every stage and the audits; a restart resumes with nothing left
+/// to do and keeps seeding.
+#[test]
+fn the_prune_gate_opens_on_three_networks_not_three_accounts() {
+    let Offloaded {
+        svc,
+        dir,
+        ports,
+        src,
+        ref_out,
+        refs,
+        bundles,
+    } = offloaded("flow_gate");
     // Three registered, staked libtorrent seeders on one /24 (127.1.0.1-3): audits pass,
     // but they are one copy, and the gate wants three (DESIGN §15).
     let csv: Vec<String> = refs
@@ -247,7 +282,7 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
     }
 
     // Prometheus text: every stage is a series, and the audits that opened the gates count.
-    let metrics = metrics_text(ports.http);
+    let metrics = metrics(&format!("127.0.0.1:{}", ports.http));
     assert!(
         metrics.contains("torrent_service_bundles{stage=\"pruned\"} 4\n"),
         "{metrics}"
@@ -259,8 +294,29 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "five seeders passed audits of four bundles: {passes}"
     );
 
-    // libtorrent fetches one block's files alone from the swarm (files start on piece
-    // boundaries, so no other file is touched).
+    // A restart resumes with nothing left to do and keeps seeding (hash check passes).
+    svc.stop();
+    let svc = Service::start_with(&dir, "");
+    wait_for("bundles listed after restart", 30, || {
+        let s = stages(ports.http);
+        s.len() == 4 && s.values().all(|b| b["stage"] == "pruned")
+    });
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// libtorrent fetches one block's files alone from the service's swarm (files start on
+/// piece boundaries, so no other file is touched), identical to the service's and to the
+/// block itself.
+#[test]
+fn libtorrent_fetches_one_blocks_files_alone_from_the_swarm() {
+    let Offloaded {
+        svc,
+        dir,
+        refs,
+        bundles,
+        ..
+    } = offloaded("flow_fetch");
     let name0 = "bsv-mainnet-000000000-000000063";
     let m = torrent_core::metainfo::Metainfo::parse(&refs[name0], &Default::default()).unwrap();
     let swarm_only = dir.join("swarm-only.torrent");
@@ -306,13 +362,6 @@ fn offload_seed_audit_gate_and_prune_with_real_seeders() {
         "the fetched block file is block 9"
     );
 
-    // A restart resumes with nothing left to do and keeps seeding (hash check passes).
-    svc.stop();
-    let svc = Service::start_with(&dir, "");
-    wait_for("bundles listed after restart", 30, || {
-        let s = stages(ports.http);
-        s.len() == 4 && s.values().all(|b| b["stage"] == "pruned")
-    });
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -328,7 +377,6 @@ fn announcer(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let pct = |b: &[u8]| b.iter().map(|x| format!("%{x:02x}")).collect::<String>();
         assert!(passkey_url.contains(&format!("127.0.0.1:{tracker}/")));
         let base = passkey_url;
         let sep = if base.contains('?') { '&' } else { '?' };

@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,7 +14,9 @@ use torrent_core::bsv::hash::sha256d;
 use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::tracker::register;
 
-use crate::common::{Service, agent, bin, get_bytes, metric, post_json, temp};
+use crate::common::{
+    Service, agent, bin, get_bytes, metric, metrics, node, pct, post_json, seeder_key, temp,
+};
 
 fn bdecode(b: &[u8]) -> torrent_core::bencode::Value {
     torrent_core::bencode::decode(b, &Default::default())
@@ -26,10 +28,6 @@ fn failure(b: &[u8]) -> Option<String> {
         .get("failure reason")
         .and_then(|v| v.as_bytes())
         .map(|r| String::from_utf8_lossy(r).into_owned())
-}
-
-fn pct(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("%{b:02x}")).collect()
 }
 
 fn announce_url(
@@ -54,45 +52,26 @@ fn announce_url(
     )
 }
 
-fn key(i: u32) -> PrivateKey {
-    PrivateKey::from_bytes(&sha256d(&i.to_le_bytes()), Network::Mainnet).unwrap()
-}
-
 /// Signs with @bsv/sdk through tests/interop/bsm.mjs.
 fn sdk_sign(wif: &str, message: &str) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/bsm.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    writeln!(
-        child.stdin.take().unwrap(),
-        "{}",
-        json!({"op": "sign", "wif": wif, "message": message})
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["signature"].as_str().unwrap().to_string()
+    let v = node(
+        "bsm.mjs",
+        &[json!({"op": "sign", "wif": wif, "message": message})],
+    );
+    v[0]["signature"].as_str().unwrap().to_string()
 }
 
-#[test]
-fn registration_passkeys_stakes_persistence_and_metrics() {
-    let dir = temp("reg");
-    let svc = Service::start(&dir);
+/// A service with seeder 1 registered through our CLI (with a WIF file), not yet staked;
+/// returns the service, the printed announce URL and its passkey.
+fn registered(dir: &Path) -> (Service, String, String) {
+    let svc = Service::start(dir);
     let t = svc.tracker();
-    let base = format!("http://{t}");
-
-    // Our CLI registers with a WIF file and prints the passkey announce URL.
-    let k = key(1);
     let wif = dir.join("seeder.wif");
-    std::fs::write(&wif, k.to_wif()).unwrap();
+    std::fs::write(&wif, seeder_key(1).to_wif()).unwrap();
     let out = bin()
         .args(["register", "--wif-file"])
         .arg(&wif)
-        .args(["--tracker", &base])
+        .args(["--tracker", &format!("http://{t}")])
         .output()
         .unwrap();
     assert!(
@@ -106,28 +85,20 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         "{url}"
     );
     let passkey = url.rsplit('=').next().unwrap().to_string();
+    (svc, url, passkey)
+}
 
-    let ih = [7u8; 20];
-    // Registered but unstaked: refused with a reason.
-    let r = get_bytes(&announce_url(
-        &url,
-        &ih,
-        b"-qB4500-aaaaaaaaaaaa",
-        6881,
-        0,
-        "",
-    ));
-    assert!(failure(&r).unwrap().contains("stake"), "{:?}", failure(&r));
-    // The operator credits the stake; now the seeder counts.
+/// The operator credits seeder 1's 100,000 sat stake (`ledger stake --credit`).
+fn credit_stake_of_seeder_1(svc: &Service) {
     let out = bin()
         .args(["ledger", "--config"])
         .arg(&svc.config)
         .args([
             "--server",
-            &base,
+            &format!("http://{}", svc.tracker()),
             "stake",
             "--credit",
-            &k.address().to_string(),
+            &seeder_key(1).address().to_string(),
             "--amount",
             "100000",
         ])
@@ -138,82 +109,187 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// [`registered`] and staked: the service, the announce URL and the passkey.
+fn staked(dir: &Path) -> (Service, String, String) {
+    let (svc, url, passkey) = registered(dir);
+    credit_stake_of_seeder_1(&svc);
+    (svc, url, passkey)
+}
+
+/// The info hash the registration tests announce.
+const REG_IH: [u8; 20] = [7u8; 20];
+
+/// A UDP announce of [`REG_IH`] by a seeder, with `url_data` in BEP 41 URL data (where the
+/// passkey rides over UDP); returns the reply's action and the rest after the transaction id.
+fn udp_with(tracker: &str, url_data: &str) -> (u32, Vec<u8>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.connect(tracker).unwrap();
+    let mut c = 0x0417_2710_1980u64.to_be_bytes().to_vec();
+    c.extend_from_slice(&0u32.to_be_bytes());
+    c.extend_from_slice(&1u32.to_be_bytes());
+    sock.send(&c).unwrap();
+    let mut buf = [0u8; 1024];
+    sock.recv(&mut buf).unwrap();
+    let mut a = buf[8..16].to_vec();
+    a.extend_from_slice(&1u32.to_be_bytes());
+    a.extend_from_slice(&2u32.to_be_bytes());
+    a.extend_from_slice(&REG_IH);
+    a.extend_from_slice(b"-lt0D80-udpseeder001");
+    a.extend_from_slice(&[0u8; 24]);
+    a.extend_from_slice(&2u32.to_be_bytes());
+    a.extend_from_slice(&[0; 8]);
+    a.extend_from_slice(&(-1i32).to_be_bytes());
+    a.extend_from_slice(&6882u16.to_be_bytes());
+    for chunk in url_data.as_bytes().chunks(255) {
+        a.push(2);
+        a.push(chunk.len() as u8);
+        a.extend_from_slice(chunk);
+    }
+    a.push(0);
+    sock.send(&a).unwrap();
+    let n = sock.recv(&mut buf).unwrap();
+    (
+        u32::from_be_bytes(buf[..4].try_into().unwrap()),
+        buf[8..n].to_vec(),
+    )
+}
+
+/// A staked seeder announces three ways, each accepted: over HTTP with the query form
+/// (`event=started`), over UDP with the passkey in BEP 41 URL data, and over HTTP with the
+/// path form (`/<passkey>/announce`).
+fn announce_three_ways(tracker: &str, url: &str, passkey: &str) {
     let r = get_bytes(&announce_url(
-        &url,
-        &ih,
+        url,
+        &REG_IH,
         b"-qB4500-aaaaaaaaaaaa",
         6881,
         0,
         "&event=started",
     ));
     assert_eq!(failure(&r), None);
-    // Over UDP the passkey rides in BEP 41 URL data.
-    let udp_with = |url_data: &str| -> (u32, Vec<u8>) {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        sock.connect(&t).unwrap();
-        let mut c = 0x0417_2710_1980u64.to_be_bytes().to_vec();
-        c.extend_from_slice(&0u32.to_be_bytes());
-        c.extend_from_slice(&1u32.to_be_bytes());
-        sock.send(&c).unwrap();
-        let mut buf = [0u8; 1024];
-        sock.recv(&mut buf).unwrap();
-        let mut a = buf[8..16].to_vec();
-        a.extend_from_slice(&1u32.to_be_bytes());
-        a.extend_from_slice(&2u32.to_be_bytes());
-        a.extend_from_slice(&ih);
-        a.extend_from_slice(b"-lt0D80-udpseeder001");
-        a.extend_from_slice(&[0u8; 24]);
-        a.extend_from_slice(&2u32.to_be_bytes());
-        a.extend_from_slice(&[0; 8]);
-        a.extend_from_slice(&(-1i32).to_be_bytes());
-        a.extend_from_slice(&6882u16.to_be_bytes());
-        for chunk in url_data.as_bytes().chunks(255) {
-            a.push(2);
-            a.push(chunk.len() as u8);
-            a.extend_from_slice(chunk);
-        }
-        a.push(0);
-        sock.send(&a).unwrap();
-        let n = sock.recv(&mut buf).unwrap();
-        (
-            u32::from_be_bytes(buf[..4].try_into().unwrap()),
-            buf[8..n].to_vec(),
-        )
-    };
-    let (action, _) = udp_with(&format!("/announce?passkey={passkey}"));
+    let (action, _) = udp_with(tracker, &format!("/announce?passkey={passkey}"));
     assert_eq!(action, 1, "a staked passkey announces over UDP");
-    let (action, msg) = udp_with("/announce?passkey=ffffffffffffffffffffffffffffffff");
-    assert_eq!(action, 3);
-    assert!(String::from_utf8_lossy(&msg).contains("unknown passkey"));
-    // The path form is accepted too; an unknown passkey is refused.
     let r = get_bytes(&announce_url(
-        &format!("http://{t}/{passkey}/announce"),
-        &ih,
+        &format!("http://{tracker}/{passkey}/announce"),
+        &REG_IH,
         b"-qB4500-aaaaaaaaaaaa",
         6881,
         0,
         "",
     ));
     assert_eq!(failure(&r), None);
+}
+
+/// Our CLI registers with a WIF file and prints the passkey announce URL; registered but
+/// unstaked, the passkey is refused with a reason (and the refusal counted) until the
+/// operator credits the stake, and then it announces.
+#[test]
+fn a_registered_passkey_is_refused_until_the_operator_credits_its_stake() {
+    let dir = temp("reg_stake");
+    let (svc, url, _) = registered(&dir);
+    let r = get_bytes(&announce_url(
+        &url,
+        &REG_IH,
+        b"-qB4500-aaaaaaaaaaaa",
+        6881,
+        0,
+        "",
+    ));
+    assert!(failure(&r).unwrap().contains("stake"), "{:?}", failure(&r));
+    let text = metrics(svc.ready["http"].as_str().unwrap());
+    assert_eq!(
+        metric(
+            &text,
+            "torrent_tracker_announces_total{protocol=\"http\",outcome=\"refused\"}"
+        ),
+        Some(1.0),
+        "the unstaked announce is counted refused"
+    );
+    credit_stake_of_seeder_1(&svc);
+    let r = get_bytes(&announce_url(
+        &url,
+        &REG_IH,
+        b"-qB4500-aaaaaaaaaaaa",
+        6881,
+        0,
+        "&event=started",
+    ));
+    assert_eq!(failure(&r), None);
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A staked passkey announces over HTTP (query and path forms) and over UDP (BEP 41 URL
+/// data); an unknown passkey is refused both ways; the metrics count the refusal and both
+/// seeders (the HTTP and the UDP one), in well-formed Prometheus text.
+#[test]
+fn a_staked_passkey_announces_over_http_and_udp_and_an_unknown_one_is_refused() {
+    let dir = temp("reg_announce");
+    let (svc, url, passkey) = staked(&dir);
+    let t = svc.tracker();
+    announce_three_ways(&t, &url, &passkey);
+    let (action, msg) = udp_with(&t, "/announce?passkey=ffffffffffffffffffffffffffffffff");
+    assert_eq!(action, 3);
+    assert!(String::from_utf8_lossy(&msg).contains("unknown passkey"));
     let r = get_bytes(&announce_url(
         &format!("http://{t}/announce?passkey=00000000000000000000000000000000"),
-        &ih,
+        &REG_IH,
         b"-qB4500-bbbbbbbbbbbb",
         6881,
         0,
         "",
     ));
     assert!(failure(&r).unwrap().contains("unknown passkey"));
-    // Wrong operator token: refused.
+
+    // Prometheus text on the HTTP port.
+    let text = String::from_utf8(get_bytes(&format!(
+        "http://{}/metrics",
+        svc.ready["http"].as_str().unwrap()
+    )))
+    .unwrap();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (name, value) = line.rsplit_once(' ').unwrap();
+        assert!(
+            value.parse::<f64>().is_ok() && !name.is_empty(),
+            "bad metric line {line:?}"
+        );
+    }
+    assert_eq!(
+        metric(
+            &text,
+            "torrent_tracker_announces_total{protocol=\"http\",outcome=\"refused\"}"
+        ),
+        Some(1.0),
+        "the unknown passkey's announce is counted refused"
+    );
+    assert_eq!(
+        metric(&text, "torrent_tracker_seeders "),
+        Some(2.0),
+        "HTTP and UDP seeder"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ledger stake --credit` with a wrong operator token is refused (exit code 2).
+#[test]
+fn a_stake_credit_with_a_wrong_operator_token_is_refused() {
+    let dir = temp("reg_token");
+    let (svc, _, _) = registered(&dir);
     let out = bin()
         .args([
             "ledger",
             "--server",
-            &base,
+            &format!("http://{}", svc.tracker()),
             "stake",
             "--credit",
-            &k.address().to_string(),
+            &seeder_key(1).address().to_string(),
             "--amount",
             "1",
         ])
@@ -221,9 +297,20 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    // A registration signed by @bsv/sdk is accepted; replay, forgery, staleness refused.
-    let k2 = key(2);
+/// A registration signed by @bsv/sdk is accepted beside our CLI's; a replay, a forgery, a
+/// stale one, one signed for another tracker and garbage are refused, each with its reason
+/// counted in the metrics.
+#[test]
+fn an_sdk_signed_registration_is_accepted_and_replays_forgeries_and_stale_ones_refused() {
+    let dir = temp("reg_sdk");
+    let (svc, _, _) = registered(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}");
+    let k2 = seeder_key(2);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -242,7 +329,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     );
     let (status, reply) = post_json(&format!("{base}/register"), &body, None);
     assert_eq!((status, reply["reason"].as_str()), (409, Some("replay")));
-    let forged = json!({"address": key(3).address().to_string(), "timestamp": now, "nonce": "11111111111111111111111111111111", "signature": sig});
+    let forged = json!({"address": seeder_key(3).address().to_string(), "timestamp": now, "nonce": "11111111111111111111111111111111", "signature": sig});
     let (status, reply) = post_json(&format!("{base}/register"), &forged, None);
     assert_eq!((status, reply["reason"].as_str()), (401, Some("signature")));
     let stale_msg = register::message(
@@ -268,25 +355,11 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     let (status, _) = post_json(&format!("{base}/register"), &json!({"garbage": true}), None);
     assert_eq!(status, 400);
 
-    // Prometheus text on the HTTP port.
-    let text = String::from_utf8(get_bytes(&format!(
-        "http://{}/metrics",
-        svc.ready["http"].as_str().unwrap()
-    )))
-    .unwrap();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (name, value) = line.rsplit_once(' ').unwrap();
-        assert!(
-            value.parse::<f64>().is_ok() && !name.is_empty(),
-            "bad metric line {line:?}"
-        );
-    }
+    let text = metrics(svc.ready["http"].as_str().unwrap());
     assert_eq!(
         metric(&text, "torrent_tracker_registrations_total "),
-        Some(2.0)
+        Some(2.0),
+        "our CLI's and the SDK's"
     );
     assert_eq!(
         metric(
@@ -309,28 +382,24 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         ),
         Some(1.0)
     );
-    assert!(
-        metric(
-            &text,
-            "torrent_tracker_announces_total{protocol=\"http\",outcome=\"refused\"}"
-        )
-        .unwrap()
-            >= 2.0
-    );
-    assert_eq!(
-        metric(&text, "torrent_tracker_seeders "),
-        Some(2.0),
-        "HTTP and UDP seeder"
-    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    // Registrations, stakes and seeder activity survive a restart: the same passkey still
-    // seeds, and the announce count kept growing.
+/// Registrations, stakes and seeder activity survive a restart: the same passkey still
+/// seeds, and the announce count kept growing.
+#[test]
+fn registrations_stakes_and_announce_counts_survive_a_restart() {
+    let dir = temp("reg_restart");
+    let (svc, url, passkey) = staked(&dir);
+    let t = svc.tracker();
+    announce_three_ways(&t, &url, &passkey);
     svc.stop();
     let svc = Service::start(&dir);
     let url2 = url.replace(&t, &svc.tracker());
     let r = get_bytes(&announce_url(
         &url2,
-        &ih,
+        &REG_IH,
         b"-qB4500-aaaaaaaaaaaa",
         6881,
         0,
@@ -358,7 +427,7 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|a| a["address"] == k.address().to_string())
+        .find(|a| a["address"] == seeder_key(1).address().to_string())
         .unwrap();
     assert_eq!(me["stake"], 100_000);
     assert_eq!(
@@ -370,58 +439,57 @@ fn registration_passkeys_stakes_persistence_and_metrics() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The info hash the protocol tests announce.
+const PROTO_IH: [u8; 20] = [9u8; 20];
+
+/// Over HTTP without passkeys: a leecher starts, a seeder joins, the leecher completes;
+/// returns the three replies.
+fn http_swarm(base: &str) -> [torrent_core::bencode::Value; 3] {
+    [
+        (b"-TR3000-leecher00001", 51413, 1000, "&event=started"),
+        (
+            b"-TR3000-seeder000001",
+            51414,
+            0,
+            "&event=started&compact=0",
+        ),
+        (b"-TR3000-leecher00001", 51413, 0, "&event=completed"),
+    ]
+    .map(|(peer, port, left, extra)| {
+        bdecode(&get_bytes(&announce_url(
+            base, &PROTO_IH, peer, port, left, extra,
+        )))
+    })
+}
+
+/// Anonymous leechers are welcome, and a seeder without a passkey too (just not counted as
+/// a registered seeder): the seeder is given the leecher, seeders are not given seeders, and
+/// the HTTP scrape counts two complete, one download, none incomplete.
 #[test]
-fn http_and_udp_announce_scrape_and_bad_input() {
-    let dir = temp("proto");
+fn http_announces_without_passkeys_swap_peers_and_the_scrape_counts_them() {
+    let dir = temp("proto_http");
     let svc = Service::start(&dir);
     let t = svc.tracker();
-    let base = format!("http://{t}/announce");
-    let ih = [9u8; 20];
-    // Anonymous leechers are welcome; a seeder without a passkey too (just not counted as
-    // a registered seeder).
-    let r = bdecode(&get_bytes(&announce_url(
-        &base,
-        &ih,
-        b"-TR3000-leecher00001",
-        51413,
-        1000,
-        "&event=started",
-    )));
-    assert_eq!(r.get("incomplete").and_then(|v| v.as_int()), Some(1));
-    let r = bdecode(&get_bytes(&announce_url(
-        &base,
-        &ih,
-        b"-TR3000-seeder000001",
-        51414,
-        0,
-        "&event=started&compact=0",
-    )));
-    let peers = r.get("peers").unwrap().as_list().unwrap();
+    let [started, seeder, completed] = http_swarm(&format!("http://{t}/announce"));
+    assert_eq!(started.get("incomplete").and_then(|v| v.as_int()), Some(1));
+    let peers = seeder.get("peers").unwrap().as_list().unwrap();
     assert_eq!(peers.len(), 1, "a seeder sees the leecher");
     assert_eq!(peers[0].get("port").and_then(|p| p.as_int()), Some(51413));
-    let r = bdecode(&get_bytes(&announce_url(
-        &base,
-        &ih,
-        b"-TR3000-leecher00001",
-        51413,
-        0,
-        "&event=completed",
-    )));
     assert_eq!(
-        r.get("peers").unwrap().as_bytes().unwrap().len(),
+        completed.get("peers").unwrap().as_bytes().unwrap().len(),
         0,
         "seeders are not sent to seeders"
     );
     let s = bdecode(&get_bytes(&format!(
         "http://{t}/scrape?info_hash={}",
-        pct(&ih)
+        pct(&PROTO_IH)
     )));
     let f = s
         .get("files")
         .unwrap()
         .as_dict()
         .unwrap()
-        .get(&ih.to_vec())
+        .get(&PROTO_IH.to_vec())
         .unwrap()
         .clone();
     assert_eq!(
@@ -432,8 +500,20 @@ fn http_and_udp_announce_scrape_and_bad_input() {
         ),
         (Some(2), Some(1), Some(0))
     );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    // Strict parsing: one failure reason each, and the tracker keeps serving.
+/// Strict parsing of HTTP announces: one failure reason each, and the tracker keeps
+/// serving; a huge `numwant` is capped at 200 peers.
+#[test]
+fn malformed_http_announces_get_one_failure_reason_each_and_numwant_is_capped() {
+    let dir = temp("proto_bad");
+    let svc = Service::start(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}/announce");
+    let ih = PROTO_IH;
+    http_swarm(&base);
     for (q, needle) in [
         (
             format!("{base}?info_hash=abc&peer_id=-TR3000-leecher00001&port=1&left=0"),
@@ -465,11 +545,17 @@ fn http_and_udp_announce_scrape_and_bad_input() {
         "&numwant=99999999999",
     )));
     assert!(r.get("peers").unwrap().as_bytes().unwrap().len() <= 6 * 200);
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    // UDP: connect, announce, scrape; bad connection ids and garbage.
+/// A UDP socket connected to `tracker`, 5 s read timeout, and its connection id from a
+/// connect with transaction id 77 (checked); returns the socket, the connect request and the
+/// connection id.
+fn udp_connected(tracker: &str) -> (UdpSocket, Vec<u8>, u64) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    sock.connect(&t).unwrap();
+    sock.connect(tracker).unwrap();
     let mut connect = 0x0417_2710_1980u64.to_be_bytes().to_vec();
     connect.extend_from_slice(&0u32.to_be_bytes());
     connect.extend_from_slice(&77u32.to_be_bytes());
@@ -479,21 +565,47 @@ fn http_and_udp_announce_scrape_and_bad_input() {
     assert_eq!(n, 16);
     assert_eq!(&buf[4..8], &77u32.to_be_bytes());
     let cid = u64::from_be_bytes(buf[8..16].try_into().unwrap());
-    let udp_announce = |cid: u64, tid: u32, left: u64, peer: u8| {
-        let mut a = cid.to_be_bytes().to_vec();
-        a.extend_from_slice(&1u32.to_be_bytes());
-        a.extend_from_slice(&tid.to_be_bytes());
-        a.extend_from_slice(&ih);
-        a.extend_from_slice(&[peer; 20]);
-        a.extend_from_slice(&0u64.to_be_bytes());
-        a.extend_from_slice(&left.to_be_bytes());
-        a.extend_from_slice(&0u64.to_be_bytes());
-        a.extend_from_slice(&2u32.to_be_bytes());
-        a.extend_from_slice(&[0; 8]);
-        a.extend_from_slice(&(-1i32).to_be_bytes());
-        a.extend_from_slice(&7000u16.to_be_bytes());
-        a
-    };
+    (sock, connect, cid)
+}
+
+/// A UDP announce of [`PROTO_IH`] (BEP 15) by peer id `[peer; 20]` with `left` bytes left.
+fn udp_announce(cid: u64, tid: u32, left: u64, peer: u8) -> Vec<u8> {
+    let mut a = cid.to_be_bytes().to_vec();
+    a.extend_from_slice(&1u32.to_be_bytes());
+    a.extend_from_slice(&tid.to_be_bytes());
+    a.extend_from_slice(&PROTO_IH);
+    a.extend_from_slice(&[peer; 20]);
+    a.extend_from_slice(&0u64.to_be_bytes());
+    a.extend_from_slice(&left.to_be_bytes());
+    a.extend_from_slice(&0u64.to_be_bytes());
+    a.extend_from_slice(&2u32.to_be_bytes());
+    a.extend_from_slice(&[0; 8]);
+    a.extend_from_slice(&(-1i32).to_be_bytes());
+    a.extend_from_slice(&7000u16.to_be_bytes());
+    a
+}
+
+/// UDP connect, announce and scrape see the swarm that HTTP built (two seeders, and with
+/// the UDP leecher two leechers); a wrong connection id gets no reply at all.
+#[test]
+fn udp_announce_and_scrape_see_the_http_swarm_and_a_wrong_connection_id_gets_silence() {
+    let dir = temp("proto_udp");
+    let svc = Service::start(&dir);
+    let t = svc.tracker();
+    let base = format!("http://{t}/announce");
+    // Two seeders (one completed leecher) and a leecher, over HTTP.
+    http_swarm(&base);
+    let r = get_bytes(&announce_url(
+        &base,
+        &PROTO_IH,
+        b"-TR3000-leecher00003",
+        1,
+        5,
+        "",
+    ));
+    assert_eq!(failure(&r), None);
+    let (sock, _, cid) = udp_connected(&t);
+    let mut buf = [0u8; 2048];
     sock.send(&udp_announce(cid, 78, 100, 0x51)).unwrap();
     let n = sock.recv(&mut buf).unwrap();
     assert_eq!(
@@ -523,7 +635,7 @@ fn http_and_udp_announce_scrape_and_bad_input() {
     let mut scrape = cid.to_be_bytes().to_vec();
     scrape.extend_from_slice(&2u32.to_be_bytes());
     scrape.extend_from_slice(&80u32.to_be_bytes());
-    scrape.extend_from_slice(&ih);
+    scrape.extend_from_slice(&PROTO_IH);
     sock.send(&scrape).unwrap();
     let n = sock.recv(&mut buf).unwrap();
     assert_eq!(n, 20);
@@ -532,7 +644,18 @@ fn http_and_udp_announce_scrape_and_bad_input() {
         2,
         "UDP scrape seeders"
     );
-    // Garbage and truncations: errors or silence, never a crash.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Garbage and truncated UDP packets get errors or silence, never a crash: the tracker
+/// still answers a connect afterwards.
+#[test]
+fn udp_garbage_and_truncations_leave_the_tracker_answering() {
+    let dir = temp("proto_junk");
+    let svc = Service::start(&dir);
+    let (sock, connect, cid) = udp_connected(&svc.tracker());
+    let mut buf = [0u8; 2048];
     for junk in [
         &b"x"[..],
         &[0u8; 15],
@@ -812,32 +935,35 @@ fn per_ip_rate_limit_answers_with_a_failure_and_keeps_serving() {
 
 /// @bsv/sdk builds a BEEF of `raw_tx` with `bump` (tests/interop/beef.mjs).
 fn sdk_beef(raw_tx: &[u8], bump: &[u8]) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/interop/beef.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    write!(
-        child.stdin.take().unwrap(),
-        "{}",
-        json!({"raw_tx": torrent_core::hex::encode(raw_tx), "bump": torrent_core::hex::encode(bump)})
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
+    let request = json!({"raw_tx": torrent_core::hex::encode(raw_tx), "bump": torrent_core::hex::encode(bump)});
+    node("beef.mjs", &[request]).remove(0)
 }
 
-#[test]
-fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
+/// A regtest chain whose second transaction in every block pays the operator's stake
+/// address and names the seeder it stakes for (DESIGN §15), and a service in SPV stake mode
+/// on its headers; the stake transaction (block 1, tx 1) with its BUMP wrapped in a BEEF by
+/// @bsv/sdk (both forms), the V1 form also in `stake.beef`.
+struct SpvStake {
+    svc: Service,
+    dir: PathBuf,
+    base: String,
+    blocks: Vec<torrent_tests::chain_gen::GeneratedBlock>,
+    seeder: PrivateKey,
+    /// Block 1.
+    block: torrent_core::bsv::block::Block,
+    /// `{"beef", "atomic"}` from @bsv/sdk.
+    beefs: Value,
+    beef_file: PathBuf,
+}
+
+/// [`SpvStake`] in `temp(name)`.
+fn spv_stake(name: &str) -> SpvStake {
     use torrent_core::bsv::block::{Block, BlockLimits};
     use torrent_core::bsv::merkle::MerkleTree;
     use torrent_core::proof::bump::Bump;
     use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
 
-    let dir = temp("spv");
+    let dir = temp(name);
     let operator = PrivateKey::from_bytes(&sha256d(b"operator"), Network::Testnet).unwrap();
     let stake_address = operator.address();
     let seeder = PrivateKey::from_bytes(&sha256d(b"seeder"), Network::Testnet).unwrap();
@@ -875,14 +1001,80 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let svc = Service::start(&dir);
     let base = format!("http://{}", svc.tracker());
 
-    // The stake transaction (block 1, tx 1) with its BUMP, wrapped in a BEEF by @bsv/sdk.
     let raw_block = std::fs::read(blocks[1].raw.as_ref().unwrap()).unwrap();
     let block = Block::decode(&raw_block, &BlockLimits::default()).unwrap();
     let tree = MerkleTree::from_txids(&block.txids()).unwrap();
     let stake_tx = block.txs[1].encode();
     let bump = Bump::build(&tree, 1, &[1]).unwrap().encode();
     let beefs = sdk_beef(&stake_tx, &bump);
-    // Our parser reads both of the SDK's forms.
+    let beef_file = dir.join("stake.beef");
+    std::fs::write(&beef_file, beefs["beef"].as_str().unwrap()).unwrap();
+    SpvStake {
+        svc,
+        dir,
+        base,
+        blocks,
+        seeder,
+        block,
+        beefs,
+        beef_file,
+    }
+}
+
+/// The seeder registers and proves its stake in one command (`register --stake-beef`):
+/// credited 150,000 sat by the stake transaction, and its passkey may seed.
+fn register_with_stake(f: &SpvStake) -> Value {
+    let SpvStake {
+        dir,
+        base,
+        seeder,
+        block,
+        beef_file,
+        ..
+    } = f;
+    let wif = dir.join("seeder.wif");
+    std::fs::write(&wif, seeder.to_wif()).unwrap();
+    let out = bin()
+        .args(["register", "--wif-file"])
+        .arg(&wif)
+        .args(["--tracker", base, "--stake-beef"])
+        .arg(beef_file)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reg: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reg["stake"], 150_000);
+    assert_eq!(reg["stake_txid"], block.txs[1].txid().to_string());
+    let url = reg["announce_url"].as_str().unwrap();
+    let r = get_bytes(&announce_url(
+        url,
+        &[1; 20],
+        b"-lt0D80-cccccccccccc",
+        6881,
+        0,
+        "",
+    ));
+    assert_eq!(failure(&r), None, "a staked seeder may seed");
+
+    reg
+}
+
+/// Our BEEF parser reads both of the forms @bsv/sdk writes (V1 and atomic, BRC-95), each
+/// naming the stake transaction as its subject.
+#[test]
+fn both_beef_forms_of_the_sdk_parse_to_the_stake_transaction() {
+    let SpvStake {
+        svc,
+        dir,
+        block,
+        beefs,
+        ..
+    } = spv_stake("spv_forms");
     for form in ["beef", "atomic"] {
         let b = torrent_core::bsv::beef::Beef::decode(
             &torrent_core::hex::decode(beefs[form].as_str().unwrap()).unwrap(),
@@ -890,19 +1082,32 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
         .unwrap();
         assert_eq!(b.subject_tx().unwrap().txid, block.txs[1].txid(), "{form}");
     }
-    let beef_file = dir.join("stake.beef");
-    std::fs::write(&beef_file, beefs["beef"].as_str().unwrap()).unwrap();
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    // The attack: another registered account claims the seeder's public payment. Our CLI
-    // refuses before registering; the tracker refuses the raw call; nothing is credited.
+/// The attack: another registered account claims the seeder's public payment. Our CLI
+/// refuses before registering; the tracker refuses the raw call; nothing is credited; and
+/// the payment the thief tried is still there for its payer.
+#[test]
+fn a_stake_payment_claimed_by_another_account_is_refused_and_stays_its_payers() {
+    let f = spv_stake("spv_thief");
+    let SpvStake {
+        dir,
+        base,
+        seeder,
+        beefs,
+        beef_file,
+        ..
+    } = &f;
     let thief = PrivateKey::from_bytes(&sha256d(b"thief"), Network::Testnet).unwrap();
     let thief_wif = dir.join("thief.wif");
     std::fs::write(&thief_wif, thief.to_wif()).unwrap();
     let out = bin()
         .args(["register", "--wif-file"])
         .arg(&thief_wif)
-        .args(["--tracker", &base, "--stake-beef"])
-        .arg(&beef_file)
+        .args(["--tracker", base, "--stake-beef"])
+        .arg(beef_file)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -915,7 +1120,7 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let out = bin()
         .args(["register", "--json", "--wif-file"])
         .arg(&thief_wif)
-        .args(["--tracker", &base])
+        .args(["--tracker", base])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -951,37 +1156,31 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
         failure(&r)
     );
 
-    // The seeder registers and proves its stake in one command: the payment the thief
-    // tried first is still there for its payer.
-    let wif = dir.join("seeder.wif");
-    std::fs::write(&wif, seeder.to_wif()).unwrap();
-    let out = bin()
-        .args(["register", "--wif-file"])
-        .arg(&wif)
-        .args(["--tracker", &base, "--stake-beef"])
-        .arg(&beef_file)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reg: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(reg["stake"], 150_000);
-    assert_eq!(reg["stake_txid"], block.txs[1].txid().to_string());
-    let url = reg["announce_url"].as_str().unwrap();
-    let r = get_bytes(&announce_url(
-        url,
-        &[1; 20],
-        b"-lt0D80-cccccccccccc",
-        6881,
-        0,
-        "",
-    ));
-    assert_eq!(failure(&r), None, "a staked seeder may seed");
+    register_with_stake(&f);
+    let SpvStake { svc, dir, .. } = f;
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
+/// A stake payment is credited once: the same payment again is refused, as are a payment
+/// to another address, a path to an unknown height or the wrong root, garbage and an
+/// unknown passkey; a second, distinct payment is credited on top.
+#[test]
+fn a_stake_payment_is_credited_once_and_bad_beefs_are_refused() {
+    use torrent_core::bsv::block::{Block, BlockLimits};
+    use torrent_core::bsv::merkle::MerkleTree;
+    use torrent_core::proof::bump::Bump;
+
+    let f = spv_stake("spv_once");
+    let reg = register_with_stake(&f);
+    let SpvStake {
+        svc,
+        dir,
+        base,
+        blocks,
+        beefs,
+        ..
+    } = f;
     let passkey = reg["passkey"].as_str().unwrap();
     let stake_url = format!("{base}/stake?passkey={passkey}");
     // The same payment twice: refused.
@@ -1035,9 +1234,26 @@ fn spv_stake_from_an_sdk_built_beef_is_credited_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
-    let dir = temp("webseed");
+/// A service whose bundle store holds block 413567's bundle, made with its web seed URL.
+struct WebSeeded {
+    svc: Service,
+    dir: PathBuf,
+    /// The service's bundle store.
+    bundles: PathBuf,
+    /// `bundle --json` of the bundle.
+    bundle: Value,
+    webseed: String,
+    /// The bundle's name.
+    name: String,
+    /// The web seed URL of the block's file in the bundle.
+    url: String,
+    /// Block 413567.
+    raw: Vec<u8>,
+}
+
+/// [`WebSeeded`] in `temp(name)`.
+fn web_seeded(name: &str) -> WebSeeded {
+    let dir = temp(name);
     let svc = Service::start(&dir);
     let bundles = PathBuf::from(svc.ready["bundles"].as_str().unwrap());
     let webseed = svc.ready["webseed_url"].as_str().unwrap().to_string();
@@ -1046,12 +1262,29 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     )
     .unwrap();
     let bundle = crate::common::bundle_413567(&dir, &bundles, &["--web-seed", &webseed]);
-    let name = bundle["name"].as_str().unwrap();
+    let name = bundle["name"].as_str().unwrap().to_string();
     let block_rel = bundle["files"][0].as_str().unwrap();
     let url = format!("{webseed}{name}/{block_rel}");
+    WebSeeded {
+        svc,
+        dir,
+        bundles,
+        bundle,
+        webseed,
+        name,
+        url,
+        raw,
+    }
+}
 
-    // The registry lists the bundle (its in-memory catalog sees the new torrent within a
-    // second) and serves its torrent.
+/// The registry lists a new bundle (its in-memory catalog sees the new torrent within a
+/// second) with its web seed in the magnet, serves its torrent byte for byte, and answers
+/// 400 or 404 for a bad or unknown info hash.
+#[test]
+fn the_registry_lists_a_new_bundle_and_serves_its_torrent() {
+    let WebSeeded {
+        svc, dir, bundle, ..
+    } = web_seeded("webseed_registry");
     let http = svc.ready["http"].as_str().unwrap();
     let mut list = Value::Null;
     crate::common::wait_for("the registry to list the new bundle", 10, || {
@@ -1097,7 +1330,17 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
         404
     );
 
-    // Whole file, a range, a suffix range, an unsatisfiable range, HEAD.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The web seed serves a block's file whole, a range, a suffix range, refuses an
+/// unsatisfiable range with 416, and answers HEAD with the length.
+#[test]
+fn the_web_seed_serves_whole_files_ranges_and_head() {
+    let WebSeeded {
+        svc, dir, url, raw, ..
+    } = web_seeded("webseed_ranges");
     let mut r = agent().get(&url).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
     assert_eq!(
@@ -1140,8 +1383,22 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
         r.headers().get("content-length").unwrap(),
         &raw.len().to_string()
     );
-    // Pad files the torrent declares are zeros; any other is 404, however long it claims
-    // to be (DESIGN §16); nothing outside the bundle store is reachable.
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Pad files the torrent declares are zeros; any other is 404, however long it claims to
+/// be (DESIGN §16); nothing outside the bundle store is reachable.
+#[test]
+fn the_web_seed_serves_declared_pad_files_and_nothing_outside_the_store() {
+    let WebSeeded {
+        svc,
+        dir,
+        bundle,
+        webseed,
+        name,
+        ..
+    } = web_seeded("webseed_pads");
     let m = torrent_core::metainfo::Metainfo::parse(
         &std::fs::read(bundle["torrent"].as_str().unwrap()).unwrap(),
         &Default::default(),
@@ -1194,7 +1451,21 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
         assert!(s == 400 || s == 404, "{bad}: {s}");
     }
 
-    // aria2 downloads the whole bundle from the web seed alone (no tracker, no peers).
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// aria2 downloads the whole bundle from the web seed alone (no tracker, no peers).
+#[test]
+fn aria2_downloads_a_bundle_from_the_web_seed_alone() {
+    let WebSeeded {
+        svc,
+        dir,
+        bundles,
+        bundle,
+        name,
+        ..
+    } = web_seeded("webseed_aria2");
     let leech = dir.join("leech");
     std::fs::create_dir_all(&leech).unwrap();
     let ok = crate::common::aria2(Path::new(bundle["torrent"].as_str().unwrap()), &leech);
@@ -1202,8 +1473,8 @@ fn web_seed_serves_ranges_and_aria2_downloads_from_it_alone() {
     for f in bundle["files"].as_array().unwrap() {
         let rel = f.as_str().unwrap();
         assert!(
-            std::fs::read(leech.join(name).join(rel)).unwrap()
-                == std::fs::read(bundles.join(name).join(rel)).unwrap(),
+            std::fs::read(leech.join(&name).join(rel)).unwrap()
+                == std::fs::read(bundles.join(&name).join(rel)).unwrap(),
             "{rel} differs"
         );
     }

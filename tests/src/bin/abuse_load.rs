@@ -225,10 +225,7 @@ fn read_response(r: &mut BufReader<TcpStream>, line: &mut String) -> Option<u16>
 }
 
 fn connect_from(src: Ipv4Addr, dst: SocketAddr) -> Result<TcpStream> {
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
-    sock.bind(&SocketAddr::from((src, 0)).into())?;
-    sock.connect(&dst.into())?;
-    let s: TcpStream = sock.into();
+    let s = torrent_tests::support::connect_from(src.into(), dst)?;
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     Ok(s)

@@ -26,6 +26,7 @@ use torrent_core::{Header, Txid};
 use torrent_tests::galaxy_standin::{
     AuthStandIn, BlockStandIn, OverlayStandIn, StandIn, wire::GalaxyUtxo,
 };
+use torrent_tests::support::{get, get_json, wait_for};
 use torrent_tests::webdriver::Chromium;
 
 /// The end-to-end run (see the crate docs of `e2e`).
@@ -60,48 +61,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-fn get(url: &str, token: Option<&str>) -> Result<(u16, String)> {
-    let mut req = agent().get(url);
-    if let Some(t) = token {
-        req = req.header("authorization", &format!("Bearer {t}"));
-    }
-    let mut r = req.call().with_context(|| format!("GET {url}"))?;
-    Ok((
-        r.status().as_u16(),
-        r.body_mut().read_to_string().unwrap_or_default(),
-    ))
-}
-
-fn get_json(url: &str) -> Result<Value> {
-    let (status, body) = get(url, None)?;
-    ensure!(status == 200, "GET {url}: {status} {body}");
-    serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON"))
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut last = String::new();
-    loop {
-        match ok() {
-            Ok(true) => return Ok(()),
-            Ok(false) => {}
-            Err(e) => last = format!(" (last error: {e:#})"),
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {secs} s waiting for {what}{last}");
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// Runs a command to completion; its stdout, or an error with its stderr.
@@ -347,7 +306,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
         "offload: Block service → bundles, published to the Overlay, seeded",
         || {
             wait_for("two bundles seeding", 120, || {
-                let b = get_json(&format!("http://{http}/v1/bundles"))?;
+                let b = get_json(&format!("http://{http}/v1/bundles"), None)?;
                 Ok(b.as_array()
                     .is_some_and(|a| a.len() == 2 && a.iter().all(|b| b["stage"] == "seeding")))
             })?;
@@ -533,7 +492,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
         Ok(Proc(child))
     };
     let seeders_of = |want: u64| -> Result<bool> {
-        let b = get_json(&format!("http://{http}/v1/bundles"))?;
+        let b = get_json(&format!("http://{http}/v1/bundles"), None)?;
         Ok(b.as_array()
             .is_some_and(|a| a.iter().all(|b| b["seeders"] == want)))
     };
@@ -558,7 +517,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
                 block.heights().len() == 2,
                 "a block left Galaxy with one seeder"
             );
-            let b = get_json(&format!("http://{http}/v1/bundles"))?;
+            let b = get_json(&format!("http://{http}/v1/bundles"), None)?;
             ensure!(
                 b.as_array()
                     .is_some_and(|a| a.iter().all(|b| b["stage"] == "seeding")),
@@ -577,7 +536,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
     let header_hex = torrent_core::hex::encode(&blocks.header.to_bytes());
     let n = blocks.txids.len();
     report.stage("proofs over gRPC and JSON, checked natively, in wasmtime, by @bsv/sdk", || {
-        let j = get_json(&format!("http://{http}/v1/proof/{txid}"))?;
+        let j = get_json(&format!("http://{http}/v1/proof/{txid}"), None)?;
         let g: Value = serde_json::from_str(&run(Command::new(bin).args([
             "proof",
             &txid.to_string(),
@@ -651,10 +610,13 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
         let b = Block::decode(&blocks.raw[&384_189], &BlockLimits::default())
             .map_err(|e| anyhow::anyhow!("block 384189: {e}"))?;
         let other = b.txids()[100];
-        let v = get_json(&format!("http://{http}/v1/proof/{other}"))?;
+        let v = get_json(&format!("http://{http}/v1/proof/{other}"), None)?;
         ensure!(v["source"] == "seeder", "answered from {}", v["source"]);
         ensure!(chain.validations() > before, "Galaxy Validation was not asked");
-        let h = get_json_auth(&format!("http://{tracker}/admin/ledger/history?limit=100000"))?;
+        let h = get_json(
+            &format!("http://{tracker}/admin/ledger/history?limit=100000"),
+            Some(OPERATOR),
+        )?;
         let s1 = torrent_tests::test_key(1).address().to_string();
         let row = h
             .as_array()
@@ -676,7 +638,7 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
         let p = seed(&passkeys[1], "127.2.0.1")?;
         wait_for("both seeders counted", 60, || seeders_of(2))?;
         wait_for("both bundles pruned", 120, || {
-            let b = get_json(&format!("http://{http}/v1/bundles"))?;
+            let b = get_json(&format!("http://{http}/v1/bundles"), None)?;
             Ok(b.as_array().is_some_and(|a| a.iter().all(|b| b["stage"] == "pruned")))
         })?;
         ensure!(block.heights().is_empty(), "blocks still at the Block service");
@@ -730,12 +692,6 @@ fn scenario(a: &Args, work: &Path, report: &mut Report) -> Result<()> {
         Ok(((), format!("{} series; {proofs} proof rewards, {audits} passed audits, 2 bundles pruned; {lint}", m.len())))
     })?;
     Ok(())
-}
-
-fn get_json_auth(url: &str) -> Result<Value> {
-    let (status, body) = get(url, Some(OPERATOR))?;
-    ensure!(status == 200, "GET {url}: {status} {body}");
-    serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON"))
 }
 
 fn main() -> std::process::ExitCode {

@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use clap::Parser;
 use serde_json::Value;
 use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_tests::support::wait_for;
 use torrent_tests::webdriver::Chromium;
 
 /// A newcomer's first contact (see the crate docs of `first-contact`).
@@ -83,30 +84,9 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
+/// `GET url`: status and body.
 fn get(url: &str) -> Result<(u16, String)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut r = agent
-        .get(url)
-        .call()
-        .with_context(|| format!("GET {url}"))?;
-    Ok((r.status().as_u16(), r.body_mut().read_to_string()?))
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> Result<bool>) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if ok().unwrap_or(false) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("timed out after {secs} s waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    torrent_tests::support::get(url, None)
 }
 
 /// Waits for both demo bundles, then verifies `txid` on the page in headless Chromium;

@@ -2,43 +2,15 @@
 //! our signatures verify there, its signatures verify here, registrations it signs are
 //! accepted, and forged or replayed ones are refused.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
 use torrent_core::Network;
 use torrent_core::bsv::bsm;
-use torrent_core::bsv::hash::sha256d;
-use torrent_core::bsv::keys::PrivateKey;
 use torrent_core::tracker::register::{self, RegistrationError, RegistrationRequest};
+use torrent_tests::test_key;
 
-/// Sends each request to the SDK script and returns its replies.
+/// Sends each request to @bsv/sdk (tests/interop/bsm.mjs) and returns its replies.
 fn sdk(requests: &[Value]) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/bsm.mjs");
-    let mut child = Command::new("node")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node is on the machine; tests/run_tests.sh runs npm ci in tests/interop");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for r in requests {
-            writeln!(stdin, "{r}").unwrap();
-        }
-    }
-    let out = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect::<Vec<Value>>();
-    assert!(child.wait().unwrap().success());
-    assert_eq!(out.len(), requests.len(), "the SDK answered every request");
-    out
-}
-
-fn key(i: u32) -> PrivateKey {
-    PrivateKey::from_bytes(&sha256d(&i.to_le_bytes()), Network::Mainnet).unwrap()
+    torrent_tests::support::node("bsm.mjs", requests).unwrap()
 }
 
 #[test]
@@ -53,7 +25,7 @@ fn our_signatures_verify_in_the_sdk_and_its_verify_here() {
         .collect();
     let mut reqs = Vec::new();
     for (i, m) in messages.iter().enumerate() {
-        let k = key(i as u32);
+        let k = test_key(i as u32);
         let ours = bsm::sign(&k, m.as_bytes()).unwrap();
         reqs.push(json!({"op": "verify", "address": k.address().to_string(), "message": m, "signature": ours}));
         // Tampered message: the SDK must refuse our signature too.
@@ -62,7 +34,7 @@ fn our_signatures_verify_in_the_sdk_and_its_verify_here() {
     }
     let replies = sdk(&reqs);
     for (i, m) in messages.iter().enumerate() {
-        let k = key(i as u32);
+        let k = test_key(i as u32);
         assert_eq!(
             replies[3 * i]["valid"],
             true,
@@ -88,7 +60,7 @@ fn sdk_signed_registrations_are_accepted_and_forgeries_refused() {
     let mut reqs = Vec::new();
     let mut expected = Vec::new();
     for i in 0..5u32 {
-        let k = key(100 + i);
+        let k = test_key(100 + i);
         let nonce = format!("{:032x}", u128::from(i) * 0x0123_4567_89ab_cdef + 1);
         let msg = register::message(domain, &k.address().to_string(), &nonce, now);
         reqs.push(json!({"op": "sign", "wif": k.to_wif(), "message": msg}));
@@ -116,7 +88,7 @@ fn sdk_signed_registrations_are_accepted_and_forgeries_refused() {
             Err(RegistrationError::Expired { .. })
         ));
         let mut forged = req.clone();
-        forged.address = key(999).address().to_string();
+        forged.address = test_key(999).address().to_string();
         assert!(register::verify(&forged, domain, Network::Mainnet, now, 300).is_err());
     }
 }

@@ -9,9 +9,7 @@ use torrent_core::bsv::header::check_chain;
 use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
 
 fn temp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ts_chain_{name}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    torrent_tests::support::temp(&format!("chain_{name}"))
 }
 
 #[test]

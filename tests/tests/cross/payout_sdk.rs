@@ -2,47 +2,20 @@
 //! script interpreter accepts them with their source transactions, and refuses them when one
 //! satoshi of an output changes (the signature commits to every output).
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-
 use serde_json::{Value, json};
-use torrent_core::bsv::hash::sha256d;
-use torrent_core::bsv::keys::PrivateKey;
+use torrent_core::Satoshis;
 use torrent_core::bsv::p2pkh::{Utxo, build_p2pkh};
 use torrent_core::bsv::tx::{OutPoint, Transaction, TxIn, TxOut};
-use torrent_core::{Network, Satoshis};
+use torrent_tests::test_key;
 
+/// Sends each request to @bsv/sdk (tests/interop/txverify.mjs) and returns its replies.
 fn sdk(requests: &[Value]) -> Vec<Value> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/txverify.mjs");
-    let mut child = Command::new("node")
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("node; tests/run_tests.sh runs npm ci in tests/interop");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for r in requests {
-            writeln!(stdin, "{r}").unwrap();
-        }
-    }
-    let out: Vec<Value> = BufReader::new(child.stdout.take().unwrap())
-        .lines()
-        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
-        .collect();
-    assert!(child.wait().unwrap().success());
-    assert_eq!(out.len(), requests.len());
-    out
-}
-
-fn key(i: u32) -> PrivateKey {
-    PrivateKey::from_bytes(&sha256d(&i.to_le_bytes()), Network::Mainnet).unwrap()
+    torrent_tests::support::node("txverify.mjs", requests).unwrap()
 }
 
 #[test]
 fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
-    let wallet = key(1);
+    let wallet = test_key(1);
     let wallet_script = wallet.address().script_pubkey();
     // Funding: a transaction paying the wallet three outputs.
     let funding = Transaction {
@@ -78,7 +51,7 @@ fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
     let seeders: Vec<TxOut> = (10..13)
         .map(|i| TxOut {
             value: Satoshis(10_000 + u64::from(i)),
-            script_pubkey: key(i).address().script_pubkey(),
+            script_pubkey: test_key(i).address().script_pubkey(),
         })
         .collect();
     let tx = build_p2pkh(&wallet, &utxos, &seeders, &wallet_script, 500, Satoshis(1)).unwrap();
@@ -101,7 +74,7 @@ fn sdk_accepts_our_payouts_and_refuses_a_changed_satoshi() {
     let mut tampered = tx.clone();
     tampered.outputs[1].value = Satoshis(tampered.outputs[1].value.to_sat() + 1);
     let mut other_key = tx.clone();
-    torrent_core::bsv::p2pkh::sign_all(&key(99), &mut other_key, &utxos).unwrap();
+    torrent_core::bsv::p2pkh::sign_all(&test_key(99), &mut other_key, &utxos).unwrap();
     let replies = sdk(&[
         json!({"raw_tx": torrent_core::hex::encode(&tx.encode()), "sources": sources}),
         json!({"raw_tx": torrent_core::hex::encode(&tampered.encode()), "sources": sources}),
