@@ -16,6 +16,7 @@ mod cli;
 mod clients;
 mod demo;
 mod galaxy;
+mod index;
 mod integrity;
 mod ledger;
 mod proofs;

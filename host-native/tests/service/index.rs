@@ -1,0 +1,104 @@
+//! The txid index (ADR 0003): one run per bundle, every transaction of the offloaded blocks
+//! listed, proofs asked for in a named block, and the index's Prometheus series.
+
+use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_service::proto as pb;
+
+use crate::common::{Service, block_dir, get, metric, metrics, temp, wait_for};
+
+/// The first bitcoin payment, transaction 1 of block 170.
+const TX_170_1: &str = "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16";
+
+#[test]
+fn every_transaction_is_indexed_and_a_proof_request_may_name_its_block() {
+    let dir = temp("index");
+    let src = dir.join("src");
+    block_dir(&src);
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "block_source = \"dir:{}\"\nbundle_blocks = 64\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            src.display()
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let want: u64 = (0..256)
+        .map(|h| {
+            let raw = std::fs::read(src.join(format!("{h}.bin"))).unwrap();
+            Block::decode(&raw, &BlockLimits::default())
+                .unwrap()
+                .txids()
+                .len() as u64
+        })
+        .sum();
+    wait_for("four bundles indexed", 120, || {
+        let text = metrics(&http);
+        metric(&text, "torrent_service_index_runs") == Some(4.0)
+    });
+    let text = metrics(&http);
+    assert_eq!(
+        metric(&text, "torrent_service_index_txids"),
+        Some(want as f64),
+        "every transaction of blocks 0-255"
+    );
+    assert!(metric(&text, "torrent_service_index_memory_bytes").unwrap() > 0.0);
+    for run in 0..4 {
+        let name = format!("bsv-mainnet-{:09}-{:09}.run", run * 64, run * 64 + 63);
+        assert!(dir.join("data/index").join(&name).exists(), "{name}");
+    }
+
+    // JSON: the block named, another block, a bad height.
+    let proof = |q: &str| get(&format!("http://{http}/v1/proof/{TX_170_1}{q}"), None);
+    let (status, body) = proof("?height=170");
+    assert_eq!(status, 200, "{body}");
+    let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (a["height"].as_u64(), a["index"].as_u64()),
+        (Some(170), Some(1))
+    );
+    assert!(a.get("other_heights").is_none(), "one block holds it: {a}");
+    assert_eq!(proof("").0, 200, "no height: the block holding it");
+    let (status, body) = proof("?height=171");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("is not in block 171"), "{body}");
+    let (status, body) = proof("?height=tall");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not a block height"), "{body}");
+
+    // gRPC: the same.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let grpc = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    let mut client = rt
+        .block_on(pb::proof_service_client::ProofServiceClient::connect(grpc))
+        .unwrap();
+    let ask = |height: Option<u64>| pb::GetProofRequest {
+        txid: TX_170_1.into(),
+        format: 0,
+        height,
+    };
+    let p = rt
+        .block_on(client.get_proof(ask(Some(170))))
+        .unwrap()
+        .into_inner();
+    assert_eq!((p.height, p.index), (170, 1));
+    assert!(p.other_heights.is_empty());
+    let err = rt.block_on(client.get_proof(ask(Some(9)))).unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+    assert!(err.message().contains("is not in block 9"), "{err:?}");
+
+    // The runs survive a restart: the same proofs, no rebuild.
+    svc.stop();
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let text = metrics(&http);
+    assert_eq!(metric(&text, "torrent_service_index_runs"), Some(4.0));
+    assert_eq!(
+        metric(&text, "torrent_service_index_txids"),
+        Some(want as f64)
+    );
+    let (status, body) = get(&format!("http://{http}/v1/proof/{TX_170_1}"), None);
+    assert_eq!(status, 200, "{body}");
+}
