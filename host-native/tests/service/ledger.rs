@@ -788,93 +788,152 @@ fn ledger_calls_refuse_bad_input_with_a_reason() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Payouts through Galaxy: UTXOs from the Storage service, broadcast and confirmation
-/// through the Transaction service (stand-ins speaking Galaxy's frames), settled by the
-/// batch trigger (`payout_batch_sat`) rather than the schedule. While Galaxy is down,
-/// settling fails with one line naming the service and nothing moves.
-#[test]
-fn payouts_funded_and_broadcast_through_galaxy() {
-    use torrent_tests::galaxy_standin::{StandIn, wire::GalaxyUtxo};
-    let dir = temp("galaxy");
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::copy(
-        crate::common::vectors().join("block-413567.bin"),
-        src.join("413567.bin"),
-    )
-    .unwrap();
-    let wallet_key = seeder_key(2000);
-    let funding = crate::common::funding(&wallet_key, 500_000, 9);
-    std::fs::write(
-        dir.join("wallet.json"),
-        json!({"wif": wallet_key.to_wif(), "utxos": []}).to_string(),
-    )
-    .unwrap();
-    let (tp, sp) = (crate::common::free_port(), crate::common::free_port());
-    // Galaxy's Alert service is up from the start (Transaction and Storage come later).
-    let alerts = StandIn::start("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN, &[]).unwrap();
-    let (_, alert_addr) = alerts
-        .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN)
-        .unwrap();
-    let svc = Service::start_with(
-        &dir,
-        &format!(
-            "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {tp}\ngalaxy_storage_port = {sp}\ngalaxy_token = \"{GALAXY_TOKEN}\"\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nalerts_to_galaxy = true\ngalaxy_alert_port = {}\nwallet_file = \"{}\"\n",
-            src.display(),
-            alert_addr.port(),
-            dir.join("wallet.json").display()
-        ),
-    );
-    let http_addr = svc.ready["http"].as_str().unwrap().to_string();
-    wait_for("the bundle seeding", 60, || {
-        get(&format!("http://{http_addr}/v1/bundles"), None)
-            .1
-            .contains("\"stage\":\"seeding\"")
-    });
-    let other = dir.join("other");
-    crate::common::bundle_413567(&dir, &other, &[]);
-    let url = register_staked(&svc, &dir, 1);
-    let torrent = dir.join(format!("data/bundles/{NAME}.torrent"));
-    let (_lt, _o, _) = lt_seed(torrent.to_str().unwrap(), &other, &url);
-    let s1 = seeder_key(1).address().to_string();
-    wait_for("a whole megabyte audited", 60, || {
-        account(&svc, &s1)["balance"].as_u64().unwrap() >= 100
-    });
+/// Payouts through Galaxy (stand-ins speaking Galaxy's frames): a service with a seeder
+/// whose audits have earned a first 100 sat, Galaxy's Alert service up, and its Storage and
+/// Transaction services (the funding UTXO, broadcast and confirmation) up from the start
+/// or not.
+struct GalaxyPayouts {
+    dir: std::path::PathBuf,
+    svc: Service,
+    alerts: torrent_tests::galaxy_standin::StandIn,
+    galaxy: Option<torrent_tests::galaxy_standin::StandIn>,
+    wallet_key: torrent_core::bsv::keys::PrivateKey,
+    funding: Transaction,
+    ports: (u16, u16),
+    seeder: String,
+    /// The seeder's libtorrent, killed with the fixture.
+    _lt: Option<(
+        crate::common::KillOnDrop,
+        BufReader<std::process::ChildStdout>,
+        Value,
+    )>,
+}
 
-    // Galaxy is down: one clear line, and no payout recorded.
-    let out = crate::common::ledger_cmd(&svc, &["settle"]);
+impl GalaxyPayouts {
+    fn start(name: &str, galaxy_up: bool) -> Self {
+        use torrent_tests::galaxy_standin::StandIn;
+        let dir = temp(name);
+        let src = dir.join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::copy(
+            crate::common::vectors().join("block-413567.bin"),
+            src.join("413567.bin"),
+        )
+        .unwrap();
+        let wallet_key = seeder_key(2000);
+        let funding = crate::common::funding(&wallet_key, 500_000, 9);
+        std::fs::write(
+            dir.join("wallet.json"),
+            json!({"wif": wallet_key.to_wif(), "utxos": []}).to_string(),
+        )
+        .unwrap();
+        let ports = (crate::common::free_port(), crate::common::free_port());
+        let alerts = StandIn::start("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN, &[]).unwrap();
+        let (_, alert_addr) = alerts
+            .serve_validation_and_alerts("127.0.0.1:0", "127.0.0.1:0", GALAXY_TOKEN)
+            .unwrap();
+        let mut me = Self {
+            dir: dir.clone(),
+            svc: Service::start_with(
+                &dir,
+                &format!(
+                    "rate_limit_per_ip = 0\nwrite_rate_limit_per_ip_per_min = 0\nallow_private_proof_urls = true\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 65536\nannounce_interval_s = 2\naging_scan_interval_s = 1\naudit_interval_s = 1\nprune = false\npayout_threshold = 100\npayout_batch_sat = 200\npayout_retry_s = 1\nbroadcaster = \"galaxy\"\npayout_utxos = \"galaxy\"\ngalaxy_transaction_port = {}\ngalaxy_storage_port = {}\ngalaxy_token = \"{GALAXY_TOKEN}\"\ngalaxy_timeout_ms = 500\ngalaxy_attempts = 2\nalerts_to_galaxy = true\ngalaxy_alert_port = {}\nwallet_file = \"{}\"\n",
+                    src.display(),
+                    ports.0,
+                    ports.1,
+                    alert_addr.port(),
+                    dir.join("wallet.json").display()
+                ),
+            ),
+            alerts,
+            galaxy: None,
+            wallet_key,
+            funding,
+            ports,
+            seeder: seeder_key(1).address().to_string(),
+            _lt: None,
+        };
+        if galaxy_up {
+            me.galaxy_up();
+        }
+        let http_addr = me.svc.ready["http"].as_str().unwrap().to_string();
+        wait_for("the bundle seeding", 60, || {
+            get(&format!("http://{http_addr}/v1/bundles"), None)
+                .1
+                .contains("\"stage\":\"seeding\"")
+        });
+        let other = dir.join("other");
+        crate::common::bundle_413567(&dir, &other, &[]);
+        let url = register_staked(&me.svc, &dir, 1);
+        let torrent = dir.join(format!("data/bundles/{NAME}.torrent"));
+        me._lt = Some(lt_seed(torrent.to_str().unwrap(), &other, &url));
+        wait_for("a whole megabyte audited", 60, || {
+            account(&me.svc, &me.seeder)["balance"].as_u64().unwrap() >= 100
+        });
+        me
+    }
+
+    /// Galaxy's Storage (with the wallet's funding UTXO) and Transaction services.
+    fn galaxy_up(&mut self) {
+        use torrent_tests::galaxy_standin::{StandIn, wire::GalaxyUtxo};
+        self.galaxy = Some(
+            StandIn::start(
+                &format!("127.0.0.1:{}", self.ports.0),
+                &format!("127.0.0.1:{}", self.ports.1),
+                GALAXY_TOKEN,
+                &[GalaxyUtxo {
+                    txid: self.funding.txid().to_byte_array(),
+                    vout: 0,
+                    satoshis: 500_000,
+                    script_pubkey: self.wallet_key.address().script_pubkey(),
+                }],
+            )
+            .unwrap(),
+        );
+    }
+}
+
+/// While Galaxy's Storage is down, settling fails with one line naming the service and its
+/// address, and no payout is recorded.
+#[test]
+fn a_settlement_while_galaxy_storage_is_down_fails_in_one_line_and_records_nothing() {
+    let f = GalaxyPayouts::start("galaxy_down", false);
+    let out = crate::common::ledger_cmd(&f.svc, &["settle"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
         err.contains("Storage")
-            && err.contains(&format!("127.0.0.1:{sp}"))
+            && err.contains(&format!("127.0.0.1:{}", f.ports.1))
             && err.contains("after 2 attempts"),
         "{err}"
     );
-    assert_eq!(ledger(&svc, &["payouts"]), json!([]));
+    assert_eq!(ledger(&f.svc, &["payouts"]), json!([]));
+    f.svc.stop();
+    let _ = std::fs::remove_dir_all(&f.dir);
+}
 
-    let galaxy = StandIn::start(
-        &format!("127.0.0.1:{tp}"),
-        &format!("127.0.0.1:{sp}"),
-        GALAXY_TOKEN,
-        &[GalaxyUtxo {
-            txid: funding.txid().to_byte_array(),
-            vout: 0,
-            satoshis: 500_000,
-            script_pubkey: wallet_key.address().script_pubkey(),
-        }],
-    )
-    .unwrap();
-    // Nobody asks: once 200 sat are due, the service settles by itself.
+/// Nobody asks: once 200 sat are due (`payout_batch_sat`), the service settles by itself,
+/// funded from Storage's UTXO, broadcast and confirmed through Galaxy's Transaction
+/// service, once; a transaction @bsv/sdk accepts. Galaxy comes up after the service (the
+/// payout waits for it), as on a node where Galaxy restarts.
+#[test]
+fn once_the_batch_is_due_the_service_settles_through_galaxy_by_itself() {
+    let mut f = GalaxyPayouts::start("galaxy_batch", false);
+    f.galaxy_up();
+    let svc = &f.svc;
+    let s1 = f.seeder.clone();
     wait_for("the batch payout mined", 60, || {
-        ledger(&svc, &["payouts"])
+        ledger(svc, &["payouts"])
             .as_array()
             .unwrap()
             .iter()
             .any(|p| p["status"] == "confirmed")
     });
-    let payouts = ledger(&svc, &["payouts"]);
+    let galaxy = f.galaxy.as_ref().unwrap();
+    let funding = &f.funding;
+    let alerts = &f.alerts;
+    let payouts = ledger(svc, &["payouts"]);
     let p = payouts.as_array().unwrap().last().unwrap().clone();
     assert!(
         p["accepted_by"]
@@ -896,7 +955,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
     );
     assert_eq!(
         galaxy.broadcasts().len(),
-        ledger(&svc, &["payouts"]).as_array().unwrap().len(),
+        ledger(svc, &["payouts"]).as_array().unwrap().len(),
         "each payout sent once"
     );
     let paid = p["outputs"]
@@ -914,7 +973,7 @@ fn payouts_funded_and_broadcast_through_galaxy() {
             .contains(&(paid, txid.to_byte_array(), 0)),
         "the seeder's output is on the (stand-in) chain"
     );
-    assert!(account(&svc, &s1)["paid"].as_u64().unwrap() >= paid);
+    assert!(account(svc, &s1)["paid"].as_u64().unwrap() >= paid);
     // The under-seeded alert (1 seeder, 3 wanted) reached Galaxy's Alert service too.
     wait_for("the alert at Galaxy", 10, || {
         alerts
@@ -922,7 +981,8 @@ fn payouts_funded_and_broadcast_through_galaxy() {
             .iter()
             .any(|(kind, message)| kind == "bundle_under_seeded" && message.contains(NAME))
     });
-    svc.stop();
+    let dir = f.dir.clone();
+    f.svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
 
