@@ -90,6 +90,26 @@ pub fn decode_array<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
     Ok(out)
 }
 
+/// Serde for a type that travels as its hex string (hashes, info-hashes): `Serialize` writes
+/// its `Display`, `Deserialize` reads it back with its `FromStr`.
+macro_rules! serde_as_hex {
+    ($name:ty) => {
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <alloc::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use serde_as_hex;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,26 +66,10 @@ impl FromStr for InfoHashV2 {
     }
 }
 
-/// Info-hashes travel as lowercase hex in JSON, records and the gRPC answers, the form
-/// trackers' and clients' users read; the bytes stay inside.
-macro_rules! hex_serde {
-    ($name:ident) => {
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.collect_str(self)
-            }
-        }
-
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = <alloc::borrow::Cow<'de, str>>::deserialize(d)?;
-                s.parse().map_err(serde::de::Error::custom)
-            }
-        }
-    };
-}
-hex_serde!(InfoHashV1);
-hex_serde!(InfoHashV2);
+// Info-hashes travel as lowercase hex in JSON, records and the gRPC answers, the form
+// trackers' and clients' users read; the bytes stay inside.
+crate::hex::serde_as_hex!(InfoHashV1);
+crate::hex::serde_as_hex!(InfoHashV2);
 
 /// Why a .torrent is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
