@@ -61,6 +61,9 @@ pub struct ChainSpec {
     /// pushes `torrent_service stake` and the address) naming the regtest address of this
     /// pubkey hash, so that the payment can be claimed as that seeder's stake.
     pub stake_for: Option<[u8; 20]>,
+    /// `(from, to)`: block `to`'s coinbase is a byte-for-byte copy of block `from`'s, so
+    /// the two blocks share a txid, as mainnet's 91812 and 91842 do (BIP 30).
+    pub repeat_coinbase: Option<(u64, u64)>,
 }
 
 /// One generated block.
@@ -381,9 +384,22 @@ pub fn write_chain(
             } else {
                 (None, None)
             };
-            let (txid, len) = write_tx(
-                &mut sinks, &mut rng, height, prev, pad_to, payout, stake_for,
-            )?;
+            let (txid, len) = match spec.repeat_coinbase {
+                // The earlier block's coinbase again: the first thing its own generator
+                // wrote, so a generator seeded as that block's writes the same bytes.
+                Some((from, to)) if i == 0 && height == to => write_tx(
+                    &mut sinks,
+                    &mut Rng(spec.seed ^ from.wrapping_mul(0x2545_f491_4f6c_dd1d)),
+                    from,
+                    None,
+                    pad_to,
+                    None,
+                    None,
+                )?,
+                _ => write_tx(
+                    &mut sinks, &mut rng, height, prev, pad_to, payout, stake_for,
+                )?,
+            };
             if i == 0 {
                 prev_coinbase = Some(txid);
             } else {

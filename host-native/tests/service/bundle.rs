@@ -603,6 +603,7 @@ fn killed_runs_restart_to_the_identical_torrent() {
             start_time: 1_500_000_000,
             payout: None,
             stake_for: None,
+            repeat_coinbase: None,
         },
         &chain,
         OutputFormat::Both,

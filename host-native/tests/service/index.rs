@@ -102,3 +102,88 @@ fn every_transaction_is_indexed_and_a_proof_request_may_name_its_block() {
     let (status, body) = get(&format!("http://{http}/v1/proof/{TX_170_1}"), None);
     assert_eq!(status, 200, "{body}");
 }
+
+/// A txid in two blocks (BIP 30; here generated: block 4's coinbase is block 1's, in two
+/// bundles): both copies are indexed, the proof names either block, and without a height
+/// the answer is the higher block's, listing the other.
+#[test]
+fn a_txid_in_two_blocks_is_proven_in_each_and_the_other_is_listed() {
+    use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
+    let dir = temp("index_bip30");
+    let chain = dir.join("chain");
+    let blocks = write_chain(
+        &ChainSpec {
+            blocks: 6,
+            txs_per_block: 5,
+            block_size: None,
+            seed: 30,
+            start_time: 1_600_000_000,
+            payout: None,
+            stake_for: None,
+            repeat_coinbase: Some((1, 4)),
+        },
+        &chain,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let txids = |h: usize| {
+        let raw = std::fs::read(blocks[h].raw.as_ref().unwrap()).unwrap();
+        Block::decode(&raw, &BlockLimits::default())
+            .unwrap()
+            .txids()
+    };
+    let (one, four) = (txids(1), txids(4));
+    assert_eq!(one[0], four[0], "the generator repeated the coinbase");
+    assert_ne!(one[1], four[1]);
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "network = \"regtest\"\nblock_source = \"dir:{}\"\nbundle_blocks = 3\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            chain.join("raw").display()
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("both bundles indexed", 120, || {
+        metric(&metrics(&http), "torrent_service_index_runs") == Some(2.0)
+    });
+    assert_eq!(
+        metric(&metrics(&http), "torrent_service_index_txids"),
+        Some(30.0),
+        "the repeated txid counted in both blocks"
+    );
+    let proof = |q: &str| -> serde_json::Value {
+        let (status, body) = get(&format!("http://{http}/v1/proof/{}{q}", one[0]), None);
+        assert_eq!(status, 200, "{q}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let top = proof("");
+    assert_eq!(top["height"], 4, "the higher block by default: {top}");
+    assert_eq!(top["other_heights"], serde_json::json!([1]), "{top}");
+    let low = proof("?height=1");
+    assert_eq!(
+        (low["height"].as_u64(), low["index"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(low["other_heights"], serde_json::json!([4]), "{low}");
+    assert_ne!(low["block_hash"], top["block_hash"]);
+    assert_ne!(low["bump"], top["bump"], "each proof is its own block's");
+    let (status, body) = get(&format!("http://{http}/v1/proof/{}?height=2", one[0]), None);
+    assert_eq!(status, 404, "{body}");
+    // Each proof verifies against its own block's header.
+    for (a, h) in [(&top, 4usize), (&low, 1)] {
+        let bump = torrent_core::proof::bump::Bump::decode(
+            &torrent_core::hex::decode(a["bump"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let header =
+            torrent_core::Header::decode(&torrent_core::hex::decode(&blocks[h].header).unwrap())
+                .unwrap();
+        assert_eq!(
+            bump.compute_root(&one[0]).unwrap(),
+            header.merkle_root,
+            "block {h}"
+        );
+    }
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -979,6 +979,7 @@ fn spv_stake(name: &str) -> SpvStake {
             start_time: 1_700_000_000,
             payout: Some((stake_address.hash, 150_000)),
             stake_for: Some(seeder.address().hash),
+            repeat_coinbase: None,
         },
         &chain,
         OutputFormat::Raw,

@@ -86,6 +86,7 @@ fn run(args: &Args) -> Result<()> {
         start_time: args.start_time,
         payout: args.pay,
         stake_for: None,
+        repeat_coinbase: None,
     };
     let blocks = write_chain(&spec, &args.out, args.format)?;
     if args.json {

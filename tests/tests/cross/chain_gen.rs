@@ -22,6 +22,7 @@ fn generated_chain_is_valid_sized_and_deterministic() {
         start_time: 1_600_000_000,
         payout: None,
         stake_for: None,
+        repeat_coinbase: None,
     };
     let dir = temp("a");
     let blocks = write_chain(&spec, &dir, OutputFormat::Both).unwrap();
@@ -109,6 +110,7 @@ fn unpadded_and_single_tx_blocks() {
             start_time: 0,
             payout: None,
             stake_for: None,
+            repeat_coinbase: None,
         },
         &dir,
         OutputFormat::Raw,
@@ -140,6 +142,7 @@ fn transactions_larger_than_any_chunk_stream_through_the_decoder() {
             start_time: 0,
             payout: None,
             stake_for: None,
+            repeat_coinbase: None,
         },
         &dir,
         OutputFormat::Raw,
