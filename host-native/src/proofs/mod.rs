@@ -333,14 +333,10 @@ impl Proofs {
                 .header(height)
                 .map_err(internal)?
                 .ok_or_else(|| internal(format!("height {height} is indexed but has no header")))?;
-            let path = self.bundles.join(&rec.bundle).join(&rec.txid_file);
-            if let Ok(f) = std::fs::File::open(&path) {
-                let mut t = [0u8; 32];
-                if f.read_exact_at(&mut t, index * 32).is_err() || t != txid.to_byte_array() {
-                    continue;
-                }
+            // A txid file not here cannot say: the index's candidate stands.
+            if local_txid(&self.bundles, &rec, index).is_none_or(|t| t == *txid) {
+                return Ok((height, index, rec));
             }
-            return Ok((height, index, rec));
         }
         Err(not_offloaded(txid))
     }
@@ -462,13 +458,12 @@ impl Proofs {
     /// Whether transaction `index` of block `height` is `txid`, by the block's txid file
     /// here (false when the file is not here: only what this service can prove is listed).
     fn holds(&self, height: u64, index: u64, txid: &Txid) -> bool {
-        let Ok(Some(rec)) = self.store.header(height) else {
-            return false;
-        };
-        let mut t = [0u8; 32];
-        File::open(self.bundles.join(&rec.bundle).join(&rec.txid_file))
-            .and_then(|f| f.read_exact_at(&mut t, index * 32))
-            .is_ok_and(|()| t == txid.to_byte_array())
+        self.store
+            .header(height)
+            .ok()
+            .flatten()
+            .and_then(|rec| local_txid(&self.bundles, &rec, index))
+            .is_some_and(|t| t == *txid)
     }
 
     /// The proof of `txid` as transaction `index` of block `height`, or `None` when that
@@ -739,6 +734,16 @@ fn build_tree(
 
 /// Whether the block's txid file is in the bundle store at full length (its hash is
 /// checked when the tree is built).
+/// Transaction `index` of `rec`'s block as its txid file here says, or `None` when the file
+/// is not here (or too short).
+fn local_txid(bundles: &std::path::Path, rec: &HeaderRecord, index: u64) -> Option<Txid> {
+    let (mut t, at) = ([0u8; 32], index.checked_mul(32)?);
+    File::open(bundles.join(&rec.bundle).join(&rec.txid_file))
+        .and_then(|f| f.read_exact_at(&mut t, at))
+        .ok()?;
+    Some(Txid::from_byte_array(t))
+}
+
 fn txid_file_at_hand(bundles: &std::path::Path, rec: &HeaderRecord) -> bool {
     std::fs::metadata(bundles.join(&rec.bundle).join(&rec.txid_file))
         .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
