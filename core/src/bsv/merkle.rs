@@ -494,6 +494,202 @@ impl MerkleNodes for PathView<'_> {
     }
 }
 
+/// Where each node of an encoded [`UpperTree`] lies: the levels from the root down to level
+/// `k`, each level's nodes in order, 32 bytes each. Top levels first, so the nodes every
+/// path shares sit together at the start (one 4 KiB page holds the top seven levels), and a
+/// proof reads one node per level below them: `tree_height(n) - k` nodes in all.
+///
+/// A host stores this beside a block's txid file so that a proof never rehashes the whole
+/// file: it reads its chunk of `2^k` txids and the siblings [`UpperLayout::siblings`] names,
+/// and [`SparsePath::new`] checks the lot against the header's merkle root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpperLayout {
+    tx_count: u64,
+    k: u32,
+}
+
+impl UpperLayout {
+    /// The layout of a block of `tx_count` transactions with chunks of `2^k` leaves (`k` as
+    /// [`UpperTreeBuilder::new`] takes it; a tree lower than `k` keeps only its root).
+    ///
+    /// # Errors
+    /// [`MerkleError::Empty`] for no transactions.
+    pub fn new(tx_count: u64, k: u32) -> Result<Self, MerkleError> {
+        if tx_count == 0 {
+            return Err(MerkleError::Empty);
+        }
+        Ok(Self {
+            tx_count,
+            k: k.min(16).min(tree_height(tx_count)),
+        })
+    }
+
+    /// Transactions of the block.
+    pub fn tx_count(&self) -> u64 {
+        self.tx_count
+    }
+
+    /// The chunk level.
+    pub fn k(&self) -> u32 {
+        self.k
+    }
+
+    /// Bytes of the encoded levels.
+    pub fn len(&self) -> u64 {
+        (self.k..=tree_height(self.tx_count))
+            .map(|l| level_width(self.tx_count, l) * 32)
+            .sum()
+    }
+
+    /// Whether the encoding is empty (never: a tree has a root).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Byte offset of node (`level`, `offset`) in the encoding, if the encoding holds it.
+    pub fn offset_of(&self, level: u32, offset: u64) -> Option<u64> {
+        let height = tree_height(self.tx_count);
+        if level < self.k || level > height || offset >= level_width(self.tx_count, level) {
+            return None;
+        }
+        let above: u64 = (level + 1..=height)
+            .map(|l| level_width(self.tx_count, l) * 32)
+            .sum();
+        Some(above + offset * 32)
+    }
+
+    /// The leaves `[first, first + len)` of the chunk holding `index`.
+    pub fn chunk_of(&self, index: u64) -> (u64, u64) {
+        let first = (index >> self.k) << self.k;
+        (
+            first,
+            (1u64 << self.k).min(self.tx_count.saturating_sub(first)),
+        )
+    }
+
+    /// The byte offsets of the siblings a proof of `index` needs above its chunk, level `k`
+    /// first; `None` where the path's node is the last of an odd level (paired with itself).
+    pub fn siblings(&self, index: u64) -> impl Iterator<Item = Option<u64>> + '_ {
+        (self.k..tree_height(self.tx_count))
+            .map(move |level| self.offset_of(level, (index >> level) ^ 1))
+    }
+}
+
+impl UpperTree {
+    /// The encoding [`UpperLayout`] describes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.memory());
+        for level in self.levels.iter().rev() {
+            for n in level {
+                out.extend_from_slice(&n.to_byte_array());
+            }
+        }
+        out
+    }
+
+    /// The layout of [`UpperTree::encode`]'s bytes.
+    pub fn layout(&self) -> UpperLayout {
+        UpperLayout {
+            tx_count: self.tx_count,
+            k: self.k,
+        }
+    }
+}
+
+/// The nodes one proof needs, from a chunk of txids and the siblings above it read from
+/// an encoded [`UpperTree`]; built only when they hash to the block's merkle root.
+#[derive(Debug, Clone)]
+pub struct SparsePath {
+    layout: UpperLayout,
+    index: u64,
+    first: u64,
+    chunk: Vec<Vec<MerkleNode>>,
+    /// The sibling at level `k + j`, `None` where the node pairs with itself.
+    siblings: Vec<Option<MerkleNode>>,
+}
+
+impl SparsePath {
+    /// Checks `chunk` (the txids [`UpperLayout::chunk_of`] `index` names) and `siblings` (the
+    /// nodes at [`UpperLayout::siblings`], in order, `None` where it says `None`) against
+    /// `root`.
+    ///
+    /// # Errors
+    /// [`MerkleError::Mutated`] for equal paired nodes; [`MerkleError::ChunkMismatch`] when
+    /// the nodes do not hash to `root` or are not the ones the layout names.
+    pub fn new(
+        layout: UpperLayout,
+        index: u64,
+        chunk: &[Txid],
+        siblings: Vec<Option<MerkleNode>>,
+        root: MerkleRoot,
+    ) -> Result<Self, MerkleError> {
+        let (first, len) = layout.chunk_of(index);
+        let mismatch = MerkleError::ChunkMismatch { first };
+        let wanted: Vec<bool> = layout.siblings(index).map(|s| s.is_some()).collect();
+        if index >= layout.tx_count
+            || chunk.len() as u64 != len
+            || siblings.len() != wanted.len()
+            || siblings.iter().zip(&wanted).any(|(s, w)| s.is_some() != *w)
+        {
+            return Err(mismatch);
+        }
+        let leaves: Vec<MerkleNode> = chunk.iter().map(|t| MerkleNode::from(*t)).collect();
+        let levels = chunk_levels(&leaves, layout.k, first)?;
+        let mut node = levels
+            .last()
+            .and_then(|l| l.first().copied())
+            .ok_or(MerkleError::Empty)?;
+        for (j, sibling) in siblings.iter().enumerate() {
+            let level = layout.k + j as u32;
+            let pos = index >> level;
+            node = match sibling {
+                None => MerkleNode::combine(&node, &node),
+                Some(s) if *s == node => {
+                    return Err(MerkleError::Mutated {
+                        level,
+                        offset: pos & !1,
+                    });
+                }
+                Some(s) if pos & 1 == 0 => MerkleNode::combine(&node, s),
+                Some(s) => MerkleNode::combine(s, &node),
+            };
+        }
+        if MerkleRoot::from(node) != root {
+            return Err(mismatch);
+        }
+        Ok(Self {
+            layout,
+            index,
+            first,
+            chunk: levels,
+            siblings,
+        })
+    }
+}
+
+impl MerkleNodes for SparsePath {
+    fn leaf_count(&self) -> u64 {
+        self.layout.tx_count
+    }
+
+    fn node(&self, level: u32, offset: u64) -> Option<MerkleNode> {
+        // The chunk's own levels, 0 to k (level k: the chunk's one node).
+        let local = offset
+            .checked_sub(self.first >> level)
+            .and_then(|l| usize::try_from(l).ok());
+        if let Some(n) = local.and_then(|l| self.chunk.get(level as usize)?.get(l)) {
+            return Some(*n);
+        }
+        if level < self.layout.k || offset != (self.index >> level) ^ 1 {
+            return None;
+        }
+        self.siblings
+            .get((level - self.layout.k) as usize)
+            .copied()
+            .flatten()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,5 +753,92 @@ mod tests {
             assert_eq!(t.height(), tree_height(u64::from(n)));
         }
         assert_eq!(root(&[]), Err(MerkleError::Empty));
+    }
+
+    /// Reads a path out of an encoded upper tree as a host would from a file.
+    fn sparse(tree: &UpperTree, bytes: &[u8], index: u64, txids: &[Txid]) -> SparsePath {
+        let layout = tree.layout();
+        let (first, len) = layout.chunk_of(index);
+        let siblings = layout
+            .siblings(index)
+            .map(|at| {
+                at.map(|at| {
+                    let at = at as usize;
+                    MerkleNode::from_byte_array(bytes[at..at + 32].try_into().unwrap())
+                })
+            })
+            .collect();
+        let chunk = &txids[first as usize..(first + len) as usize];
+        SparsePath::new(layout, index, chunk, siblings, tree.root()).unwrap()
+    }
+
+    #[test]
+    fn a_path_read_from_encoded_levels_has_the_siblings_of_the_whole_tree() {
+        for n in 1..70u8 {
+            let txids: Vec<Txid> = (0..n).map(leaf).collect();
+            let whole = MerkleTree::from_txids(&txids).unwrap();
+            for k in [0, 2, 4] {
+                let mut b = UpperTreeBuilder::new(k);
+                for t in &txids {
+                    b.push(*t).unwrap();
+                }
+                let tree = b.finish().unwrap();
+                let bytes = tree.encode();
+                assert_eq!(bytes.len() as u64, tree.layout().len(), "n = {n}, k = {k}");
+                for index in 0..u64::from(n) {
+                    let path = sparse(&tree, &bytes, index, &txids);
+                    for level in 0..whole.height() {
+                        let sib = (index >> level) ^ 1;
+                        assert_eq!(
+                            path.node(level, sib),
+                            whole.node(level, sib),
+                            "n = {n}, k = {k}, index = {index}, level = {level}"
+                        );
+                    }
+                    assert_eq!(path.txid(index), Some(txids[index as usize]));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_damaged_sibling_or_chunk_is_refused() {
+        let txids: Vec<Txid> = (0..40).map(leaf).collect();
+        let mut b = UpperTreeBuilder::new(2);
+        for t in &txids {
+            b.push(*t).unwrap();
+        }
+        let tree = b.finish().unwrap();
+        let layout = tree.layout();
+        let mut bytes = tree.encode();
+        let at = layout.siblings(5).flatten().last().unwrap() as usize;
+        bytes[at] ^= 1;
+        let siblings: Vec<Option<MerkleNode>> = layout
+            .siblings(5)
+            .map(|o| {
+                o.map(|o| {
+                    MerkleNode::from_byte_array(
+                        bytes[o as usize..o as usize + 32].try_into().unwrap(),
+                    )
+                })
+            })
+            .collect();
+        let err = SparsePath::new(layout, 5, &txids[4..8], siblings.clone(), tree.root());
+        assert_eq!(err.unwrap_err(), MerkleError::ChunkMismatch { first: 4 });
+        let mut chunk = txids[4..8].to_vec();
+        chunk[1] = leaf(99);
+        let good = tree.encode();
+        let siblings: Vec<Option<MerkleNode>> = layout
+            .siblings(5)
+            .map(|o| {
+                o.map(|o| {
+                    MerkleNode::from_byte_array(
+                        good[o as usize..o as usize + 32].try_into().unwrap(),
+                    )
+                })
+            })
+            .collect();
+        assert!(SparsePath::new(layout, 5, &chunk, siblings.clone(), tree.root()).is_err());
+        assert!(SparsePath::new(layout, 5, &txids[4..7], siblings, tree.root()).is_err());
     }
 }

@@ -203,9 +203,11 @@ impl Pipeline {
                     rec.updated = crate::clock::now_secs();
                     let data = self.bundles.join(&rec.name);
                     let headers = header_records(&rec.name, &m)?;
+                    let started = std::time::Instant::now();
                     let mut txids = txid_stream(&data, &m)?;
                     let n = self.store.index_txids(&mut txids, &headers, &rec)?;
-                    tracing::info!(name = %rec.name, txids = n, "txid index committed");
+                    let secs = started.elapsed().as_secs_f64();
+                    tracing::info!(name = %rec.name, txids = n, secs, "txid index committed");
                 }
                 Stage::Indexed => {
                     // The embedded registry serves what the bundle store holds, so for it

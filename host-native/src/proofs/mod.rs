@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 use torrent_core::bencode::Limits;
-use torrent_core::bsv::merkle::{UpperTree, UpperTreeBuilder};
+use torrent_core::bsv::merkle::{MerkleNodes, SparsePath, UpperTree, UpperTreeBuilder};
 use torrent_core::metainfo::Metainfo;
 use torrent_core::proof::bump::Bump;
 use torrent_core::proof::tsc::{TargetKind, TscProof};
@@ -73,6 +73,7 @@ pub(crate) struct ProofMetrics {
     pub(crate) seconds: crate::metrics::Histogram,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    levels: AtomicU64,
     swarm_fetches: AtomicU64,
     swarm_failures: AtomicU64,
     client_busy: AtomicU64,
@@ -102,6 +103,7 @@ impl Default for ProofMetrics {
             seconds: crate::metrics::Histogram::new(BUCKETS),
             cache_hits: AtomicU64::default(),
             cache_misses: AtomicU64::default(),
+            levels: AtomicU64::default(),
             swarm_fetches: AtomicU64::default(),
             swarm_failures: AtomicU64::default(),
             client_busy: AtomicU64::default(),
@@ -155,6 +157,11 @@ impl crate::metrics::Report for Proofs {
                 "torrent_proof_cache_misses",
                 "Proofs that had to build a block's tree.",
                 &m.cache_misses,
+            ),
+            (
+                "torrent_proof_from_levels",
+                "Proofs answered from a block's stored upper merkle levels (no tree built).",
+                &m.levels,
             ),
             (
                 "torrent_proof_swarm_fetches",
@@ -513,17 +520,16 @@ impl Proofs {
                 return Ok(Some(answer));
             }
         }
+        if !self.cached(height)
+            && let Some(answer) = self.prove_from_levels(txid, height, index, formats, started)?
+        {
+            return Ok(answer);
+        }
         let (bt, source) = self.tree(height).await?;
         let (rec, header) = (&bt.rec, &bt.header);
         let (first, len) = bt.tree.chunk_of(index);
-        let mut buf = vec![0u8; usize::try_from(len * 32).map_err(internal)?];
-        bt.file
-            .read_exact_at(&mut buf, first * 32)
+        let chunk = read_chunk(&bt.file, first, len)
             .map_err(|e| internal(format!("reading {}: {e}", rec.txid_file)))?;
-        let chunk: Vec<Txid> = buf
-            .chunks_exact(32)
-            .map(|c| Txid::from_byte_array(c.try_into().unwrap_or([0; 32])))
-            .collect();
         let view = bt
             .tree
             .path(index, &chunk)
@@ -531,25 +537,64 @@ impl Proofs {
         if view_txid(&chunk, first, index) != Some(txid) {
             return Ok(None);
         }
-        let bump_raw = if !formats.wants(ProofFormat::Bump) {
-            Vec::new()
-        } else {
-            Bump::build(&view, height, &[index])
-                .map_err(internal)?
-                .encode()
+        answer(
+            &view, txid, height, index, rec, header, formats, started, source,
+        )
+        .map(Some)
+    }
+
+    /// The proof from the block's stored upper levels, with no tree built or cached: its
+    /// chunk of txids and one stored node per level above it, checked against the header's
+    /// merkle root. `Ok(None)` when that cannot answer (levels not stored, txid file not
+    /// here, or either damaged): the cached-tree path then hashes the whole file or fetches
+    /// it. `Ok(Some(None))` for a false candidate.
+    fn prove_from_levels(
+        &self,
+        txid: Txid,
+        height: u64,
+        index: u64,
+        formats: Formats,
+        started: Instant,
+    ) -> Result<Option<Option<ProofAnswer>>, ProofFailure> {
+        let Some(rec) = self.store.header(height).map_err(internal)? else {
+            return Ok(None);
         };
-        let tsc = if !formats.wants(ProofFormat::Tsc) {
-            None
-        } else {
-            let t = TscProof::build(&view, index, header, TargetKind::BlockHash, None)
-                .map_err(internal)?;
-            Some(serde_json::value::RawValue::from_string(t.to_json()).map_err(internal)?)
+        let Some((layout, siblings)) = self
+            .store
+            .upper_path(&rec.bundle, height, index)
+            .map_err(internal)?
+        else {
+            return Ok(None);
         };
-        Ok(Some(ProofAnswer {
-            bump: bump_raw,
-            tsc,
-            ..ProofAnswer::new(txid, height, index, rec, header, started, source)
-        }))
+        let header = Header::decode(&rec.header).map_err(internal)?;
+        let (first, len) = layout.chunk_of(index);
+        let path = self.bundles.join(&rec.bundle).join(&rec.txid_file);
+        let Ok(chunk) = File::open(&path).and_then(|f| read_chunk(&f, first, len)) else {
+            return Ok(None);
+        };
+        let view = match SparsePath::new(layout, index, &chunk, siblings, header.merkle_root) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "stored merkle levels or txid file do not match block {height} ({e}); hashing the whole file");
+                return Ok(None);
+            }
+        };
+        if view_txid(&chunk, first, index) != Some(txid) {
+            return Ok(Some(None));
+        }
+        self.metrics.levels.fetch_add(1, Ordering::Relaxed);
+        answer(
+            &view,
+            txid,
+            height,
+            index,
+            &rec,
+            &header,
+            formats,
+            started,
+            Source::Local,
+        )
+        .map(|a| Some(Some(a)))
     }
 
     /// The cached tree of `height`, building it (and fetching its txid file) once.
@@ -685,6 +730,50 @@ impl Proofs {
         }
         self.store.headers(from, count).map_err(internal)
     }
+}
+
+/// Reads the `len` txids from `first` on.
+fn read_chunk(file: &File, first: u64, len: u64) -> std::io::Result<Vec<Txid>> {
+    let mut buf = vec![0u8; usize::try_from(len * 32).unwrap_or(0)];
+    file.read_exact_at(&mut buf, first * 32)?;
+    Ok(buf
+        .chunks_exact(32)
+        .map(|c| Txid::from_byte_array(c.try_into().unwrap_or([0; 32])))
+        .collect())
+}
+
+/// The answer for transaction `index` of block `height` from the nodes of its path.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    view: &impl MerkleNodes,
+    txid: Txid,
+    height: u64,
+    index: u64,
+    rec: &HeaderRecord,
+    header: &Header,
+    formats: Formats,
+    started: Instant,
+    source: Source,
+) -> Result<ProofAnswer, ProofFailure> {
+    let bump = if !formats.wants(ProofFormat::Bump) {
+        Vec::new()
+    } else {
+        Bump::build(view, height, &[index])
+            .map_err(internal)?
+            .encode()
+    };
+    let tsc = if !formats.wants(ProofFormat::Tsc) {
+        None
+    } else {
+        let t =
+            TscProof::build(view, index, header, TargetKind::BlockHash, None).map_err(internal)?;
+        Some(serde_json::value::RawValue::from_string(t.to_json()).map_err(internal)?)
+    };
+    Ok(ProofAnswer {
+        bump,
+        tsc,
+        ..ProofAnswer::new(txid, height, index, rec, header, started, source)
+    })
 }
 
 fn view_txid(chunk: &[Txid], first: u64, index: u64) -> Option<Txid> {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use torrent_core::Satoshis;
 use torrent_core::metainfo::InfoHashV1;
 
+mod levels;
 pub(crate) mod runs;
 
 pub(crate) const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
@@ -27,6 +28,11 @@ const PRUNED: TableDefinition<'_, u64, u64> = TableDefinition::new("pruned_heigh
 /// The txid index before run files (ADR 0003): read once by the migration, then dropped.
 const LEGACY_TXIDS: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
 /// The txid index's runs: run name (the bundle's, or `migrated`) to its entry count.
+/// Leaves per chunk of the stored upper merkle levels, as a power of two (16 txids: a proof
+/// reads 512 bytes of its txid file and hashes 15 nodes; the levels take about 4 bytes per
+/// transaction).
+pub const LEVELS_CHUNK_LOG2: u32 = 4;
+
 const INDEX_RUNS: TableDefinition<'_, &str, u64> = TableDefinition::new("index_runs");
 const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
 /// Counters that must survive deletions (account ids are never reused).
@@ -192,6 +198,12 @@ pub struct Store {
     /// The txid index's run files (`<data>/index/`).
     index_dir: PathBuf,
     runs: runs::Runs,
+    /// Held while a run is added or merged: one change of the run set at a time.
+    index_writer: std::sync::Mutex<()>,
+    /// Merges done since start.
+    merges: AtomicU64,
+    /// Every indexed block's upper merkle levels (`<data>/levels/`).
+    levels: levels::Levels,
 }
 
 /// Whether the database works, for health checks and metrics.
@@ -308,9 +320,13 @@ impl Store {
             },
             index_dir: path.parent().unwrap_or(Path::new(".")).join("index"),
             runs: runs::Runs::default(),
+            index_writer: std::sync::Mutex::new(()),
+            merges: AtomicU64::new(0),
+            levels: levels::Levels::new(path.parent().unwrap_or(Path::new(".")).join("levels")),
         };
         store.migrate_txids()?;
         store.open_runs()?;
+        store.remove_stray_runs();
         Ok(store)
     }
 
@@ -332,6 +348,39 @@ impl Store {
             self.runs.add(run);
         }
         Ok(())
+    }
+
+    /// Removes what a crash or a merge left in the index folder: run files the database
+    /// does not list (merged away, or written before a crash ended their bundle's
+    /// transaction) and temporary files.
+    fn remove_stray_runs(&self) {
+        let listed: std::collections::HashSet<String> = self
+            .runs
+            .all()
+            .iter()
+            .map(|r| format!("{}.run", r.name()))
+            .collect();
+        let levels = std::fs::read_dir(self.levels.dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with(".levels.tmp") || name.ends_with(".levels.body")
+            });
+        for e in levels {
+            let _ = std::fs::remove_file(e.path());
+        }
+        let Ok(dir) = std::fs::read_dir(&self.index_dir) else {
+            return;
+        };
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if (name.ends_with(".run") || name.contains(".run.")) && !listed.contains(&name) {
+                tracing::info!(file = %name, "removing a stray txid index file");
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 
     /// A database from before run files keeps its txid index in one redb table: write it
@@ -669,11 +718,25 @@ impl Store {
         )?;
         // The run first (written whole, synced, renamed), then the records that point to it.
         let path = runs::path_of(&self.index_dir, &rec.name);
+        let mut levels = levels::LevelsWriter::new(
+            self.levels.dir(),
+            &rec.name,
+            LEVELS_CHUNK_LOG2,
+            headers.iter().map(|(h, hr)| (*h, hr.tx_count)).collect(),
+        )?;
         let mut entries = txids.map(|item| {
             let (height, i, txid) = item?;
+            levels.push(height, i, &txid)?;
             runs::entry(&blocks, height, i, &txid)
         });
         let n = runs::write_run(&path, &blocks, &mut entries)?;
+        drop(entries);
+        levels.finish(self.levels.dir(), &rec.name)?;
+        self.levels.forget(&rec.name);
+        let _writer = self
+            .index_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let w = self.db()?.begin_write()?;
         {
             let mut h = w.open_table(HEADERS)?;
@@ -686,7 +749,50 @@ impl Store {
         }
         w.commit()?;
         self.runs.add(runs::Run::open(&rec.name, &path)?);
+        self.merge_runs()?;
         Ok(n)
+    }
+
+    /// Merges runs of like size while [`runs::plan`] finds some (the caller holds
+    /// `index_writer`): each merge writes the new run, swaps it for its sources in the
+    /// database in one transaction, then for readers, and only then deletes the sources, so
+    /// a crash at any point leaves a complete index (the next start removes the leftovers).
+    fn merge_runs(&self) -> Result<()> {
+        while let Some(sources) = runs::plan(&self.runs.all()) {
+            let union = torrent_core::txindex::Blocks::union(sources.iter().map(|r| r.blocks()))?;
+            let (first, last) = match union.blocks() {
+                [first, .., last] => (first.height, last.height),
+                [only] => (only.height, only.height),
+                [] => break,
+            };
+            let name = format!("merged-{first:09}-{last:09}");
+            let path = runs::path_of(&self.index_dir, &name);
+            let started = std::time::Instant::now();
+            let n = runs::merge_runs(&path, &sources)?;
+            let names: Vec<String> = sources.iter().map(|r| r.name().to_string()).collect();
+            let w = self.db()?.begin_write()?;
+            {
+                let mut t = w.open_table(INDEX_RUNS)?;
+                for s in &names {
+                    t.remove(s.as_str())?;
+                }
+                t.insert(name.as_str(), n)?;
+            }
+            w.commit()?;
+            self.runs.replace(&names, runs::Run::open(&name, &path)?);
+            for s in names.iter().filter(|s| **s != name) {
+                let _ = std::fs::remove_file(runs::path_of(&self.index_dir, s));
+            }
+            self.merges.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(
+                run = %name,
+                sources = names.len(),
+                txids = n,
+                secs = started.elapsed().as_secs_f64(),
+                "txid index runs merged"
+            );
+        }
+        Ok(())
     }
 
     /// Where a txid (internal byte order) may be: every (height, index) the index lists
@@ -698,6 +804,27 @@ impl Store {
     /// Read errors.
     pub fn txid_candidates(&self, txid: &[u8; 32]) -> Result<Vec<(u64, u32)>> {
         self.runs.candidates(txid)
+    }
+
+    /// What a proof of transaction `index` of block `height` in `bundle` reads from the
+    /// stored upper merkle levels: the block's layout and the siblings above the proof's
+    /// chunk, to be checked against the header (`SparsePath::new`); `None` when the block's
+    /// levels are not stored.
+    ///
+    /// # Errors
+    /// Read errors.
+    pub fn upper_path(
+        &self,
+        bundle: &str,
+        height: u64,
+        index: u64,
+    ) -> Result<
+        Option<(
+            torrent_core::bsv::merkle::UpperLayout,
+            Vec<Option<torrent_core::bsv::hash::MerkleNode>>,
+        )>,
+    > {
+        self.levels.path(bundle, height, index)
     }
 
     /// The txid index: (runs, txids, bytes held in memory).
@@ -866,6 +993,11 @@ impl crate::metrics::Report for Store {
             "Transactions the txid index lists.",
             txids,
         )?;
+        out.counter(
+            "torrent_service_index_merges",
+            "Merges of txid index runs since start.",
+            self.merges.load(Ordering::Relaxed),
+        )?;
         out.gauge(
             "torrent_service_index_memory_bytes",
             "Bytes the txid index keeps in memory (block tables and bucket directories).",
@@ -946,6 +1078,70 @@ mod tests {
         let store = Store::open(&db).unwrap();
         assert_eq!(store.index_stats().0, 2, "both runs reopened");
         assert_eq!(store.txid_candidates(&txid(21)).unwrap(), vec![(20, 1)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn runs_of_like_size_are_merged_into_one_and_nothing_is_lost() {
+        let dir = temp("merge");
+        let db = dir.join("data.redb");
+        let store = Store::open(&db).unwrap();
+        let block = |h: u64| -> Vec<(u64, u32, [u8; 32])> {
+            (0..3).map(|i| (h, i, txid(h as u32 * 10 + i))).collect()
+        };
+        for h in 0..runs::FAN_IN as u64 + 1 {
+            let name = format!("b{h}");
+            store
+                .index_txids(
+                    &mut block(h).into_iter().map(Ok),
+                    &[(h, header(&name, 3))],
+                    &bundle(&name, h, h),
+                )
+                .unwrap();
+        }
+        // FAN_IN runs became one; the last bundle's run waits for others of its size.
+        assert_eq!(store.index_stats().0, 2);
+        assert_eq!(store.index_stats().1, 3 * (runs::FAN_IN as u64 + 1));
+        for h in 0..runs::FAN_IN as u64 + 1 {
+            for i in 0..3 {
+                assert_eq!(
+                    store.txid_candidates(&txid(h as u32 * 10 + i)).unwrap(),
+                    vec![(h, i)]
+                );
+            }
+        }
+        let mut files: Vec<String> = std::fs::read_dir(dir.join("index"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["b4.run", "merged-000000000-000000003.run"]);
+        // The merged run is the run its blocks give when built at once (canonical bytes).
+        let all: Vec<(u64, u32)> = (0..runs::FAN_IN as u32 * 3)
+            .map(|o| (torrent_core::txindex::key_of(&txid(o / 3 * 10 + o % 3)), o))
+            .collect();
+        let blocks = torrent_core::txindex::Blocks::new(
+            (0..runs::FAN_IN as u64)
+                .map(|height| torrent_core::txindex::RunBlock {
+                    height,
+                    tx_count: 3,
+                })
+                .collect(),
+        )
+        .unwrap();
+        assert!(
+            std::fs::read(dir.join("index/merged-000000000-000000003.run")).unwrap()
+                == torrent_core::txindex::encode(&blocks, all).unwrap()
+        );
+        // A crash between writing a run and recording it leaves a stray file: removed at
+        // the next start, the recorded runs kept.
+        drop(store);
+        std::fs::write(dir.join("index/b9.run"), b"partial").unwrap();
+        std::fs::write(dir.join("index/b8.run.tmp"), b"partial").unwrap();
+        let store = Store::open(&db).unwrap();
+        assert_eq!(store.index_stats().0, 2);
+        assert!(!dir.join("index/b9.run").exists() && !dir.join("index/b8.run.tmp").exists());
+        assert_eq!(store.txid_candidates(&txid(21)).unwrap(), vec![(2, 1)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

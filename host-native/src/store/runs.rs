@@ -12,7 +12,7 @@
 
 use std::collections::BinaryHeap;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
@@ -89,6 +89,16 @@ impl Run {
             .collect())
     }
 
+    /// The run's name (a bundle's, `migrated`, or `merged-<first>-<last>`).
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The blocks the run covers.
+    pub(crate) fn blocks(&self) -> &Blocks {
+        &self.blocks
+    }
+
     /// Entries.
     pub(crate) fn entries(&self) -> u64 {
         self.header.entries
@@ -115,6 +125,24 @@ impl Runs {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         open.retain(|r| r.name != run.name);
         open.push(Arc::new(run));
+    }
+
+    /// The open runs.
+    pub(crate) fn all(&self) -> Vec<Arc<Run>> {
+        self.open
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Swaps `merged` in for the runs named `sources`, at once for readers.
+    pub(crate) fn replace(&self, sources: &[String], merged: Run) {
+        let mut open = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        open.retain(|r| !sources.contains(&r.name) && r.name != merged.name);
+        open.push(Arc::new(merged));
     }
 
     /// Every location of `txid` any run lists (candidates), highest height first, each once.
@@ -150,6 +178,97 @@ impl Runs {
     }
 }
 
+/// Runs merged at once; a size class holds at most `FAN_IN - 1` runs between merges.
+pub(crate) const FAN_IN: usize = 4;
+
+/// Runs of fewer entries than this are all of one size class (1 Mi entries, 10 MiB).
+const SMALL_RUN: u64 = 1 << 20;
+
+/// The runs to merge next, if any: size-tiered, as Cassandra's STCS. Sorted by entries,
+/// runs are grouped while each is at most twice its group's mean (every run under
+/// [`SMALL_RUN`] in one group); the first group with at least [`FAN_IN`] runs whose blocks
+/// fit one run (2^32 transactions) is merged, smallest first. A merge at least doubles the
+/// largest of its runs, so each entry is rewritten about log2(total / [`SMALL_RUN`]) times
+/// at most, and a lookup reads one bucket per run: `FAN_IN - 1` runs per size class.
+pub(crate) fn plan(runs: &[Arc<Run>]) -> Option<Vec<Arc<Run>>> {
+    let mut sorted: Vec<&Arc<Run>> = runs.iter().collect();
+    sorted.sort_by_key(|r| (r.entries(), r.name.clone()));
+    let mut groups: Vec<Vec<&Arc<Run>>> = Vec::new();
+    for r in sorted {
+        let joins = groups.last().is_some_and(|g| {
+            let mean = g.iter().map(|r| r.entries()).sum::<u64>() / g.len() as u64;
+            r.entries() < SMALL_RUN || r.entries() <= mean.saturating_mul(2)
+        });
+        if joins {
+            groups.last_mut().expect("a group").push(r);
+        } else {
+            groups.push(vec![r]);
+        }
+    }
+    groups.into_iter().find_map(|g| {
+        let mut total = 0u64;
+        let take: Vec<Arc<Run>> = g
+            .into_iter()
+            .take_while(|r| {
+                total += r.blocks.total();
+                total <= txindex::MAX_ENTRIES
+            })
+            .cloned()
+            .collect();
+        (take.len() >= FAN_IN).then_some(take)
+    })
+}
+
+/// Merges `sources` into one run at `path` (through a temporary name, synced), streaming:
+/// memory is one read buffer per source. Returns the entries written.
+///
+/// # Errors
+/// I/O errors, or sources that disagree on a block's transaction count.
+pub(crate) fn merge_runs(path: &Path, sources: &[Arc<Run>]) -> Result<u64> {
+    let union = Blocks::union(sources.iter().map(|r| &r.blocks))?;
+    let streams = || -> Result<Vec<_>> {
+        sources
+            .iter()
+            .map(|r| {
+                let mut f = r.file.try_clone()?;
+                f.seek(SeekFrom::Start(r.header.entries_offset()))?;
+                let raw = BufReader::with_capacity(1 << 20, f.take(r.entries() * ENTRY_LEN as u64));
+                let mut next = entry_reader(raw);
+                let (blocks, union) = (&r.blocks, &union);
+                Ok(std::iter::from_fn(move || {
+                    next().map(|e| {
+                        let (key, o) = e?;
+                        let (height, index) = blocks.locate(o).with_context(|| {
+                            format!("run {}: ordinal {o} past its blocks", r.name)
+                        })?;
+                        let o = union
+                            .ordinal(height, index)
+                            .context("a block left out of the union")?;
+                        Ok((key, o))
+                    })
+                }))
+            })
+            .collect()
+    };
+    // Sources over disjoint blocks hold disjoint entries; otherwise (a bundle indexed again
+    // after a merge, the migrated run) one counting pass finds how many stay.
+    let disjoint = union.total() == sources.iter().map(|r| r.blocks.total()).sum::<u64>();
+    let count = if disjoint {
+        sources.iter().map(|r| r.entries()).sum()
+    } else {
+        merge_sorted(&mut streams()?, &mut |_, _| Ok(()))?
+    };
+    write_atomically(path, |out| {
+        let (mut w, head) = RunWriter::new(&union, count)?;
+        out.write_all(&head)?;
+        let n = merge_sorted(&mut streams()?, &mut |k, o| {
+            Ok(out.write_all(&w.push(k, o)?)?)
+        })?;
+        out.write_all(&w.finish()?)?;
+        Ok(n)
+    })
+}
+
 /// Where run `name` lives under `dir`.
 pub(crate) fn path_of(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.run"))
@@ -167,13 +286,11 @@ pub(crate) fn write_run(
     blocks: &Blocks,
     entries: &mut dyn Iterator<Item = Result<(u64, u32)>>,
 ) -> Result<u64> {
-    let dir = path.parent().context("run path without a directory")?;
-    std::fs::create_dir_all(dir)?;
     let tmp = path.with_extension("run.tmp");
     let mut spilled: Vec<PathBuf> = Vec::new();
-    let mut chunk: Vec<(u64, u32)> = Vec::with_capacity(CHUNK.min(1 << 16));
-    let mut total = 0u64;
-    let result = (|| -> Result<u64> {
+    let result = write_atomically(path, |out| {
+        let mut chunk: Vec<(u64, u32)> = Vec::with_capacity(CHUNK.min(1 << 16));
+        let mut total = 0u64;
         for e in entries {
             chunk.push(e?);
             total += 1;
@@ -183,7 +300,6 @@ pub(crate) fn write_run(
         }
         chunk.sort_unstable();
         let (mut w, head) = RunWriter::new(blocks, total)?;
-        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
         out.write_all(&head)?;
         if spilled.is_empty() {
             for (k, o) in chunk.drain(..) {
@@ -191,23 +307,49 @@ pub(crate) fn write_run(
             }
         } else {
             spilled.push(spill(&tmp, spilled.len(), &mut chunk)?);
-            merge_spilled(&spilled, &mut w, &mut out)?;
+            let mut readers = spilled
+                .iter()
+                .map(|p| {
+                    Ok(std::iter::from_fn(entry_reader(BufReader::with_capacity(
+                        1 << 16,
+                        File::open(p)?,
+                    ))))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            merge_sorted(&mut readers, &mut |k, o| Ok(out.write_all(&w.push(k, o)?)?))?;
         }
         out.write_all(&w.finish()?)?;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
         Ok(total)
-    })();
+    });
     for s in &spilled {
         let _ = std::fs::remove_file(s);
     }
+    result
+}
+
+/// Writes `path` through `<path>.tmp` (synced, then renamed, then the directory synced),
+/// so that a crash leaves the old file or the whole new one; the temporary file is removed
+/// on error.
+fn write_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<T>,
+) -> Result<T> {
+    let dir = path.parent().context("run path without a directory")?;
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("run.tmp");
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
+        let v = write(&mut out)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        Ok(v)
+    })();
     match result {
-        Ok(n) => {
-            std::fs::rename(&tmp, path)?;
+        Ok(v) => {
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();
             }
-            Ok(n)
+            Ok(v)
         }
         Err(e) => {
             let _ = std::fs::remove_file(&tmp);
@@ -229,33 +371,42 @@ fn spill(tmp: &Path, n: usize, chunk: &mut Vec<(u64, u32)>) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Streams the sorted spill files into `w` in order (a k-way merge).
-fn merge_spilled(files: &[PathBuf], w: &mut RunWriter, out: &mut impl Write) -> Result<()> {
-    let mut readers: Vec<BufReader<File>> = files
-        .iter()
-        .map(|p| Ok(BufReader::with_capacity(1 << 16, File::open(p)?)))
-        .collect::<Result<_>>()?;
-    let next = |r: &mut BufReader<File>| -> Result<Option<(u64, u32)>> {
+/// Reads raw entries (as runs and spill files store them) one at a time.
+fn entry_reader(mut r: impl Read) -> impl FnMut() -> Option<Result<(u64, u32)>> {
+    move || {
         let mut e = [0u8; ENTRY_LEN];
         match r.read_exact(&mut e) {
-            Ok(()) => Ok(txindex::decode_entries(&e).next()),
-            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
-            Err(err) => Err(err.into()),
-        }
-    };
-    let mut heap = BinaryHeap::new();
-    for (i, r) in readers.iter_mut().enumerate() {
-        if let Some(e) = next(r)? {
-            heap.push(std::cmp::Reverse((e, i)));
+            Ok(()) => txindex::decode_entries(&e).next().map(Ok),
+            Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof => None,
+            Err(err) => Some(Err(err.into())),
         }
     }
-    while let Some(std::cmp::Reverse(((k, o), i))) = heap.pop() {
-        out.write_all(&w.push(k, o)?)?;
-        if let Some(e) = next(&mut readers[i])? {
-            heap.push(std::cmp::Reverse((e, i)));
+}
+
+/// A k-way merge of sorted entry streams into `emit`, in order, each entry once (a
+/// transaction two inputs hold, one block in two runs, is emitted once).
+fn merge_sorted(
+    inputs: &mut [impl Iterator<Item = Result<(u64, u32)>>],
+    emit: &mut dyn FnMut(u64, u32) -> Result<()>,
+) -> Result<u64> {
+    let mut heap = BinaryHeap::with_capacity(inputs.len());
+    for (i, r) in inputs.iter_mut().enumerate() {
+        if let Some(e) = r.next() {
+            heap.push(std::cmp::Reverse((e?, i)));
         }
     }
-    Ok(())
+    let (mut last, mut n) = (None, 0u64);
+    while let Some(std::cmp::Reverse((e, i))) = heap.pop() {
+        if last != Some(e) {
+            emit(e.0, e.1)?;
+            last = Some(e);
+            n += 1;
+        }
+        if let Some(next) = inputs[i].next() {
+            heap.push(std::cmp::Reverse((next?, i)));
+        }
+    }
+    Ok(n)
 }
 
 /// The `(key, ordinal)` entry of transaction `index` of block `height` with `txid`.

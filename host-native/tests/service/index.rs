@@ -1,5 +1,6 @@
-//! The txid index (ADR 0003): one run per bundle, every transaction of the offloaded blocks
-//! listed, proofs asked for in a named block, and the index's Prometheus series.
+//! The txid index (ADR 0003): one run per bundle, merged when runs of like size pile up,
+//! every transaction of the offloaded blocks listed, proofs asked for in a named block, and
+//! the index's Prometheus series.
 
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_service::proto as pb;
@@ -31,21 +32,29 @@ fn every_transaction_is_indexed_and_a_proof_request_may_name_its_block() {
                 .len() as u64
         })
         .sum();
-    wait_for("four bundles indexed", 120, || {
+    // Four bundles, four runs of like size: merged into one as the fourth is indexed.
+    wait_for("four bundles indexed and their runs merged", 120, || {
         let text = metrics(&http);
-        metric(&text, "torrent_service_index_runs") == Some(4.0)
+        metric(&text, "torrent_service_index_merges_total") == Some(1.0)
     });
     let text = metrics(&http);
+    assert_eq!(metric(&text, "torrent_service_index_runs"), Some(1.0));
     assert_eq!(
         metric(&text, "torrent_service_index_txids"),
         Some(want as f64),
         "every transaction of blocks 0-255"
     );
     assert!(metric(&text, "torrent_service_index_memory_bytes").unwrap() > 0.0);
-    for run in 0..4 {
-        let name = format!("bsv-mainnet-{:09}-{:09}.run", run * 64, run * 64 + 63);
-        assert!(dir.join("data/index").join(&name).exists(), "{name}");
-    }
+    let mut files: Vec<String> = std::fs::read_dir(dir.join("data/index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        ["merged-000000000-000000255.run"],
+        "the bundles' runs are gone"
+    );
 
     // JSON: the block named, another block, a bad height.
     let proof = |q: &str| get(&format!("http://{http}/v1/proof/{TX_170_1}{q}"), None);
@@ -89,18 +98,109 @@ fn every_transaction_is_indexed_and_a_proof_request_may_name_its_block() {
     assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
     assert!(err.message().contains("is not in block 9"), "{err:?}");
 
+    // Every proof so far came from the stored upper levels: no block's tree was built.
+    let text = metrics(&http);
+    assert!(metric(&text, "torrent_proof_from_levels_total").unwrap() >= 3.0);
+    assert_eq!(metric(&text, "torrent_proof_cache_misses_total"), Some(0.0));
+
     // The runs survive a restart: the same proofs, no rebuild.
     svc.stop();
     let svc = Service::start_with(&dir, "");
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let text = metrics(&http);
-    assert_eq!(metric(&text, "torrent_service_index_runs"), Some(4.0));
+    assert_eq!(metric(&text, "torrent_service_index_runs"), Some(1.0));
     assert_eq!(
         metric(&text, "torrent_service_index_txids"),
         Some(want as f64)
     );
     let (status, body) = get(&format!("http://{http}/v1/proof/{TX_170_1}"), None);
     assert_eq!(status, 200, "{body}");
+}
+
+/// A proof reads its chunk of txids and one stored node per level, never the whole txid
+/// file; the stored levels are checked against the header, not trusted: damaged, the proof
+/// hashes the whole txid file instead and is the same.
+#[test]
+fn proofs_read_the_stored_upper_levels_and_check_them() {
+    use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
+    let dir = temp("index_levels");
+    let chain = dir.join("chain");
+    let blocks = write_chain(
+        &ChainSpec {
+            blocks: 2,
+            txs_per_block: 300,
+            block_size: None,
+            seed: 31,
+            start_time: 1_600_000_000,
+            payout: None,
+            stake_for: None,
+            repeat_coinbase: None,
+        },
+        &chain,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "network = \"regtest\"\nblock_source = \"dir:{}\"\nbundle_blocks = 2\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            chain.join("raw").display()
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("the bundle indexed", 120, || {
+        metric(&metrics(&http), "torrent_service_index_txids") == Some(600.0)
+    });
+    let txids: Vec<Vec<torrent_core::Txid>> = blocks
+        .iter()
+        .map(|b| {
+            let raw = std::fs::read(b.raw.as_ref().unwrap()).unwrap();
+            Block::decode(&raw, &BlockLimits::default())
+                .unwrap()
+                .txids()
+        })
+        .collect();
+    // Every transaction's proof, checked against its block's header.
+    let prove_all = |http: &str| {
+        for (h, block) in txids.iter().enumerate() {
+            let header = torrent_core::Header::decode(
+                &torrent_core::hex::decode(&blocks[h].header).unwrap(),
+            )
+            .unwrap();
+            for (i, t) in block.iter().enumerate() {
+                let (status, body) = get(&format!("http://{http}/v1/proof/{t}"), None);
+                assert_eq!(status, 200, "{h}/{i}: {body}");
+                let a: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(a["index"].as_u64(), Some(i as u64));
+                let bump = torrent_core::proof::bump::Bump::decode(
+                    &torrent_core::hex::decode(a["bump"].as_str().unwrap()).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(bump.compute_root(t).unwrap(), header.merkle_root, "{h}/{i}");
+            }
+        }
+    };
+    prove_all(&http);
+    let text = metrics(&http);
+    assert_eq!(
+        metric(&text, "torrent_proof_from_levels_total"),
+        Some(600.0)
+    );
+    assert_eq!(metric(&text, "torrent_proof_cache_misses_total"), Some(0.0));
+
+    // Every stored node zeroed: each block's tree is built from its txid file once, and the
+    // proofs are the same.
+    svc.stop();
+    let levels = dir.join("data/levels/bsv-regtest-000000000-000000001.levels");
+    let mut bytes = std::fs::read(&levels).unwrap();
+    bytes[16 + 24 * 2..].fill(0);
+    std::fs::write(&levels, bytes).unwrap();
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    prove_all(&http);
+    let text = metrics(&http);
+    assert_eq!(metric(&text, "torrent_proof_from_levels_total"), Some(0.0));
+    assert_eq!(metric(&text, "torrent_proof_cache_misses_total"), Some(2.0));
 }
 
 /// A txid in two blocks (BIP 30; here generated: block 4's coinbase is block 1's, in two
