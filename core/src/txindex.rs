@@ -177,6 +177,17 @@ impl Blocks {
             .flatten()
     }
 
+    /// The number to add to this table's ordinals to get `union`'s, when this table's blocks
+    /// sit together in `union` (no other block between its first and last, as a bundle's
+    /// blocks in a merge of bundles); `None` otherwise, or when `union` lacks one of them.
+    pub fn shift_into(&self, union: &Blocks) -> Option<u64> {
+        let (first, last) = (self.blocks.first()?, self.blocks.last()?);
+        let at = |h: u64| union.blocks.binary_search_by_key(&h, |b| b.height).ok();
+        let (j0, j1) = (at(first.height)?, at(last.height)?);
+        (j1 - j0 + 1 == self.blocks.len() && union.blocks[j0..=j1] == self.blocks[..])
+            .then(|| union.starts[j0])
+    }
+
     /// The (height, index) of `ordinal`, if it is one of the table's transactions.
     pub fn locate(&self, ordinal: u32) -> Option<(u64, u32)> {
         let o = u64::from(ordinal);
@@ -755,5 +766,38 @@ mod tests {
             })
         );
         assert_eq!(w.finish(), Err(RunError::Order), "one entry short");
+    }
+
+    #[test]
+    fn a_contiguous_table_shifts_into_a_union_by_one_number() {
+        let t = |hs: &[(u64, u32)]| {
+            Blocks::new(
+                hs.iter()
+                    .map(|&(height, tx_count)| RunBlock { height, tx_count })
+                    .collect(),
+            )
+            .unwrap()
+        };
+        let a = t(&[(1, 3), (2, 0), (3, 5)]);
+        let b = t(&[(7, 2), (9, 4)]);
+        let union = Blocks::union([&a, &b]).unwrap();
+        assert_eq!(a.shift_into(&union), Some(0));
+        assert_eq!(b.shift_into(&union), Some(8));
+        for (table, shift) in [(&a, 0u64), (&b, 8)] {
+            for o in 0..table.total() as u32 {
+                let (h, i) = table.locate(o).unwrap();
+                assert_eq!(
+                    u64::from(union.ordinal(h, i).unwrap()),
+                    u64::from(o) + shift
+                );
+            }
+        }
+        // Interleaved: block 5 of another table sits between 3 and 7.
+        let c = t(&[(3, 5), (7, 2)]);
+        let d = t(&[(5, 1)]);
+        let u2 = Blocks::union([&c, &d]).unwrap();
+        assert_eq!(c.shift_into(&u2), None);
+        assert_eq!(d.shift_into(&u2), Some(5));
+        assert_eq!(a.shift_into(&b), None);
     }
 }

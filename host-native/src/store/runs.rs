@@ -235,9 +235,14 @@ pub(crate) fn merge_runs(path: &Path, sources: &[Arc<Run>]) -> Result<u64> {
                 let raw = BufReader::with_capacity(1 << 20, f.take(r.entries() * ENTRY_LEN as u64));
                 let mut next = entry_reader(raw);
                 let (blocks, union) = (&r.blocks, &union);
+                // A bundle's blocks sit together in the union: one addition per entry.
+                let shift = blocks.shift_into(union);
                 Ok(std::iter::from_fn(move || {
                     next().map(|e| {
                         let (key, o) = e?;
+                        if let Some(s) = shift {
+                            return Ok((key, u32::try_from(u64::from(o) + s)?));
+                        }
                         let (height, index) = blocks.locate(o).with_context(|| {
                             format!("run {}: ordinal {o} past its blocks", r.name)
                         })?;
@@ -289,7 +294,10 @@ pub(crate) fn write_run(
     let tmp = path.with_extension("run.tmp");
     let mut spilled: Vec<PathBuf> = Vec::new();
     let result = write_atomically(path, |out| {
-        let mut chunk: Vec<(u64, u32)> = Vec::with_capacity(CHUNK.min(1 << 16));
+        // Sized once (at most the bundle's transactions): a vector grown by doubling leaves
+        // freed blocks of every size behind, which glibc keeps resident.
+        let cap = usize::try_from(blocks.total()).unwrap_or(CHUNK).min(CHUNK);
+        let mut chunk: Vec<(u64, u32)> = Vec::with_capacity(cap);
         let mut total = 0u64;
         for e in entries {
             chunk.push(e?);
