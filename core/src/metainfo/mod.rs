@@ -174,6 +174,60 @@ fn safe_component(c: &str) -> Result<(), MetainfoError> {
     Ok(())
 }
 
+/// Re-encodes the torrent `bytes` as [`Metainfo::reencode`] does, from the raw values of
+/// its `info` and `piece layers` keys alone (the info dictionary is not parsed): for a
+/// server that keeps many torrents as bytes only.
+///
+/// # Errors
+/// [`MetainfoError`] for bytes that are not a torrent with an `info` dictionary.
+pub fn reencode_raw(
+    bytes: &[u8],
+    announce: Option<&str>,
+    url_list: &[String],
+    limits: &Limits,
+) -> Result<Vec<u8>, MetainfoError> {
+    let info = bencode::raw_dict_value(bytes, "info", limits)?
+        .ok_or(MetainfoError::Missing { key: "info" })?;
+    let layers = bencode::raw_dict_value(bytes, "piece layers", limits)?.filter(|l| *l != b"de");
+    Ok(encode_parts(announce, info, layers, url_list))
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(alloc::format!("{}:", b.len()).as_bytes());
+    out.extend_from_slice(b);
+}
+
+/// A torrent of these parts, keys in canonical order.
+fn encode_parts(
+    announce: Option<&str>,
+    info_raw: &[u8],
+    layers_raw: Option<&[u8]>,
+    url_list: &[String],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(info_raw.len() + layers_raw.map_or(0, <[u8]>::len) + 256);
+    out.push(b'd');
+    if let Some(announce) = announce {
+        put_bytes(&mut out, b"announce");
+        put_bytes(&mut out, announce.as_bytes());
+    }
+    put_bytes(&mut out, b"info");
+    out.extend_from_slice(info_raw);
+    if let Some(layers) = layers_raw {
+        put_bytes(&mut out, b"piece layers");
+        out.extend_from_slice(layers);
+    }
+    if !url_list.is_empty() {
+        put_bytes(&mut out, b"url-list");
+        out.push(b'l');
+        for u in url_list {
+            put_bytes(&mut out, u.as_bytes());
+        }
+        out.push(b'e');
+    }
+    out.push(b'e');
+    out
+}
+
 impl Metainfo {
     /// Parses and validates a .torrent.
     ///
@@ -372,37 +426,16 @@ impl Metainfo {
     /// Re-encodes the torrent with the given tracker (none: a trackerless torrent) and web
     /// seeds, keeping the raw `info` bytes and the piece layers. Canonical key order.
     pub fn reencode(&self, announce: Option<&str>, url_list: &[String]) -> Vec<u8> {
-        fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-            out.extend_from_slice(alloc::format!("{}:", b.len()).as_bytes());
-            out.extend_from_slice(b);
-        }
-        let mut out = Vec::with_capacity(self.info_raw.len() + 256);
-        out.push(b'd');
-        if let Some(announce) = announce {
-            bytes(&mut out, b"announce");
-            bytes(&mut out, announce.as_bytes());
-        }
-        bytes(&mut out, b"info");
-        out.extend_from_slice(&self.info_raw);
-        if !self.piece_layers.is_empty() {
-            bytes(&mut out, b"piece layers");
-            out.push(b'd');
+        let layers = (!self.piece_layers.is_empty()).then(|| {
+            let mut d = alloc::vec![b'd'];
             for (k, v) in &self.piece_layers {
-                bytes(&mut out, k);
-                bytes(&mut out, v);
+                put_bytes(&mut d, k);
+                put_bytes(&mut d, v);
             }
-            out.push(b'e');
-        }
-        if !url_list.is_empty() {
-            bytes(&mut out, b"url-list");
-            out.push(b'l');
-            for u in url_list {
-                bytes(&mut out, u.as_bytes());
-            }
-            out.push(b'e');
-        }
-        out.push(b'e');
-        out
+            d.push(b'e');
+            d
+        });
+        encode_parts(announce, &self.info_raw, layers.as_deref(), url_list)
     }
 
     /// Returns the total length of all files, pad files included.
@@ -529,5 +562,19 @@ mod tests {
             serde_json::from_str::<InfoHashV1>(&alloc::format!("\"{v2}\"")).is_err(),
             "a v2 hash"
         );
+    }
+
+    #[test]
+    fn a_raw_reencoding_is_the_parsed_one() {
+        let t = b"d8:announce3:abc7:comment2:hi4:infod6:lengthi5e4:name1:x12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaae8:url-listl1:uee";
+        let m = Metainfo::parse(t, &Limits::default()).unwrap();
+        let seeds = ["http://s/".to_string()];
+        for (announce, urls) in [(None, &[][..]), (Some("http://t/a"), &seeds[..])] {
+            assert_eq!(
+                reencode_raw(t, announce, urls, &Limits::default()).unwrap(),
+                m.reencode(announce, urls)
+            );
+        }
+        assert!(reencode_raw(b"d4:name1:xe", None, &[], &Limits::default()).is_err());
     }
 }

@@ -17,14 +17,26 @@ use torrent_core::metainfo::Metainfo;
 
 use crate::tracker::{Known, Tracker};
 
-/// One torrent of the bundle store, parsed once.
+/// One torrent of the bundle store, read once. Only its bytes and what the routes need are
+/// kept: a parsed torrent takes about five times its size (its info dictionary as a tree),
+/// and the aged chain is thousands of bundles.
 #[derive(Debug)]
 pub struct Entry {
     /// Its bytes as stored.
     pub bytes: Vec<u8>,
-    /// Parsed.
-    pub meta: Metainfo,
+    /// Torrent name.
+    pub name: String,
+    /// v1 info-hash.
+    pub infohash_v1: Option<torrent_core::metainfo::InfoHashV1>,
+    /// Name, heights, info-hashes and magnet link, for a bundle torrent.
+    pub summary: Option<BundleSummary>,
+    /// The file it was read from: name, length and modification time. Torrents are
+    /// written under a temporary name and renamed into place, so the same three mean the
+    /// same bytes, and a rescan reuses the entry instead of reading and parsing it again.
+    file: FileStamp,
 }
+
+type FileStamp = (std::ffi::OsString, u64, Option<std::time::SystemTime>);
 
 /// What the bundle store held at the last scan.
 #[derive(Debug, Default)]
@@ -82,17 +94,19 @@ impl Catalog {
         {
             return false;
         }
-        let entries: Vec<Arc<Entry>> = scan(&self.root)
+        let known: HashMap<FileStamp, Arc<Entry>> = self
+            .entries()
             .into_iter()
-            .map(|(bytes, meta)| Arc::new(Entry { bytes, meta }))
+            .map(|e| (e.file.clone(), e))
             .collect();
+        let entries = scan(&self.root, &known);
         let by_hash: HashMap<String, usize> = entries
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| e.meta.infohash_v1.map(|h| (h.to_string(), i)))
+            .filter_map(|(i, e)| e.infohash_v1.map(|h| (h.to_string(), i)))
             .collect();
         self.known
-            .replace(entries.iter().filter_map(|e| e.meta.infohash_v1).collect());
+            .replace(entries.iter().filter_map(|e| e.infohash_v1).collect());
         if let Ok(mut s) = self.snapshot.write() {
             *s = Arc::new(Snapshot {
                 stamp: now,
@@ -121,7 +135,7 @@ impl Catalog {
     pub fn by_name(&self, name: &str) -> Option<Arc<Entry>> {
         let s = self.snapshot.read().ok()?;
         s.entries
-            .binary_search_by(|e| e.meta.name.as_str().cmp(name))
+            .binary_search_by(|e| e.name.as_str().cmp(name))
             .ok()
             .and_then(|i| s.entries.get(i))
             .cloned()
@@ -177,26 +191,43 @@ pub(crate) struct BundleEntry {
 }
 
 /// Reads every bundle torrent in `root` (files that do not parse are skipped and logged),
-/// sorted by name.
-fn scan(root: &Path) -> Vec<(Vec<u8>, Metainfo)> {
+/// sorted by name; a file `known` already holds, by name, length and modification time, is
+/// taken from there, so a scan after one new bundle parses one torrent, not all of them.
+fn scan(root: &Path, known: &HashMap<FileStamp, Arc<Entry>>) -> Vec<Arc<Entry>> {
     let Ok(rd) = std::fs::read_dir(root) else {
         return Vec::new();
     };
-    let mut out: Vec<(Vec<u8>, Metainfo)> = rd
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "torrent"))
-        .filter_map(|p| {
+    let mut out: Vec<Arc<Entry>> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            Path::new(&e.file_name())
+                .extension()
+                .is_some_and(|x| x == "torrent")
+        })
+        .filter_map(|e| {
+            let md = e.metadata().ok()?;
+            let file: FileStamp = (e.file_name(), md.len(), md.modified().ok());
+            if let Some(entry) = known.get(&file) {
+                return Some(Arc::clone(entry));
+            }
+            let p = e.path();
             let bytes = std::fs::read(&p).ok()?;
             match Metainfo::parse(&bytes, &Limits::default()) {
-                Ok(m) => Some((bytes, m)),
-                Err(e) => {
-                    tracing::warn!(path = %p.display(), "skipping unreadable torrent: {e}");
+                Ok(meta) => Some(Arc::new(Entry {
+                    name: meta.name.clone(),
+                    infohash_v1: meta.infohash_v1,
+                    summary: BundleSummary::of(&meta),
+                    bytes,
+                    file,
+                })),
+                Err(err) => {
+                    tracing::warn!(path = %p.display(), "skipping unreadable torrent: {err}");
                     None
                 }
             }
         })
         .collect();
-    out.sort_by(|a, b| a.1.name.cmp(&b.1.name));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
@@ -207,7 +238,7 @@ pub(crate) async fn list(State(r): State<Registry>) -> Response {
         .entries()
         .iter()
         .filter_map(|e| {
-            let summary = BundleSummary::of(&e.meta)?;
+            let summary = e.summary.clone()?;
             let ih = summary.infohash_v1;
             let rec = r.store.bundle(&summary.name).ok().flatten();
             Some(BundleEntry {
@@ -235,10 +266,14 @@ pub(crate) async fn torrent(State(r): State<Registry>, UrlPath(file): UrlPath<St
         Some(e) => {
             // Bundles this service made announce where its tracker and web seed are now
             // (ports may differ from the run that wrote them); the info is untouched.
-            let bytes = match (&r.urls, r.store.bundle(&e.meta.name)) {
-                (Some((announce, seed)), Ok(Some(_))) => {
-                    e.meta.reencode(Some(announce), std::slice::from_ref(seed))
-                }
+            let bytes = match (&r.urls, r.store.bundle(&e.name)) {
+                (Some((announce, seed)), Ok(Some(_))) => torrent_core::metainfo::reencode_raw(
+                    &e.bytes,
+                    Some(announce),
+                    std::slice::from_ref(seed),
+                    &Limits::default(),
+                )
+                .unwrap_or_else(|_| e.bytes.clone()),
                 _ => e.bytes.clone(),
             };
             ([(header::CONTENT_TYPE, "application/x-bittorrent")], bytes).into_response()

@@ -425,11 +425,7 @@ impl Proofs {
             .map_err(|e| ProofFailure::Internal(e.to_string()))?;
         let magnet = catalog
             .by_name(&hr.bundle)
-            .map(|e| {
-                let a: Vec<&str> = e.meta.announce.iter().map(String::as_str).collect();
-                let w: Vec<&str> = e.meta.url_list.iter().map(String::as_str).collect();
-                e.meta.magnet(&a, &w)
-            })
+            .and_then(|e| e.summary.as_ref().map(|s| s.magnet.clone()))
             .unwrap_or_default();
         Ok(pb::Bundle {
             name: hr.bundle.clone(),
