@@ -115,7 +115,8 @@ PY
 peak=$(hwm)
 kill "$SVC"; wait "$SVC" 2>/dev/null || true
 echo
-echo "block $SIZE, $TXS txs: written ${AT[written]:-?} s, indexed ${AT[indexed]:-?} s, seeding ${AT[seeding]:-?} s after start; download $dl_s s"
+stages=""; for s in written indexed published seeding; do [ -n "${AT[$s]:-}" ] && stages="$stages $s ${AT[$s]} s,"; done
+echo "block $SIZE, $TXS txs; after start:${stages%,} (stages polled every 0.5 s); download $dl_s s"
 echo "service peak RSS: $peak MiB (limit $LIMIT_MIB MiB)"
 [ "$peak" -le "$LIMIT_MIB" ] || { echo "FAIL: peak RSS above $LIMIT_MIB MiB" >&2; exit 1; }
 echo "PASS"

@@ -57,7 +57,7 @@ make_cgroup() { # limit_bytes -> prints the cgroup directory, or nothing
     fi
 }
 set_limit() { # dir, bytes
-    echo "$2" > "$1/memory.max" 2>/dev/null || echo "$2" > "$1/memory.limit_in_bytes"
+    if [ -f "$1/memory.max" ]; then echo "$2" > "$1/memory.max"; else echo "$2" > "$1/memory.limit_in_bytes"; fi
 }
 cgroup_peak() { # dir -> peak bytes charged (RSS and page cache)
     cat "$1/memory.peak" 2>/dev/null || cat "$1/memory.max_usage_in_bytes" 2>/dev/null || echo 0
