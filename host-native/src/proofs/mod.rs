@@ -3,11 +3,15 @@
 //! The txid index (run files, ADR 0003) gives the heights and positions a txid may be at,
 //! highest first, and the block's txid file decides (a duplicate txid, BIP 30, is in two
 //! blocks; a false match of the index's 48-bit key in none); the header store gives the
-//! block's header, tx count and bundle. The proof itself comes from the block's txid file:
-//! its upper merkle levels are computed once per block (one streaming pass, checked against
-//! the header's merkle root) and cached (about 4 MB per million transactions), and each
-//! proof then reads one 512-byte chunk of 16 txids (`pread`) and hashes 15 nodes. When the txid file is not local (pruned bundle
-//! data), only that file is fetched from the swarm, checked the same way, and kept.
+//! block's header, tx count and bundle. The proof itself reads one 512-byte chunk of 16
+//! txids from the block's txid file (`pread`) and one stored node per merkle level above it
+//! (the levels written when the block was indexed), and checks them together against the
+//! header's merkle root (`SparsePath`): about 40 hashes, nothing held per block. A block
+//! without usable stored levels (indexed by an older version, or damaged) has its upper
+//! levels computed once from its txid file (one streaming pass, checked against the root)
+//! and cached (about 4 MB per million transactions, `proof_cache_blocks` blocks). When the
+//! txid file is not local (pruned bundle data), only that file is fetched from the swarm,
+//! checked the same way, and kept.
 //!
 //! Files: this one proves (index, headers, tree cache, swarm fetch); [`answer`] holds the
 //! request and answer types shared with the transports; [`seeders`] asks seeders' proof

@@ -1,6 +1,8 @@
 //! The embedded database (redb): seeder accounts, passkeys, used registration nonces,
 //! bundles, audits, the header store, and the manifest of the txid index, whose entries live
-//! in run files beside the database (`runs`, ADR 0003).
+//! in run files beside the database (`runs`, ADR 0003: one per bundle, merged when runs of
+//! like size pile up), next to every indexed block's upper merkle levels (`levels`), which
+//! proofs read one node per level instead of hashing a block's whole txid file.
 //!
 //! Every change is committed (and so durable) before the request that caused it is
 //! answered. Values are small JSON documents so that the schema can grow without migrations.
