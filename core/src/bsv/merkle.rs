@@ -755,11 +755,9 @@ mod tests {
         assert_eq!(root(&[]), Err(MerkleError::Empty));
     }
 
-    /// Reads a path out of an encoded upper tree as a host would from a file.
-    fn sparse(tree: &UpperTree, bytes: &[u8], index: u64, txids: &[Txid]) -> SparsePath {
-        let layout = tree.layout();
-        let (first, len) = layout.chunk_of(index);
-        let siblings = layout
+    /// The siblings a proof of `index` reads from encoded levels, as a host would from a file.
+    fn read_siblings(layout: &UpperLayout, index: u64, bytes: &[u8]) -> Vec<Option<MerkleNode>> {
+        layout
             .siblings(index)
             .map(|at| {
                 at.map(|at| {
@@ -767,8 +765,14 @@ mod tests {
                     MerkleNode::from_byte_array(bytes[at..at + 32].try_into().unwrap())
                 })
             })
-            .collect();
+            .collect()
+    }
+
+    fn sparse(tree: &UpperTree, bytes: &[u8], index: u64, txids: &[Txid]) -> SparsePath {
+        let layout = tree.layout();
+        let (first, len) = layout.chunk_of(index);
         let chunk = &txids[first as usize..(first + len) as usize];
+        let siblings = read_siblings(&layout, index, bytes);
         SparsePath::new(layout, index, chunk, siblings, tree.root()).unwrap()
     }
 
@@ -813,31 +817,12 @@ mod tests {
         let mut bytes = tree.encode();
         let at = layout.siblings(5).flatten().last().unwrap() as usize;
         bytes[at] ^= 1;
-        let siblings: Vec<Option<MerkleNode>> = layout
-            .siblings(5)
-            .map(|o| {
-                o.map(|o| {
-                    MerkleNode::from_byte_array(
-                        bytes[o as usize..o as usize + 32].try_into().unwrap(),
-                    )
-                })
-            })
-            .collect();
-        let err = SparsePath::new(layout, 5, &txids[4..8], siblings.clone(), tree.root());
+        let siblings = read_siblings(&layout, 5, &bytes);
+        let err = SparsePath::new(layout, 5, &txids[4..8], siblings, tree.root());
         assert_eq!(err.unwrap_err(), MerkleError::ChunkMismatch { first: 4 });
         let mut chunk = txids[4..8].to_vec();
         chunk[1] = leaf(99);
-        let good = tree.encode();
-        let siblings: Vec<Option<MerkleNode>> = layout
-            .siblings(5)
-            .map(|o| {
-                o.map(|o| {
-                    MerkleNode::from_byte_array(
-                        good[o as usize..o as usize + 32].try_into().unwrap(),
-                    )
-                })
-            })
-            .collect();
+        let siblings = read_siblings(&layout, 5, &tree.encode());
         assert!(SparsePath::new(layout, 5, &chunk, siblings.clone(), tree.root()).is_err());
         assert!(SparsePath::new(layout, 5, &txids[4..7], siblings, tree.root()).is_err());
     }

@@ -4,6 +4,7 @@
 
 use torrent_core::bsv::block::{Block, BlockLimits};
 use torrent_service::proto as pb;
+use torrent_tests::chain_gen::{ChainSpec, GeneratedBlock, OutputFormat, write_chain};
 
 use crate::common::{Service, block_dir, get, metric, metrics, temp, wait_for};
 
@@ -122,44 +123,12 @@ fn every_transaction_is_indexed_and_a_proof_request_may_name_its_block() {
 /// hashes the whole txid file instead and is the same.
 #[test]
 fn proofs_read_the_stored_upper_levels_and_check_them() {
-    use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
     let dir = temp("index_levels");
-    let chain = dir.join("chain");
-    let blocks = write_chain(
-        &ChainSpec {
-            blocks: 2,
-            txs_per_block: 300,
-            block_size: None,
-            seed: 31,
-            start_time: 1_600_000_000,
-            payout: None,
-            stake_for: None,
-            repeat_coinbase: None,
-        },
-        &chain,
-        OutputFormat::Raw,
-    )
-    .unwrap();
-    let svc = Service::start_with(
-        &dir,
-        &format!(
-            "network = \"regtest\"\nblock_source = \"dir:{}\"\nbundle_blocks = 2\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
-            chain.join("raw").display()
-        ),
-    );
+    let (svc, blocks, txids) = offloaded_chain(&dir, (2, 300, 31), None, 2);
     let http = svc.ready["http"].as_str().unwrap().to_string();
     wait_for("the bundle indexed", 120, || {
         metric(&metrics(&http), "torrent_service_index_txids") == Some(600.0)
     });
-    let txids: Vec<Vec<torrent_core::Txid>> = blocks
-        .iter()
-        .map(|b| {
-            let raw = std::fs::read(b.raw.as_ref().unwrap()).unwrap();
-            Block::decode(&raw, &BlockLimits::default())
-                .unwrap()
-                .txids()
-        })
-        .collect();
     // Every transaction's proof, checked against its block's header.
     let prove_all = |http: &str| {
         for (h, block) in txids.iter().enumerate() {
@@ -208,40 +177,11 @@ fn proofs_read_the_stored_upper_levels_and_check_them() {
 /// the answer is the higher block's, listing the other.
 #[test]
 fn a_txid_in_two_blocks_is_proven_in_each_and_the_other_is_listed() {
-    use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
     let dir = temp("index_bip30");
-    let chain = dir.join("chain");
-    let blocks = write_chain(
-        &ChainSpec {
-            blocks: 6,
-            txs_per_block: 5,
-            block_size: None,
-            seed: 30,
-            start_time: 1_600_000_000,
-            payout: None,
-            stake_for: None,
-            repeat_coinbase: Some((1, 4)),
-        },
-        &chain,
-        OutputFormat::Raw,
-    )
-    .unwrap();
-    let txids = |h: usize| {
-        let raw = std::fs::read(blocks[h].raw.as_ref().unwrap()).unwrap();
-        Block::decode(&raw, &BlockLimits::default())
-            .unwrap()
-            .txids()
-    };
-    let (one, four) = (txids(1), txids(4));
+    let (svc, blocks, txids) = offloaded_chain(&dir, (6, 5, 30), Some((1, 4)), 3);
+    let (one, four) = (&txids[1], &txids[4]);
     assert_eq!(one[0], four[0], "the generator repeated the coinbase");
     assert_ne!(one[1], four[1]);
-    let svc = Service::start_with(
-        &dir,
-        &format!(
-            "network = \"regtest\"\nblock_source = \"dir:{}\"\nbundle_blocks = 3\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
-            chain.join("raw").display()
-        ),
-    );
     let http = svc.ready["http"].as_str().unwrap().to_string();
     wait_for("both bundles indexed", 120, || {
         metric(&metrics(&http), "torrent_service_index_runs") == Some(2.0)
@@ -286,4 +226,49 @@ fn a_txid_in_two_blocks_is_proven_in_each_and_the_other_is_listed() {
     }
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A generated regtest chain of `blocks` blocks of `txs` transactions (block `to` repeating
+/// block `from`'s coinbase when `repeat` says so) and a service offloading it in bundles of
+/// `bundle_blocks` without seeding or pruning; returns the service, the blocks and their
+/// txids.
+fn offloaded_chain(
+    dir: &std::path::Path,
+    (blocks, txs, seed): (u64, u64, u64),
+    repeat: Option<(u64, u64)>,
+    bundle_blocks: u64,
+) -> (Service, Vec<GeneratedBlock>, Vec<Vec<torrent_core::Txid>>) {
+    let chain = dir.join("chain");
+    let generated = write_chain(
+        &ChainSpec {
+            blocks,
+            txs_per_block: txs,
+            block_size: None,
+            seed,
+            start_time: 1_600_000_000,
+            payout: None,
+            stake_for: None,
+            repeat_coinbase: repeat,
+        },
+        &chain,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let txids = generated
+        .iter()
+        .map(|b| {
+            let raw = std::fs::read(b.raw.as_ref().unwrap()).unwrap();
+            Block::decode(&raw, &BlockLimits::default())
+                .unwrap()
+                .txids()
+        })
+        .collect();
+    let svc = Service::start_with(
+        dir,
+        &format!(
+            "network = \"regtest\"\nblock_source = \"dir:{}\"\nbundle_blocks = {bundle_blocks}\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            chain.join("raw").display()
+        ),
+    );
+    (svc, generated, txids)
 }
