@@ -240,6 +240,43 @@ impl Pipeline {
         }
     }
 
+    /// After a migration from the old txid table (ADR 0003), indexes every indexed bundle
+    /// whose txid files are here again from those files, so that a txid of two blocks
+    /// (BIP 30), which the old table listed in one, is found in both, and every block gets
+    /// its stored merkle levels; then drops the migrated run where the bundles cover it
+    /// ([`Store::finish_reindex`]). A bundle whose files are gone keeps its migrated
+    /// entries. Returns how many bundles were indexed again; nothing to do returns 0.
+    ///
+    /// # Errors
+    /// Database errors; a bundle that cannot be read is skipped and logged.
+    pub fn reindex_migrated(&self) -> Result<usize> {
+        if !self.store.awaits_reindex() {
+            return Ok(0);
+        }
+        let mut done = 0;
+        for rec in self.store.bundles()? {
+            if rec.stage() < Stage::Indexed {
+                continue;
+            }
+            let again = self.metainfo(&rec.name).and_then(|(_, m)| {
+                let headers = header_records(&rec.name, &m)?;
+                let mut txids = txid_stream(&self.bundles.join(&rec.name), &m)?;
+                self.store.reindex_txids(&mut txids, &headers, &rec.name)
+            });
+            match again {
+                Ok(n) => {
+                    done += 1;
+                    tracing::info!(name = %rec.name, txids = n, "bundle indexed again after the migration");
+                }
+                Err(e) => {
+                    tracing::warn!(name = %rec.name, "not indexed again, its migrated entries stay: {e:#}")
+                }
+            }
+        }
+        self.store.finish_reindex()?;
+        Ok(done)
+    }
+
     /// Sends a bundle's reference (its `.torrent` and magnet) to Galaxy's Overlay service.
     ///
     /// # Errors
@@ -491,6 +528,16 @@ pub async fn offload_loop(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut seeded = std::collections::HashSet::new();
+    let pb = Arc::clone(&p);
+    match tokio::task::spawn_blocking(move || pb.reindex_migrated()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            bundles = n,
+            "txid index rebuilt from the txid files after the migration"
+        ),
+        Ok(Err(e)) => tracing::error!("indexing again after the migration: {e:#}"),
+        Err(e) => tracing::error!("indexing again after the migration: {e}"),
+    }
     loop {
         let pb = Arc::clone(&p);
         let offloaded = tokio::task::spawn_blocking(move || -> Result<usize> {

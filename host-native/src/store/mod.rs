@@ -39,6 +39,11 @@ pub const LEVELS_CHUNK_LOG2: u32 = 4;
 /// at most three batches held).
 const LEVELS_BATCH: usize = 1 << 16;
 
+/// The run a migration from the old txid table writes.
+const MIGRATED: &str = "migrated";
+/// What is left of it once its bundles were indexed again (blocks without txid files).
+const MIGRATED_REST: &str = "migrated-rest";
+
 const INDEX_RUNS: TableDefinition<'_, &str, u64> = TableDefinition::new("index_runs");
 const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
 /// Counters that must survive deletions (account ids are never reused).
@@ -393,7 +398,8 @@ impl Store {
     /// out as the run `migrated` (over every block in the header store), record the run and
     /// drop the table, in that order, so that a crash at any point migrates again or is done.
     /// The old table kept one location per txid, so a txid of two blocks (BIP 30) is listed
-    /// in the last one indexed until its bundle is indexed again.
+    /// in the last one indexed until the offload pipeline indexes the bundles again from
+    /// their txid files (`Pipeline::reindex_migrated`, at start).
     fn migrate_txids(&self) -> Result<()> {
         let db = self.db()?;
         let r = db.begin_read()?;
@@ -429,7 +435,7 @@ impl Store {
                 runs::entry(&blocks, height, index, &txid)
             });
             runs::write_run(
-                &runs::path_of(&self.index_dir, "migrated"),
+                &runs::path_of(&self.index_dir, MIGRATED),
                 &blocks,
                 &mut entries,
             )?;
@@ -438,7 +444,7 @@ impl Store {
         drop(r);
         let w = db.begin_write()?;
         if rows > 0 {
-            w.open_table(INDEX_RUNS)?.insert("migrated", rows)?;
+            w.open_table(INDEX_RUNS)?.insert(MIGRATED, rows)?;
         }
         w.delete_table(LEGACY_TXIDS)?;
         w.commit()?;
@@ -710,6 +716,102 @@ impl Store {
         headers: &[(u64, HeaderRecord)],
         rec: &BundleRecord,
     ) -> Result<u64> {
+        let n = self.write_index(txids, headers, &rec.name, Some(rec))?;
+        self.merge_runs()?;
+        Ok(n)
+    }
+
+    /// Indexes an already indexed bundle again from its txids, leaving its record alone:
+    /// after a migration from the old table (ADR 0003), where a txid of two blocks had lost
+    /// one of them and no block had stored merkle levels. Runs are not merged here; see
+    /// [`Store::finish_reindex`].
+    ///
+    /// # Errors
+    /// Read, write and database errors.
+    pub fn reindex_txids(
+        &self,
+        txids: &mut dyn Iterator<Item = Result<(u64, u32, [u8; 32])>>,
+        headers: &[(u64, HeaderRecord)],
+        name: &str,
+    ) -> Result<u64> {
+        self.write_index(txids, headers, name, None)
+    }
+
+    /// Whether the run a migration wrote is still waiting for its bundles to be indexed
+    /// again.
+    pub fn awaits_reindex(&self) -> bool {
+        self.runs.all().iter().any(|r| r.name() == MIGRATED)
+    }
+
+    /// Ends a re-index: the migrated run is dropped when the bundles' runs now cover every
+    /// block it lists, otherwise kept under the name `migrated-rest` (so that the next
+    /// start does not index again); then runs are merged as usual.
+    ///
+    /// # Errors
+    /// Read, write and database errors.
+    pub fn finish_reindex(&self) -> Result<()> {
+        let _writer = self
+            .index_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all = self.runs.all();
+        let Some(migrated) = all.iter().find(|r| r.name() == MIGRATED) else {
+            return Ok(());
+        };
+        let covered: std::collections::HashSet<torrent_core::txindex::RunBlock> = all
+            .iter()
+            .filter(|r| r.name() != MIGRATED)
+            .flat_map(|r| r.blocks().blocks().iter().copied())
+            .collect();
+        let rest = migrated
+            .blocks()
+            .blocks()
+            .iter()
+            .filter(|b| !covered.contains(b))
+            .count();
+        let old = runs::path_of(&self.index_dir, MIGRATED);
+        let w = self.db()?.begin_write()?;
+        if rest == 0 {
+            w.open_table(INDEX_RUNS)?.remove(MIGRATED)?;
+            w.commit()?;
+            self.runs.remove(MIGRATED);
+            let _ = std::fs::remove_file(&old);
+            tracing::info!("the migrated txid index run is covered by the bundles' runs: dropped");
+        } else {
+            // A second name for the same file first, so that a crash before or after the
+            // commit leaves the name the database lists.
+            let new = runs::path_of(&self.index_dir, MIGRATED_REST);
+            let _ = std::fs::remove_file(&new);
+            std::fs::hard_link(&old, &new)?;
+            {
+                let mut t = w.open_table(INDEX_RUNS)?;
+                t.remove(MIGRATED)?;
+                t.insert(MIGRATED_REST, migrated.entries())?;
+            }
+            w.commit()?;
+            self.runs.replace(
+                &[MIGRATED.to_string()],
+                runs::Run::open(MIGRATED_REST, &new)?,
+            );
+            let _ = std::fs::remove_file(&old);
+            tracing::info!(
+                blocks = rest,
+                "blocks of the migrated txid index have no txid files to index again from; kept as run {MIGRATED_REST}"
+            );
+        }
+        drop(_writer);
+        self.merge_runs()
+    }
+
+    /// Writes the run and merkle levels of `name`'s txids, then records them (and `rec`,
+    /// when given) in one transaction.
+    fn write_index(
+        &self,
+        txids: &mut dyn Iterator<Item = Result<(u64, u32, [u8; 32])>>,
+        headers: &[(u64, HeaderRecord)],
+        name: &str,
+        rec: Option<&BundleRecord>,
+    ) -> Result<u64> {
         let blocks = torrent_core::txindex::Blocks::new(
             headers
                 .iter()
@@ -723,10 +825,10 @@ impl Store {
                 .collect::<Result<Vec<_>>>()?,
         )?;
         // The run first (written whole, synced, renamed), then the records that point to it.
-        let path = runs::path_of(&self.index_dir, &rec.name);
+        let path = runs::path_of(&self.index_dir, name);
         let levels = levels::LevelsWriter::new(
             self.levels.dir(),
-            &rec.name,
+            name,
             LEVELS_CHUNK_LOG2,
             headers.iter().map(|(h, hr)| (*h, hr.tx_count)).collect(),
         )?;
@@ -762,10 +864,10 @@ impl Store {
                 .join()
                 .map_err(|_| anyhow::anyhow!("the merkle levels thread panicked"))??;
             let n = written?;
-            levels.finish(self.levels.dir(), &rec.name)?;
+            levels.finish(self.levels.dir(), name)?;
             Ok(n)
         })?;
-        self.levels.forget(&rec.name);
+        self.levels.forget(name);
         let _writer = self
             .index_writer
             .lock()
@@ -776,21 +878,26 @@ impl Store {
             for (height, hr) in headers {
                 h.insert(*height, serde_json::to_vec(hr)?.as_slice())?;
             }
-            w.open_table(INDEX_RUNS)?.insert(rec.name.as_str(), n)?;
-            let mut b = w.open_table(BUNDLES)?;
-            b.insert(rec.name.as_str(), serde_json::to_vec(rec)?.as_slice())?;
+            w.open_table(INDEX_RUNS)?.insert(name, n)?;
+            if let Some(rec) = rec {
+                w.open_table(BUNDLES)?
+                    .insert(name, serde_json::to_vec(rec)?.as_slice())?;
+            }
         }
         w.commit()?;
-        self.runs.add(runs::Run::open(&rec.name, &path)?);
-        self.merge_runs()?;
+        self.runs.add(runs::Run::open(name, &path)?);
         Ok(n)
     }
 
-    /// Merges runs of like size while [`runs::plan`] finds some (the caller holds
-    /// `index_writer`): each merge writes the new run, swaps it for its sources in the
+    /// Merges runs of like size while [`runs::plan`] finds some (one change of the run set
+    /// at a time: it holds `index_writer`): each merge writes the new run, swaps it for its sources in the
     /// database in one transaction, then for readers, and only then deletes the sources, so
     /// a crash at any point leaves a complete index (the next start removes the leftovers).
     fn merge_runs(&self) -> Result<()> {
+        let _writer = self
+            .index_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while let Some(sources) = runs::plan(&self.runs.all()) {
             let union = torrent_core::txindex::Blocks::union(sources.iter().map(|r| r.blocks()))?;
             let (first, last) = match union.blocks() {
@@ -1175,6 +1282,102 @@ mod tests {
         assert_eq!(store.index_stats().0, 2);
         assert!(!dir.join("index/b9.run").exists() && !dir.join("index/b8.run.tmp").exists());
         assert_eq!(store.txid_candidates(&txid(21)).unwrap(), vec![(2, 1)]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn after_a_migration_bundles_indexed_again_bring_back_a_lost_duplicate() {
+        let dir = temp("reindex");
+        let db = dir.join("data.redb");
+        // Block 3 (bundle a) and block 5 (bundle b) share txid 0 (BIP 30); the old table
+        // kept only block 5's.
+        let a = [(3u64, 0u32, txid(0)), (3, 1, txid(1))];
+        let b = [(5u64, 0u32, txid(0)), (5, 1, txid(2))];
+        {
+            let d = Database::create(&db).unwrap();
+            let w = d.begin_write().unwrap();
+            {
+                let mut h = w.open_table(HEADERS).unwrap();
+                for (height, bundle) in [(3u64, "a"), (5, "b")] {
+                    let rec = serde_json::to_vec(&header(bundle, 2)).unwrap();
+                    h.insert(height, rec.as_slice()).unwrap();
+                }
+                let mut t = w.open_table(LEGACY_TXIDS).unwrap();
+                for (height, i, t_id) in [a[1], b[0], b[1]] {
+                    t.insert(t_id.as_slice(), (height, i)).unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+        let store = Store::open(&db).unwrap();
+        assert!(store.awaits_reindex());
+        assert_eq!(store.txid_candidates(&txid(0)).unwrap(), vec![(5, 0)]);
+        for (rows, name) in [(&a, "a"), (&b, "b")] {
+            store
+                .reindex_txids(
+                    &mut rows.iter().map(|t| Ok(*t)),
+                    &[(rows[0].0, header(name, 2))],
+                    name,
+                )
+                .unwrap();
+        }
+        store.finish_reindex().unwrap();
+        assert!(!store.awaits_reindex());
+        assert_eq!(store.index_stats().0, 2, "the migrated run is dropped");
+        assert!(!dir.join("index/migrated.run").exists());
+        assert_eq!(
+            store.txid_candidates(&txid(0)).unwrap(),
+            vec![(5, 0), (3, 0)]
+        );
+        drop(store);
+        let store = Store::open(&db).unwrap();
+        assert!(!store.awaits_reindex());
+        assert_eq!(
+            store.txid_candidates(&txid(0)).unwrap(),
+            vec![(5, 0), (3, 0)]
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn blocks_without_txid_files_keep_their_migrated_entries() {
+        let dir = temp("reindex_rest");
+        let db = dir.join("data.redb");
+        {
+            let d = Database::create(&db).unwrap();
+            let w = d.begin_write().unwrap();
+            {
+                let mut h = w.open_table(HEADERS).unwrap();
+                for (height, bundle) in [(3u64, "a"), (5, "b")] {
+                    let rec = serde_json::to_vec(&header(bundle, 1)).unwrap();
+                    h.insert(height, rec.as_slice()).unwrap();
+                }
+                let mut t = w.open_table(LEGACY_TXIDS).unwrap();
+                t.insert(txid(30).as_slice(), (3u64, 0u32)).unwrap();
+                t.insert(txid(50).as_slice(), (5u64, 0u32)).unwrap();
+            }
+            w.commit().unwrap();
+        }
+        let store = Store::open(&db).unwrap();
+        // Only bundle b's files are here.
+        store
+            .reindex_txids(
+                &mut [(5u64, 0u32, txid(50))].into_iter().map(Ok),
+                &[(5, header("b", 1))],
+                "b",
+            )
+            .unwrap();
+        store.finish_reindex().unwrap();
+        assert!(!store.awaits_reindex(), "not indexed again at every start");
+        assert_eq!(store.txid_candidates(&txid(30)).unwrap(), vec![(3, 0)]);
+        drop(store);
+        let store = Store::open(&db).unwrap();
+        assert!(!store.awaits_reindex());
+        assert!(dir.join("index/migrated-rest.run").exists());
+        assert!(!dir.join("index/migrated.run").exists());
+        assert_eq!(store.txid_candidates(&txid(30)).unwrap(), vec![(3, 0)]);
+        assert_eq!(store.txid_candidates(&txid(50)).unwrap(), vec![(5, 0)]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -135,6 +135,14 @@ impl Runs {
             .clone()
     }
 
+    /// Forgets the run called `name`.
+    pub(crate) fn remove(&self, name: &str) {
+        self.open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|r| r.name != name);
+    }
+
     /// Swaps `merged` in for the runs named `sources`, at once for readers.
     pub(crate) fn replace(&self, sources: &[String], merged: Run) {
         let mut open = self

@@ -228,6 +228,81 @@ fn a_txid_in_two_blocks_is_proven_in_each_and_the_other_is_listed() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A database from before run files (its txid index one redb table, which kept a BIP 30
+/// txid in one block only): at start it is migrated, then every bundle is indexed again
+/// from its txid files, so the lost copy is provable again and the migrated run is gone.
+#[test]
+fn a_migrated_database_is_indexed_again_from_the_txid_files() {
+    use redb::{ReadableTable, TableDefinition};
+    let dir = temp("index_migrated");
+    let (svc, _, txids) = offloaded_chain(&dir, (6, 5, 32), Some((1, 4)), 3);
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("both bundles indexed", 120, || {
+        metric(&metrics(&http), "torrent_service_index_runs") == Some(2.0)
+    });
+    svc.stop();
+    // The database as the old version left it: every txid once (the last block indexed
+    // wins, so block 1's copy of the repeated coinbase is lost), no runs, no levels.
+    let data = dir.join("data");
+    let db = redb::Database::open(data.join("torrent_service.redb")).unwrap();
+    let w = db.begin_write().unwrap();
+    {
+        let runs: TableDefinition<'_, &str, u64> = TableDefinition::new("index_runs");
+        let mut r = w.open_table(runs).unwrap();
+        let names: Vec<String> = r
+            .iter()
+            .unwrap()
+            .map(|e| e.unwrap().0.value().to_string())
+            .collect();
+        for n in names {
+            r.remove(n.as_str()).unwrap();
+        }
+        let old: TableDefinition<'_, &[u8], (u64, u32)> = TableDefinition::new("txids");
+        let mut t = w.open_table(old).unwrap();
+        for (h, block) in txids.iter().enumerate() {
+            for (i, id) in block.iter().enumerate() {
+                t.insert(id.to_byte_array().as_slice(), (h as u64, i as u32))
+                    .unwrap();
+            }
+        }
+    }
+    w.commit().unwrap();
+    drop(db);
+    std::fs::remove_dir_all(data.join("index")).unwrap();
+    std::fs::remove_dir_all(data.join("levels")).unwrap();
+
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let coinbase = txids[1][0];
+    wait_for("the lost copy indexed again", 120, || {
+        let (status, body) = get(&format!("http://{http}/v1/proof/{coinbase}?height=1"), None);
+        status == 200 && body.contains("\"other_heights\":[4]")
+    });
+    let text = metrics(&http);
+    assert_eq!(
+        metric(&text, "torrent_service_index_runs"),
+        Some(2.0),
+        "the bundles' runs only"
+    );
+    assert_eq!(metric(&text, "torrent_service_index_txids"), Some(30.0));
+    let mut files: Vec<String> = std::fs::read_dir(data.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "bsv-regtest-000000000-000000002.run",
+            "bsv-regtest-000000003-000000005.run"
+        ]
+    );
+    // Proofs come from the stored levels again.
+    let (status, body) = get(&format!("http://{http}/v1/proof/{}", txids[5][3]), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(metric(&metrics(&http), "torrent_proof_from_levels_total").unwrap() >= 1.0);
+}
+
 /// A generated regtest chain of `blocks` blocks of `txs` transactions (block `to` repeating
 /// block `from`'s coinbase when `repeat` says so) and a service offloading it in bundles of
 /// `bundle_blocks` without seeding or pruning; returns the service, the blocks and their
