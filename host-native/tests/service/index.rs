@@ -46,13 +46,8 @@ fn every_transaction_is_indexed_and_a_proof_request_may_name_its_block() {
         "every transaction of blocks 0-255"
     );
     assert!(metric(&text, "torrent_service_index_memory_bytes").unwrap() > 0.0);
-    let mut files: Vec<String> = std::fs::read_dir(dir.join("data/index"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        file_names(&dir.join("data/index")),
         ["merged-000000000-000000255.run"],
         "the bundles' runs are gone"
     );
@@ -285,13 +280,8 @@ fn a_migrated_database_is_indexed_again_from_the_txid_files() {
         "the bundles' runs only"
     );
     assert_eq!(metric(&text, "torrent_service_index_txids"), Some(30.0));
-    let mut files: Vec<String> = std::fs::read_dir(data.join("index"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    files.sort();
     assert_eq!(
-        files,
+        file_names(&data.join("index")),
         [
             "bsv-regtest-000000000-000000002.run",
             "bsv-regtest-000000003-000000005.run"
@@ -346,4 +336,14 @@ fn offloaded_chain(
         ),
     );
     (svc, generated, txids)
+}
+
+/// The names of the files in `dir`, sorted.
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
