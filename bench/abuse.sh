@@ -31,7 +31,7 @@ GEN=$TARGET_DIR/release/gen-chain
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 ulimit -n 65536 2>/dev/null || true
 CPUS=$(nproc)
 if [ "$CPUS" -ge 2 ]; then

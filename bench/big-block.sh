@@ -24,7 +24,7 @@ TS=$TARGET_DIR/release/torrent_service
 GEN=$TARGET_DIR/release/gen-chain
 command -v aria2c > /dev/null || { echo "aria2c is missing (tests/run_tests.sh installs aria2)" >&2; exit 1; }
 [ -d tests/interop/node_modules/@bsv/sdk ] || { echo "@bsv/sdk is missing: npm ci --prefix tests/interop" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 now() { date +%s.%N; }

@@ -14,7 +14,7 @@ cargo build -q --release -p torrent_service -p torrent_tests --bin torrent_servi
 TS=$TARGET_DIR/release/torrent_service
 LOAD=$TARGET_DIR/release/proof-load
 GEN=$TARGET_DIR/release/gen-chain
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 

@@ -17,7 +17,7 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 TRACKER=$(free_port); HTTP=$(free_port); PEER=$(free_port)
 
 rm -rf "$WORK/chain" "$WORK/ref" "$WORK/svc" "$WORK/dl"* "$WORK"/*.toml

@@ -14,7 +14,7 @@ TS=$TARGET_DIR/release/torrent_service
 LOAD=$TARGET_DIR/release/udp-load
 IH=0123456789abcdef0123456789abcdef01234567
 IH_PCT=$(python3 -c "print(''.join('%%%02x' % b for b in bytes.fromhex('$IH')))")
-free_port() { python3 -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"; }
+. bench/lib.sh
 
 cleanup() { kill "${OT_PID:-}" "${TS_PID:-}" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -1185,6 +1185,25 @@ mod tests {
         }
     }
 
+    /// A database as a version before run files left it: `headers` as (height, bundle,
+    /// tx count), the txid index in the old table.
+    fn old_database(db: &Path, headers: &[(u64, &str, u64)], txids: &[([u8; 32], (u64, u32))]) {
+        let d = Database::create(db).unwrap();
+        let w = d.begin_write().unwrap();
+        {
+            let mut h = w.open_table(HEADERS).unwrap();
+            for &(height, bundle, n) in headers {
+                let rec = serde_json::to_vec(&header(bundle, n)).unwrap();
+                h.insert(height, rec.as_slice()).unwrap();
+            }
+            let mut t = w.open_table(LEGACY_TXIDS).unwrap();
+            for (id, at) in txids {
+                t.insert(id.as_slice(), *at).unwrap();
+            }
+        }
+        w.commit().unwrap();
+    }
+
     #[test]
     fn a_txid_in_two_blocks_is_found_in_both_highest_first_and_after_a_restart() {
         let dir = temp("dup");
@@ -1293,22 +1312,11 @@ mod tests {
         // kept only block 5's.
         let a = [(3u64, 0u32, txid(0)), (3, 1, txid(1))];
         let b = [(5u64, 0u32, txid(0)), (5, 1, txid(2))];
-        {
-            let d = Database::create(&db).unwrap();
-            let w = d.begin_write().unwrap();
-            {
-                let mut h = w.open_table(HEADERS).unwrap();
-                for (height, bundle) in [(3u64, "a"), (5, "b")] {
-                    let rec = serde_json::to_vec(&header(bundle, 2)).unwrap();
-                    h.insert(height, rec.as_slice()).unwrap();
-                }
-                let mut t = w.open_table(LEGACY_TXIDS).unwrap();
-                for (height, i, t_id) in [a[1], b[0], b[1]] {
-                    t.insert(t_id.as_slice(), (height, i)).unwrap();
-                }
-            }
-            w.commit().unwrap();
-        }
+        let kept: Vec<([u8; 32], (u64, u32))> = [a[1], b[0], b[1]]
+            .iter()
+            .map(|&(h, i, t)| (t, (h, i)))
+            .collect();
+        old_database(&db, &[(3, "a", 2), (5, "b", 2)], &kept);
         let store = Store::open(&db).unwrap();
         assert!(store.awaits_reindex());
         assert_eq!(store.txid_candidates(&txid(0)).unwrap(), vec![(5, 0)]);
@@ -1344,21 +1352,11 @@ mod tests {
     fn blocks_without_txid_files_keep_their_migrated_entries() {
         let dir = temp("reindex_rest");
         let db = dir.join("data.redb");
-        {
-            let d = Database::create(&db).unwrap();
-            let w = d.begin_write().unwrap();
-            {
-                let mut h = w.open_table(HEADERS).unwrap();
-                for (height, bundle) in [(3u64, "a"), (5, "b")] {
-                    let rec = serde_json::to_vec(&header(bundle, 1)).unwrap();
-                    h.insert(height, rec.as_slice()).unwrap();
-                }
-                let mut t = w.open_table(LEGACY_TXIDS).unwrap();
-                t.insert(txid(30).as_slice(), (3u64, 0u32)).unwrap();
-                t.insert(txid(50).as_slice(), (5u64, 0u32)).unwrap();
-            }
-            w.commit().unwrap();
-        }
+        old_database(
+            &db,
+            &[(3, "a", 1), (5, "b", 1)],
+            &[(txid(30), (3, 0)), (txid(50), (5, 0))],
+        );
         let store = Store::open(&db).unwrap();
         // Only bundle b's files are here.
         store
@@ -1385,31 +1383,12 @@ mod tests {
     fn a_database_with_the_old_txid_table_is_migrated_once() {
         let dir = temp("migrate");
         let db = dir.join("data.redb");
-        {
-            let d = Database::create(&db).unwrap();
-            let w = d.begin_write().unwrap();
-            {
-                let mut h = w.open_table(HEADERS).unwrap();
-                h.insert(
-                    5u64,
-                    serde_json::to_vec(&header("a", 3)).unwrap().as_slice(),
-                )
-                .unwrap();
-                h.insert(
-                    9u64,
-                    serde_json::to_vec(&header("a", 2)).unwrap().as_slice(),
-                )
-                .unwrap();
-                let mut t = w.open_table(LEGACY_TXIDS).unwrap();
-                for (i, (h, x)) in [(5u64, 0u32), (5, 1), (5, 2), (9, 0), (9, 1)]
-                    .into_iter()
-                    .enumerate()
-                {
-                    t.insert(txid(i as u32).as_slice(), (h, x)).unwrap();
-                }
-            }
-            w.commit().unwrap();
-        }
+        let rows: Vec<([u8; 32], (u64, u32))> = [(5u64, 0u32), (5, 1), (5, 2), (9, 0), (9, 1)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, at)| (txid(i as u32), at))
+            .collect();
+        old_database(&db, &[(5, "a", 3), (9, "a", 2)], &rows);
         let store = Store::open(&db).unwrap();
         assert_eq!(store.txid_candidates(&txid(0)).unwrap(), vec![(5, 0)]);
         assert_eq!(store.txid_candidates(&txid(4)).unwrap(), vec![(9, 1)]);
