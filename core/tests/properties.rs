@@ -659,3 +659,49 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// An atomic BEEF of a mined transaction decodes to what it was built from, with the
+    /// transaction as subject and its BUMP proving it; a BUMP of another block is refused.
+    #[test]
+    fn atomic_beefs_of_proven_transactions_round_trip(n in 1usize..300, pick: prop::sample::Index, seed: u64, script in prop::collection::vec(any::<u8>(), 0..200)) {
+        use torrent_core::bsv::beef::{Beef, BeefError};
+        use torrent_core::bsv::tx::{OutPoint, TxIn, TxOut};
+        let tx = Transaction {
+            version: 1,
+            inputs: vec![TxIn {
+                prevout: OutPoint { txid: txids(1, seed)[0], vout: 3 },
+                script_sig: script.clone(),
+                sequence: u32::MAX,
+            }],
+            outputs: vec![TxOut { value: Satoshis(seed % 1_000_000), script_pubkey: script }],
+            lock_time: 0,
+        };
+        let raw = tx.encode();
+        let mut ids = txids(n, seed.wrapping_add(1));
+        let at = pick.index(n);
+        ids[at] = tx.txid();
+        let tree = MerkleTree::from_txids(&ids).unwrap();
+        let bump = Bump::build(&tree, 42, &[at as u64]).unwrap();
+        let beef = Beef::proven(&raw, bump.clone()).unwrap();
+        let bytes = beef.encode();
+        prop_assert_eq!(&bytes[..4], &[1u8, 1, 1, 1][..]);
+        let back = Beef::decode(&bytes).unwrap();
+        prop_assert_eq!(&back, &beef);
+        let subject = back.subject_tx().unwrap();
+        prop_assert_eq!(subject.txid, tx.txid());
+        let proof = &back.bumps[subject.bump.unwrap()];
+        prop_assert_eq!(proof.compute_root(&subject.txid).unwrap(), tree.root());
+        // Without the atomic subject, and with a txid-only entry (V2), it reads back too.
+        let mut v2 = beef.clone();
+        v2.subject = None;
+        v2.txs.insert(0, torrent_core::bsv::beef::BeefTx { txid: ids[0], raw: None, bump: None });
+        prop_assert_eq!(Beef::decode(&v2.encode()).unwrap(), v2);
+        // A BUMP that does not hold the transaction proves nothing.
+        let other = MerkleTree::from_txids(&txids(n, seed.wrapping_add(2))).unwrap();
+        let unrelated = Bump::build(&other, 42, &[0]).unwrap();
+        prop_assert!(matches!(Beef::proven(&raw, unrelated), Err(BeefError::Unproven(_))));
+    }
+}

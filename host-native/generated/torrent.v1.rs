@@ -154,6 +154,49 @@ pub struct Bundle {
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetTransactionRequest {
+    /// display hex
+    #[prost(string, tag = "1")]
+    pub txid: ::prost::alloc::string::String,
+    /// The block, for a txid in two (BIP 30); without it, the highest block holding it.
+    #[prost(uint64, optional, tag = "2")]
+    pub height: ::core::option::Option<u64>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Transaction {
+    #[prost(string, tag = "1")]
+    pub txid: ::prost::alloc::string::String,
+    /// the serialized transaction
+    #[prost(bytes = "vec", tag = "2")]
+    pub raw_tx: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    pub height: u64,
+    #[prost(string, tag = "4")]
+    pub block_hash: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub index: u64,
+    /// "local", "swarm" or "cache"
+    #[prost(string, tag = "6")]
+    pub source: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Beef {
+    #[prost(string, tag = "1")]
+    pub txid: ::prost::alloc::string::String,
+    /// atomic BEEF: 01010101, the txid, then a V1 BEEF
+    #[prost(bytes = "vec", tag = "2")]
+    pub beef: ::prost::alloc::vec::Vec<u8>,
+    #[prost(uint64, tag = "3")]
+    pub height: u64,
+    #[prost(string, tag = "4")]
+    pub block_hash: ::prost::alloc::string::String,
+    #[prost(uint64, tag = "5")]
+    pub index: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PrefetchRequest {
     #[prost(string, tag = "1")]
     pub bundle: ::prost::alloc::string::String,
@@ -406,6 +449,52 @@ pub mod proof_service_client {
                 .insert(GrpcMethod::new("torrent.v1.ProofService", "GetBundle"));
             self.inner.unary(req, path, codec).await
         }
+        /// The raw transaction itself, from its block file (local, or only the pieces holding it
+        /// fetched from the swarm), checked against the txid before it is sent.
+        pub async fn get_transaction(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetTransactionRequest>,
+        ) -> std::result::Result<tonic::Response<super::Transaction>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/torrent.v1.ProofService/GetTransaction",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("torrent.v1.ProofService", "GetTransaction"));
+            self.inner.unary(req, path, codec).await
+        }
+        /// The transaction with the BUMP that proves it, as an atomic BEEF (BRC-95, V1 inside):
+        /// what @bsv/sdk's Transaction.fromAtomicBEEF reads.
+        pub async fn get_beef(
+            &mut self,
+            request: impl tonic::IntoRequest<super::GetTransactionRequest>,
+        ) -> std::result::Result<tonic::Response<super::Beef>, tonic::Status> {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/torrent.v1.ProofService/GetBeef",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("torrent.v1.ProofService", "GetBeef"));
+            self.inner.unary(req, path, codec).await
+        }
         /// Operator only (authorization: Bearer \<auth_token>): make a bundle's txid files local,
         /// fetching them from the swarm if needed, and warm the proof cache.
         pub async fn prefetch(
@@ -487,6 +576,18 @@ pub mod proof_service_server {
             &self,
             request: tonic::Request<super::GetBundleRequest>,
         ) -> std::result::Result<tonic::Response<super::Bundle>, tonic::Status>;
+        /// The raw transaction itself, from its block file (local, or only the pieces holding it
+        /// fetched from the swarm), checked against the txid before it is sent.
+        async fn get_transaction(
+            &self,
+            request: tonic::Request<super::GetTransactionRequest>,
+        ) -> std::result::Result<tonic::Response<super::Transaction>, tonic::Status>;
+        /// The transaction with the BUMP that proves it, as an atomic BEEF (BRC-95, V1 inside):
+        /// what @bsv/sdk's Transaction.fromAtomicBEEF reads.
+        async fn get_beef(
+            &self,
+            request: tonic::Request<super::GetTransactionRequest>,
+        ) -> std::result::Result<tonic::Response<super::Beef>, tonic::Status>;
         /// Operator only (authorization: Bearer \<auth_token>): make a bundle's txid files local,
         /// fetching them from the swarm if needed, and warm the proof cache.
         async fn prefetch(
@@ -786,6 +887,96 @@ pub mod proof_service_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = GetBundleSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/torrent.v1.ProofService/GetTransaction" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetTransactionSvc<T: ProofService>(pub Arc<T>);
+                    impl<
+                        T: ProofService,
+                    > tonic::server::UnaryService<super::GetTransactionRequest>
+                    for GetTransactionSvc<T> {
+                        type Response = super::Transaction;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetTransactionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ProofService>::get_transaction(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetTransactionSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/torrent.v1.ProofService/GetBeef" => {
+                    #[allow(non_camel_case_types)]
+                    struct GetBeefSvc<T: ProofService>(pub Arc<T>);
+                    impl<
+                        T: ProofService,
+                    > tonic::server::UnaryService<super::GetTransactionRequest>
+                    for GetBeefSvc<T> {
+                        type Response = super::Beef;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::GetTransactionRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as ProofService>::get_beef(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = GetBeefSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

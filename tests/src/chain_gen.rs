@@ -64,6 +64,9 @@ pub struct ChainSpec {
     /// `(from, to)`: block `to`'s coinbase is a byte-for-byte copy of block `from`'s, so
     /// the two blocks share a txid, as mainnet's 91812 and 91842 do (BIP 30).
     pub repeat_coinbase: Option<(u64, u64)>,
+    /// Transactions of the first blocks, one count per block from height 0 (a coinbase-only
+    /// block, odd counts, counts around powers of two); later blocks have `txs_per_block`.
+    pub tx_counts: &'static [u64],
 }
 
 /// One generated block.
@@ -304,7 +307,7 @@ pub fn write_chain(
     format: OutputFormat,
 ) -> Result<Vec<GeneratedBlock>> {
     ensure!(
-        spec.txs_per_block >= 1,
+        spec.txs_per_block >= 1 && spec.tx_counts.iter().all(|&n| n >= 1),
         "a block needs at least its coinbase"
     );
     let want_raw = matches!(format, OutputFormat::Raw | OutputFormat::Both);
@@ -322,9 +325,13 @@ pub fn write_chain(
     let mut prev_hash = BlockHash::default();
     let mut prev_coinbase: Option<Txid> = None;
     let mut out_blocks = Vec::new();
-    let n = spec.txs_per_block;
-    let header_len = 80 + compact_size_len(n) as u64;
     for height in 0..spec.blocks {
+        let n = usize::try_from(height)
+            .ok()
+            .and_then(|h| spec.tx_counts.get(h))
+            .copied()
+            .unwrap_or(spec.txs_per_block);
+        let header_len = 80 + compact_size_len(n) as u64;
         let mut rng = Rng(spec.seed ^ height.wrapping_mul(0x2545_f491_4f6c_dd1d));
         // Padding budget per transaction: the wanted size less the header, spread evenly.
         let per_tx: Option<(u64, u64)> = spec

@@ -13,7 +13,7 @@ use super::amount::Satoshis;
 use super::hash::{MerkleRoot, Txid};
 use super::keys::Address;
 use super::tx::{Transaction, TxLimits, txid_of};
-use crate::encode::{DecodeError, Reader, bounded_capacity};
+use crate::encode::{DecodeError, Reader, bounded_capacity, write_compact_size};
 use crate::proof::ProofError;
 use crate::proof::bump::{Bump, BumpError};
 
@@ -204,6 +204,77 @@ impl Beef {
             txs,
             subject,
         })
+    }
+
+    /// The atomic BEEF of one mined transaction: `raw` and the BUMP that proves it, the
+    /// transaction as subject. Byte for byte what @bsv/sdk's `Transaction.toAtomicBEEF`
+    /// writes for a transaction with a merkle path (V1 inside).
+    ///
+    /// # Errors
+    /// [`BeefError::Decode`] when `raw` is not one transaction; [`BeefError::Unproven`]
+    /// when the BUMP does not hold its txid.
+    pub fn proven(raw: &[u8], bump: Bump) -> Result<Self, BeefError> {
+        let mut r = Reader::new(raw);
+        Transaction::read(&mut r, &TxLimits::default())?;
+        r.finish()?;
+        let txid = txid_of(raw);
+        if !bump.txids().any(|(_, t)| t == txid) {
+            return Err(BeefError::Unproven(txid));
+        }
+        Ok(Self {
+            bumps: alloc::vec![bump],
+            txs: alloc::vec![BeefTx {
+                txid,
+                raw: Some(raw.to_vec()),
+                bump: Some(0),
+            }],
+            subject: Some(txid),
+        })
+    }
+
+    /// Encodes the BEEF: V1 when every transaction is whole, else V2 (BRC-96), inside the
+    /// atomic wrapper when it has a subject. [`Self::decode`] reads it back as it was.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(s) = self.subject {
+            out.extend_from_slice(&ATOMIC.to_le_bytes());
+            out.extend_from_slice(&s.to_byte_array());
+        }
+        let v1 = self.txs.iter().all(|t| t.raw.is_some());
+        out.extend_from_slice(&(if v1 { V1 } else { V2 }).to_le_bytes());
+        write_compact_size(&mut out, self.bumps.len() as u64);
+        for b in &self.bumps {
+            out.extend_from_slice(&b.encode());
+        }
+        write_compact_size(&mut out, self.txs.len() as u64);
+        for t in &self.txs {
+            match (&t.raw, t.bump, v1) {
+                (Some(raw), bump, true) => {
+                    out.extend_from_slice(raw);
+                    match bump {
+                        Some(i) => {
+                            out.push(1);
+                            write_compact_size(&mut out, i as u64);
+                        }
+                        None => out.push(0),
+                    }
+                }
+                (Some(raw), Some(i), false) => {
+                    out.push(1);
+                    write_compact_size(&mut out, i as u64);
+                    out.extend_from_slice(raw);
+                }
+                (Some(raw), None, false) => {
+                    out.push(0);
+                    out.extend_from_slice(raw);
+                }
+                (None, _, _) => {
+                    out.push(2);
+                    out.extend_from_slice(&t.txid.to_byte_array());
+                }
+            }
+        }
+        out
     }
 
     /// Returns the subject transaction: the atomic subject, else the last one.

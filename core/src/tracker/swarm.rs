@@ -487,6 +487,18 @@ impl Swarms {
         v
     }
 
+    /// Returns the addresses of every peer holding the whole torrent (registered or not),
+    /// the registered ones first: where the service fetches what it no longer holds.
+    pub fn seed_addrs(&self, ih: &InfoHashV1) -> Vec<SocketAddr> {
+        let Some(s) = self.swarms.get(ih) else {
+            return Vec::new();
+        };
+        let (mut registered, anonymous): (Vec<&Peer>, Vec<&Peer>) =
+            s.seeds.iter().partition(|p| p.account.is_some());
+        registered.extend(anonymous);
+        registered.into_iter().map(|p| p.addr).collect()
+    }
+
     /// Returns where the peer with this id announced from, for each IP it announced
     /// from (for tests and diagnostics).
     pub fn peer_addrs(&self, ih: &InfoHashV1, peer_id: &[u8; 20]) -> Vec<SocketAddr> {

@@ -69,7 +69,9 @@ pub(crate) fn bundle(args: &BundleArgs) -> Result<ExitCode> {
     let mut outputs = Vec::new();
     for (first, last) in ranges {
         bar.set_message(format!("{first}..={last}"));
-        let out = write_bundle(&source, first, last, &args.out, &opts, &|n| bar.inc(n))?;
+        let out = write_bundle(&source, first, last, &args.out, &opts, None, &|n| {
+            bar.inc(n)
+        })?;
         tracing::info!(name = %out.summary.name, infohash_v1 = %out.summary.infohash_v1, torrent = %out.torrent.display(), "bundle written");
         outputs.push(out);
     }

@@ -30,6 +30,7 @@ use torrent_core::metainfo::v2::FileHasher;
 use torrent_core::{Header, Network};
 
 use crate::offload::source::BlockSource;
+use crate::store::offsets::{Offsets, OffsetsWriter};
 
 /// Read size; also the unit handed to the hashing thread.
 const CHUNK: usize = 1 << 20;
@@ -130,6 +131,7 @@ pub(crate) fn write_bundle(
     last: u64,
     out: &Path,
     opts: &BundleOptions,
+    offsets: Option<&Offsets>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<BundleOutput> {
     ensure!(first <= last, "--first {first} is above --last {last}");
@@ -148,6 +150,7 @@ pub(crate) fn write_bundle(
     fs::create_dir_all(data.join("blocks"))
         .with_context(|| format!("creating {}", data.display()))?;
     fs::create_dir_all(data.join("txids"))?;
+    let offsets = offsets.map(|o| o.writer(&plan.name)).transpose()?;
 
     // Blocks are independent (each file starts on a piece boundary), so two workers take
     // them in turn; each also runs its own hashing thread. Results land by index, so the
@@ -169,7 +172,12 @@ pub(crate) fn write_bundle(
                         break;
                     }
                     let meta = &plan.blocks[i];
-                    match write_block(source, &plan, meta, &data, i + 1 == n, progress) {
+                    let block = Out {
+                        data: &data,
+                        offsets: offsets.as_ref(),
+                        txids_is_last_file: i + 1 == n,
+                    };
+                    match write_block(source, &plan, meta, &block, progress) {
                         Ok(h) => {
                             if let Ok(mut r) = results.lock() {
                                 r[i] = Some(h);
@@ -203,6 +211,11 @@ pub(crate) fn write_bundle(
     }
     sync_dir(&data.join("blocks"));
     sync_dir(&data.join("txids"));
+    // The offsets are durable before the torrent that makes the bundle count as written.
+    if let Some(o) = offsets {
+        let blocks: Vec<(u64, u64)> = plan.blocks.iter().map(|b| (b.height, b.tx_count)).collect();
+        o.finish(&blocks)?;
+    }
     let hashes: Vec<FileHashes> = block_hashes.into_iter().chain(txid_hashes).collect();
     let built = plan.build(&hashes, &opts.announce, &opts.web_seeds);
     let torrent = out.join(format!("{}.torrent", plan.name));
@@ -234,16 +247,26 @@ pub(crate) fn write_bundle(
     })
 }
 
-/// Streams one block: writes its block and txid files, returns both files' hashes.
+/// Where one block's files go.
+struct Out<'a> {
+    /// The bundle's data folder.
+    data: &'a Path,
+    /// The bundle's offsets, when recorded.
+    offsets: Option<&'a OffsetsWriter>,
+    /// Whether the block's txid file is the torrent's last file (no pad after it).
+    txids_is_last_file: bool,
+}
+
+/// Streams one block: writes its block and txid files (and its transactions' offsets),
+/// returns both files' hashes.
 fn write_block(
     source: &BlockSource,
     plan: &BundlePlan,
     meta: &BlockMeta,
-    data: &Path,
-    txids_is_last_file: bool,
+    out: &Out<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(FileHashes, FileHashes)> {
-    let height = meta.height;
+    let (height, data) = (meta.height, out.data);
     let hash = meta.header.block_hash();
     let block_path = data.join("blocks").join(format!("{height:09}-{hash}.bin"));
     let txids_path = data.join("txids").join(format!("{height:09}-{hash}.txids"));
@@ -252,9 +275,8 @@ fn write_block(
         source,
         plan,
         meta,
-        &block_part,
-        &txids_part,
-        txids_is_last_file,
+        (&block_part, &txids_part),
+        out,
         progress,
     );
     match result {
@@ -280,12 +302,12 @@ fn stream_block(
     source: &BlockSource,
     plan: &BundlePlan,
     meta: &BlockMeta,
-    block_part: &Path,
-    txids_part: &Path,
-    txids_is_last_file: bool,
+    (block_part, txids_part): (&Path, &Path),
+    out: &Out<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(FileHashes, FileHashes)> {
     let height = meta.height;
+    let mut offsets = out.offsets.map(|o| o.block(height)).transpose()?;
     let hybrid = plan.format == TorrentFormat::Hybrid;
     let piece = plan.piece_length;
     let (mut reader, _, what) = source.open_block(height)?;
@@ -357,6 +379,9 @@ fn stream_block(
                             return Err(ctx(&"header changed while bundling"));
                         }
                         BlockEvent::Tx(t) => {
+                            if let Some(o) = offsets.as_mut() {
+                                o.push(t.offset)?;
+                            }
                             let b = t.txid.to_byte_array();
                             txids_out.write_all(&b)?;
                             txid_v1.update(&b);
@@ -386,6 +411,9 @@ fn stream_block(
     if decoded.tx_count != meta.tx_count || decoded.size != meta.size {
         bail!("block {height} ({what}) changed while bundling");
     }
+    if let Some(o) = offsets {
+        o.finish(decoded.size)?;
+    }
     // The block file is the source's bytes, now verified: placed by the kernel (a hard link
     // for a `dir` source on the same filesystem, else copy_file_range), never through a
     // user-space buffer, which halves the memory traffic of a bundle.
@@ -401,7 +429,7 @@ fn stream_block(
     txids_out.flush()?;
     txids_out.get_ref().sync_all()?;
     let txid_hashes = FileHashes {
-        pieces: txid_v1.finish(!txids_is_last_file),
+        pieces: txid_v1.finish(!out.txids_is_last_file),
         v2: txid_v2.map(FileHasher::finish),
     };
     Ok((block_hashes, txid_hashes))

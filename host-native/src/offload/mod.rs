@@ -186,6 +186,7 @@ impl Pipeline {
                         rec.last,
                         &self.bundles,
                         &self.opts,
+                        Some(self.store.offsets()),
                         progress,
                     )
                     .with_context(|| format!("offloading {}", rec.name))?;
@@ -274,6 +275,42 @@ impl Pipeline {
             }
         }
         self.store.finish_reindex()?;
+        Ok(done)
+    }
+
+    /// Records the transactions' offsets of every written bundle that has none (written by
+    /// a version before they were recorded), from its block files here; a bundle whose
+    /// block files are gone is skipped (its transactions are then found by decoding the
+    /// block, fetched from the swarm, when asked for). Returns how many bundles got them.
+    ///
+    /// # Errors
+    /// Database errors; a bundle that cannot be read is skipped and logged.
+    pub fn add_missing_offsets(&self) -> Result<usize> {
+        let mut done = 0;
+        for rec in self.store.bundles()? {
+            if rec.stage() < Stage::Written || self.store.offsets().has(&rec.name) {
+                continue;
+            }
+            let added = self.metainfo(&rec.name).and_then(|(_, m)| {
+                let blocks: Vec<(u64, PathBuf)> = header_records(&rec.name, &m)?
+                    .into_iter()
+                    .map(|(h, r)| (h, self.bundles.join(&rec.name).join(&r.block_file)))
+                    .collect();
+                if let Some((_, missing)) = blocks.iter().find(|(_, p)| !p.exists()) {
+                    anyhow::bail!("{} is not here", missing.display());
+                }
+                self.store.offsets().write_from_blocks(&rec.name, &blocks)
+            });
+            match added {
+                Ok(()) => {
+                    done += 1;
+                    tracing::info!(name = %rec.name, "transaction offsets recorded from the block files");
+                }
+                Err(e) => {
+                    tracing::warn!(name = %rec.name, "transaction offsets not recorded: {e:#}")
+                }
+            }
+        }
         Ok(done)
     }
 
@@ -537,6 +574,13 @@ pub async fn offload_loop(
         ),
         Ok(Err(e)) => tracing::error!("indexing again after the migration: {e:#}"),
         Err(e) => tracing::error!("indexing again after the migration: {e}"),
+    }
+    let pb = Arc::clone(&p);
+    match tokio::task::spawn_blocking(move || pb.add_missing_offsets()).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(bundles = n, "transaction offsets added to older bundles"),
+        Ok(Err(e)) => tracing::error!("adding transaction offsets: {e:#}"),
+        Err(e) => tracing::error!("adding transaction offsets: {e}"),
     }
     loop {
         let pb = Arc::clone(&p);

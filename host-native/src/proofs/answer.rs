@@ -224,12 +224,17 @@ impl Source {
     }
 }
 
-/// Parses a display-hex txid.
+/// Parses a display-hex txid: exactly 64 hex digits, nothing around them (a txid with
+/// spaces is a client's bug to report, not a match).
 ///
 /// # Errors
 /// Anything but 64 hex digits.
 pub(crate) fn parse_txid(s: &str) -> Result<Txid, ProofFailure> {
-    let s = s.trim();
+    if s.trim() != s {
+        return Err(ProofFailure::Invalid(format!(
+            "txid {s:?} has whitespace around it"
+        )));
+    }
     if s.len() != 64 {
         return Err(ProofFailure::Invalid(format!(
             "txid must be 64 hex digits, got {} characters",

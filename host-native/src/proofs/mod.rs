@@ -25,6 +25,8 @@ mod answer;
 pub(crate) use answer::{Formats, ProofAnswer, ProofFailure, ProofRequest, Source, parse_txid};
 
 pub(crate) mod seeders;
+mod tx;
+pub(crate) use tx::ArchivedTx;
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -57,8 +59,17 @@ pub(crate) const BUCKETS: [f64; 11] = [
 ];
 
 /// Methods counted in metrics.
-pub(crate) const METHODS: [&str; 5] =
-    ["GetProof", "GetProofs", "StreamProofs", "json", "GetBundle"];
+pub(crate) const METHODS: [&str; 9] = [
+    "GetProof",
+    "GetProofs",
+    "StreamProofs",
+    "json",
+    "GetBundle",
+    "GetTransaction",
+    "GetBeef",
+    "json_tx",
+    "json_beef",
+];
 const OUTCOMES: [&str; 7] = [
     "ok",
     "invalid",
@@ -72,7 +83,7 @@ const OUTCOMES: [&str; 7] = [
 /// Proof metrics (atomics and a histogram: read by `/metrics`, written on every request).
 #[derive(Debug)]
 pub(crate) struct ProofMetrics {
-    requests: [[AtomicU64; 7]; 5],
+    requests: [[AtomicU64; 7]; 9],
     /// `torrent_proof_seconds`, registered as is.
     pub(crate) seconds: crate::metrics::Histogram,
     cache_hits: AtomicU64,
@@ -80,6 +91,7 @@ pub(crate) struct ProofMetrics {
     levels: AtomicU64,
     swarm_fetches: AtomicU64,
     swarm_failures: AtomicU64,
+    tx_fetches: AtomicU64,
     client_busy: AtomicU64,
     in_flight: AtomicU64,
 }
@@ -110,6 +122,7 @@ impl Default for ProofMetrics {
             levels: AtomicU64::default(),
             swarm_fetches: AtomicU64::default(),
             swarm_failures: AtomicU64::default(),
+            tx_fetches: AtomicU64::default(),
             client_busy: AtomicU64::default(),
             in_flight: AtomicU64::default(),
         }
@@ -169,13 +182,18 @@ impl crate::metrics::Report for Proofs {
             ),
             (
                 "torrent_proof_swarm_fetches",
-                "Txid files fetched from the swarm.",
+                "Whole files (txid or block files) fetched from the swarm.",
                 &m.swarm_fetches,
             ),
             (
                 "torrent_proof_swarm_failures",
                 "Failed swarm fetches.",
                 &m.swarm_failures,
+            ),
+            (
+                "torrent_tx_swarm_fetches",
+                "Transactions whose pieces were fetched from the tracker's seeders.",
+                &m.tx_fetches,
             ),
             (
                 "torrent_proof_client_busy",
@@ -223,6 +241,8 @@ pub(crate) struct Proofs {
     clients: Arc<crate::net::conn::PerClient>,
     deadline: std::time::Duration,
     seeders: std::sync::OnceLock<Arc<crate::proofs::seeders::SeederProofs>>,
+    /// Recently served raw transactions.
+    txs: Mutex<tx::TxCache>,
     /// Metrics.
     pub metrics: Arc<ProofMetrics>,
 }
@@ -288,6 +308,7 @@ impl Proofs {
             clients: crate::net::conn::PerClient::new(limits.max_per_client),
             deadline: limits.deadline,
             seeders: std::sync::OnceLock::new(),
+            txs: Mutex::default(),
             metrics: Arc::default(),
         }
     }
@@ -388,8 +409,7 @@ impl Proofs {
     /// Builds one proof for a client at `from` that must be ready by `deadline` (a batch
     /// passes its own, so that the batch as a whole has one).
     ///
-    /// A client takes one of its `max_per_client` slots, then one of the shared permits;
-    /// both are freed when the answer is ready or the deadline passes, whichever is first.
+    /// Limited as [`Self::limited`] says.
     ///
     /// # Errors
     /// [`ProofFailure`]; [`ProofFailure::Busy`] past either limit, [`ProofFailure::Timeout`]
@@ -400,9 +420,27 @@ impl Proofs {
         from: Option<std::net::IpAddr>,
         deadline: Instant,
     ) -> Result<ProofAnswer, ProofFailure> {
+        self.limited(from, deadline, self.prove_held(req, from))
+            .await
+    }
+
+    /// Runs `work` for a client at `from` within the limits, ready by `deadline`.
+    ///
+    /// A client takes one of its `max_per_client` slots, then one of the shared permits;
+    /// both are freed when the answer is ready or the deadline passes, whichever is first.
+    ///
+    /// # Errors
+    /// `work`'s; [`ProofFailure::Busy`] past either limit, [`ProofFailure::Timeout`] past
+    /// the deadline.
+    async fn limited<T>(
+        &self,
+        from: Option<std::net::IpAddr>,
+        deadline: Instant,
+        work: impl std::future::Future<Output = Result<T, ProofFailure>>,
+    ) -> Result<T, ProofFailure> {
         if Instant::now() >= deadline {
             return Err(ProofFailure::Timeout(
-                "the request's deadline passed before this proof was started".into(),
+                "the request's deadline passed before this request was started".into(),
             ));
         }
         let _slot = match from {
@@ -418,11 +456,11 @@ impl Proofs {
             ProofFailure::Busy("too many proof requests in flight; retry shortly".into())
         })?;
         let _counted = InFlight::new(&self.metrics);
-        tokio::time::timeout_at(deadline.into(), self.prove_held(req, from))
+        tokio::time::timeout_at(deadline.into(), work)
             .await
             .unwrap_or_else(|_| {
                 Err(ProofFailure::Timeout(
-                    "the proof was not ready before the request's deadline".into(),
+                    "the answer was not ready before the request's deadline".into(),
                 ))
             })
     }
@@ -644,7 +682,7 @@ impl Proofs {
                 let built = match local {
                     Some(t) => t,
                     None => {
-                        self.fetch_txid_file(rec).await?;
+                        self.fetch_file(rec, &rec.txid_file).await?;
                         source = Source::Swarm;
                         build(path).await?
                     }
@@ -655,14 +693,14 @@ impl Proofs {
         Ok((Arc::clone(bt), source))
     }
 
-    /// Fetches one txid file from the swarm into the bundle store (one fetch per file at a
-    /// time, however many requests wait for it).
+    /// Fetches one file of `rec`'s bundle (its txid file, or its block file) from the swarm
+    /// into the bundle store (one fetch per file at a time, however many requests wait).
     ///
     /// The fetch runs as a task of its own: a request that reaches its deadline stops
     /// waiting, but the fetch goes on, so that a file slower than one deadline is there for
     /// a later request.
-    async fn fetch_txid_file(&self, rec: &HeaderRecord) -> Result<(), ProofFailure> {
-        let key = format!("{}/{}", rec.bundle, rec.txid_file);
+    async fn fetch_file(&self, rec: &HeaderRecord, file: &str) -> Result<(), ProofFailure> {
+        let key = format!("{}/{}", rec.bundle, file);
         let lock = {
             let mut m = self
                 .fetch_locks
@@ -673,6 +711,7 @@ impl Proofs {
         let guard = lock.lock_owned().await;
         let fetch = Fetch {
             key,
+            file: file.to_string(),
             rec: rec.clone(),
             bundles: self.bundles.clone(),
             engine: self.engine.clone(),
@@ -829,7 +868,11 @@ fn build_tree(
 /// checked when the tree is built).
 /// Transaction `index` of `rec`'s block as its txid file here says, or `None` when the file
 /// is not here (or too short).
-fn local_txid(bundles: &std::path::Path, rec: &HeaderRecord, index: u64) -> Option<Txid> {
+pub(super) fn local_txid(
+    bundles: &std::path::Path,
+    rec: &HeaderRecord,
+    index: u64,
+) -> Option<Txid> {
     let (mut t, at) = ([0u8; 32], index.checked_mul(32)?);
     File::open(bundles.join(&rec.bundle).join(&rec.txid_file))
         .and_then(|f| f.read_exact_at(&mut t, at))
@@ -842,10 +885,11 @@ fn txid_file_at_hand(bundles: &std::path::Path, rec: &HeaderRecord) -> bool {
         .is_ok_and(|m| m.len() == rec.tx_count.saturating_mul(32))
 }
 
-/// One txid file to bring into the bundle store, owned so that it outlives the request
-/// that asked for it.
+/// One file to bring into the bundle store, owned so that it outlives the request that
+/// asked for it.
 struct Fetch {
     key: String,
+    file: String,
     rec: HeaderRecord,
     bundles: PathBuf,
     engine: Option<Arc<dyn BitTorrent>>,
@@ -857,6 +901,7 @@ impl Fetch {
     async fn run(self) -> Result<(), ProofFailure> {
         let Self {
             key,
+            file,
             rec,
             bundles,
             engine,
@@ -865,7 +910,8 @@ impl Fetch {
         } = self;
         // The bulk path first: a staked seeder delivers it over the peer wire, checked piece
         // by piece, and is paid for it once; the anonymous swarm is the fallback.
-        if let Some(seeders) = &seeders
+        if file == rec.txid_file
+            && let Some(seeders) = &seeders
             && seeders.fetch_txid_file(&rec, &bundles).await
             && txid_file_at_hand(&bundles, &rec)
         {
@@ -881,16 +927,14 @@ impl Fetch {
         let bytes = std::fs::read(&torrent_path)
             .map_err(|e| internal(format!("{}: {e}", torrent_path.display())))?;
         let m = Metainfo::parse(&bytes, &Limits::default()).map_err(internal)?;
-        let want: Vec<&str> = rec.txid_file.split('/').collect();
+        let want: Vec<&str> = file.split('/').collect();
         let idx = m
             .files
             .iter()
             .position(|f| f.path.iter().map(String::as_str).eq(want.iter().copied()))
-            .ok_or_else(|| {
-                internal(format!("{} is not a file of {}", rec.txid_file, rec.bundle))
-            })?;
+            .ok_or_else(|| internal(format!("{file} is not a file of {}", rec.bundle)))?;
         metrics.swarm_fetches.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(file = %key, "fetching a txid file from the swarm");
+        tracing::info!(file = %key, "fetching a file from the swarm");
         let ih = m.infohash_v1.map(|h| h.0).unwrap_or_default();
         let _ = engine.remove(ih).await;
         let fetched = async {

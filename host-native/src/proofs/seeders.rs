@@ -259,6 +259,14 @@ impl SeederProofs {
         Some(a)
     }
 
+    /// Every peer the tracker knows holding torrent `ih` whole, registered seeders first.
+    pub(crate) fn seed_addrs(
+        &self,
+        ih: &torrent_core::metainfo::InfoHashV1,
+    ) -> Vec<std::net::SocketAddr> {
+        self.tracker.seed_addrs(ih)
+    }
+
     /// Fetches `rec`'s txid file from a staked seeder of its bundle over the peer wire (the
     /// audit client: whole pieces, each checked against its piece hash), writes it under
     /// `bundles`, and pays that seeder the verified bytes as bulk, once per (file, reward
@@ -279,28 +287,7 @@ impl SeederProofs {
         let Some(ih) = m.infohash_v1 else {
             return false;
         };
-        // Where the file lies in the torrent's byte stream, and the pieces that cover it.
-        let want: Vec<&str> = rec.txid_file.split('/').collect();
-        let mut offset = 0u64;
-        let mut found = None;
-        for f in &m.files {
-            if f.path.iter().map(String::as_str).eq(want.iter().copied()) {
-                found = Some((offset, f.length));
-                break;
-            }
-            offset += f.length;
-        }
-        let Some((offset, len)) = found else {
-            return false;
-        };
-        if len == 0 || m.piece_length == 0 {
-            return false;
-        }
-        let (first, last) = (offset / m.piece_length, (offset + len - 1) / m.piece_length);
-        let Ok(pieces) = (first..=last)
-            .map(u32::try_from)
-            .collect::<Result<Vec<u32>, _>>()
-        else {
+        let Some((_, len)) = crate::swarm::audit::file_span(&m, &rec.txid_file) else {
             return false;
         };
         let mut peers = self.tracker.authenticated_seed_peers(&ih);
@@ -312,33 +299,24 @@ impl SeederProofs {
         }
         let m = Arc::new(m);
         for (account, addr) in peers.into_iter().take(MAX_ASKED) {
-            let (m2, pieces2) = (Arc::clone(&m), pieces.clone());
+            let (m2, file) = (Arc::clone(&m), rec.txid_file.clone());
             let fetched = tokio::task::spawn_blocking(move || {
-                let mut got = std::collections::BTreeMap::new();
-                let report = crate::swarm::audit::fetch_pieces(
-                    addr,
+                crate::swarm::audit::fetch_range(
                     &m2,
-                    &pieces2,
+                    &file,
+                    (0, len),
+                    &[addr],
                     Duration::from_secs(60),
-                    &mut |p, data| {
-                        got.insert(p, data);
-                    },
-                );
-                (report, got)
+                )
             })
             .await;
-            let Ok((report, got)) = fetched else { continue };
-            if !report.passed {
-                tracing::info!(seeder = account, peer = %addr, failure = report.failure.as_deref().unwrap_or(""), "a seeder did not deliver a txid file");
-                continue;
-            }
-            let stream: Vec<u8> = got.into_values().flatten().collect();
-            let start = usize::try_from(offset - first * m.piece_length).unwrap_or(usize::MAX);
-            let Some(file) = usize::try_from(len)
-                .ok()
-                .and_then(|l| stream.get(start..start.checked_add(l)?))
-            else {
-                continue;
+            let (file, report) = match fetched {
+                Ok(Ok(got)) => got,
+                Ok(Err(failure)) => {
+                    tracing::info!(seeder = account, peer = %addr, failure, "a seeder did not deliver a txid file");
+                    continue;
+                }
+                Err(_) => continue,
             };
             let path = bundles.join(&rec.bundle).join(&rec.txid_file);
             let part = path.with_extension("part");

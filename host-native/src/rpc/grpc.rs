@@ -355,6 +355,59 @@ impl ProofService for Grpc {
         Ok(Response::new(pb::GetHeadersResponse { headers }))
     }
 
+    async fn get_transaction(
+        &self,
+        request: Request<pb::GetTransactionRequest>,
+    ) -> Result<Response<pb::Transaction>, Status> {
+        let started = Instant::now();
+        let from = client_ip(&request);
+        self.limit_n(from, 1, crate::net::limit::PROOF_COST).await?;
+        let r = request.into_inner();
+        let res = match parse_txid(&r.txid) {
+            Ok(txid) => self.proofs.transaction(txid, r.height, from).await,
+            Err(e) => Err(e),
+        };
+        let outcome = res.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+        self.proofs
+            .metrics
+            .record("GetTransaction", outcome, started.elapsed());
+        let tx = res?;
+        Ok(Response::new(pb::Transaction {
+            txid: tx.txid.to_string(),
+            raw_tx: tx.raw.to_vec(),
+            height: tx.height,
+            block_hash: tx.block_hash.to_string(),
+            index: tx.index,
+            source: tx.source.as_str().to_string(),
+        }))
+    }
+
+    async fn get_beef(
+        &self,
+        request: Request<pb::GetTransactionRequest>,
+    ) -> Result<Response<pb::Beef>, Status> {
+        let started = Instant::now();
+        let from = client_ip(&request);
+        self.limit_n(from, 1, crate::net::limit::PROOF_COST).await?;
+        let r = request.into_inner();
+        let res = match parse_txid(&r.txid) {
+            Ok(txid) => self.proofs.beef(txid, r.height, from).await,
+            Err(e) => Err(e),
+        };
+        let outcome = res.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+        self.proofs
+            .metrics
+            .record("GetBeef", outcome, started.elapsed());
+        let (tx, beef) = res?;
+        Ok(Response::new(pb::Beef {
+            txid: tx.txid.to_string(),
+            beef,
+            height: tx.height,
+            block_hash: tx.block_hash.to_string(),
+            index: tx.index,
+        }))
+    }
+
     async fn get_bundle(
         &self,
         request: Request<pb::GetBundleRequest>,

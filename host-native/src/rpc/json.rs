@@ -1,5 +1,6 @@
-//! The JSON proof API on `http_port`: `GET /v1/proof/<txid>` and `GET /v1/headers`, the
-//! same answers as gRPC's from [`Proofs`], with the failure's HTTP status.
+//! The JSON proof API on `http_port`: `GET /v1/proof/<txid>`, `GET /v1/headers`, and the
+//! archived transactions `GET /v1/tx/<txid>` and `GET /v1/tx/<txid>/beef`, the same answers
+//! as gRPC's from [`Proofs`], with the failure's HTTP status.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +69,107 @@ pub(crate) async fn proof(
         Ok(a) => axum::Json(a).into_response(),
         Err(e) => json_error(&e),
     }
+}
+
+/// `GET /v1/proof/` (no txid) and the like: the JSON error every other route gives.
+pub(crate) async fn missing_txid() -> axum::response::Response {
+    json_error(&ProofFailure::Invalid(
+        "no txid: ask for /v1/proof/<txid>, /v1/tx/<txid> or /v1/tx/<txid>/beef".into(),
+    ))
+}
+
+/// The `height` and `format` of a transaction request (`format=bin`, the default, or
+/// `hex`).
+fn tx_query(q: &HashMap<String, String>) -> Result<(Option<u64>, bool), ProofFailure> {
+    let height = q.get("height").map_or(Ok(None), |v| {
+        v.parse()
+            .map(Some)
+            .map_err(|_| ProofFailure::Invalid(format!("height={v:?} is not a block height")))
+    })?;
+    let hex = match q.get("format").map(String::as_str) {
+        None | Some("bin" | "raw") => false,
+        Some("hex") => true,
+        Some(other) => {
+            return Err(ProofFailure::Invalid(format!(
+                "format={other:?}: use bin (the default) or hex"
+            )));
+        }
+    };
+    Ok((height, hex))
+}
+
+/// Bytes as `application/octet-stream`, or as hex text, with the block they come from and
+/// where the transaction's bytes came from (`x-source`: local, swarm or cache).
+fn tx_body(bytes: &[u8], hex: bool, t: &crate::proofs::ArchivedTx) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let headers = [
+        ("x-block-height", t.height.to_string()),
+        ("x-block-hash", t.block_hash.to_string()),
+        ("x-tx-index", t.index.to_string()),
+        ("x-source", t.source.as_str().to_string()),
+    ];
+    if hex {
+        (
+            headers,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            torrent_core::hex::encode(bytes),
+        )
+            .into_response()
+    } else {
+        (
+            headers,
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            bytes.to_vec(),
+        )
+            .into_response()
+    }
+}
+
+/// `GET /v1/tx/<txid>?format=bin|hex&height=H`: the raw transaction, from its block file
+/// (fetched from the swarm when not here), checked against the txid.
+pub(crate) async fn tx(
+    axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Path(txid): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let asked = tx_query(&q).and_then(|(height, hex)| Ok((parse_txid(&txid)?, height, hex)));
+    let r = match asked {
+        Ok((txid, height, hex)) => p
+            .transaction(txid, height, Some(client.ip()))
+            .await
+            .map(|t| tx_body(&t.raw, hex, &t)),
+        Err(e) => Err(e),
+    };
+    let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+    p.metrics.record("json_tx", outcome, started.elapsed());
+    r.unwrap_or_else(|e| json_error(&e))
+}
+
+/// `GET /v1/tx/<txid>/beef?format=bin|hex&height=H`: the transaction with its BUMP as an
+/// atomic BEEF (BRC-95).
+pub(crate) async fn beef(
+    axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
+    axum::extract::ConnectInfo(client): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    axum::extract::Path(txid): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let asked = tx_query(&q).and_then(|(height, hex)| Ok((parse_txid(&txid)?, height, hex)));
+    let r = match asked {
+        Ok((txid, height, hex)) => p
+            .beef(txid, height, Some(client.ip()))
+            .await
+            .map(|(t, beef)| tx_body(&beef, hex, &t)),
+        Err(e) => Err(e),
+    };
+    let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+    p.metrics.record("json_beef", outcome, started.elapsed());
+    r.unwrap_or_else(|e| json_error(&e))
 }
 
 /// `GET /v1/headers?from=H&count=N` (N at most 2000, default 1).

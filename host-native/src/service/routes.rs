@@ -29,10 +29,21 @@ pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
         .with_state(crate::http::webseed::WebSeed::new(parts.bundles.clone()));
     let headers_api = Router::new()
         .route("/v1/headers", get(crate::rpc::json::headers))
+        .route("/v1/proof", get(crate::rpc::json::missing_txid))
+        .route("/v1/proof/", get(crate::rpc::json::missing_txid))
+        .route("/v1/tx", get(crate::rpc::json::missing_txid))
+        .route("/v1/tx/", get(crate::rpc::json::missing_txid))
+        .route(
+            "/api/v1/chain/merkleroot/verify",
+            axum::routing::post(crate::rpc::chain::verify_roots),
+        )
+        .route("/api/v1/chain/tip/longest", get(crate::rpc::chain::tip))
         .with_state(Arc::clone(&parts.proofs));
     // Limited on its own: a proof spends PROOF_COST of the ceiling.
     let proof_api = Router::new()
         .route("/v1/proof/{txid}", get(crate::rpc::json::proof))
+        .route("/v1/tx/{txid}", get(crate::rpc::json::tx))
+        .route("/v1/tx/{txid}/beef", get(crate::rpc::json::beef))
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&parts.limits),
             crate::net::limit::proof_reads,

@@ -7,28 +7,22 @@
 //! header's merkle root (`SparsePath::new`), and a file that fails is only a slower proof
 //! (the whole txid file is hashed instead).
 //!
-//! ```text
-//! "TSLEVEL1" | blocks u32 | k u32 | (height u64, tx_count u64, offset u64) × blocks | levels
-//! ```
+//! The file is a `table` file: magic `TSLEVEL1`, the chunk bits `k` as its parameter, and
+//! per block the `UpperLayout` of its levels.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use torrent_core::Txid;
 use torrent_core::bsv::hash::MerkleNode;
 use torrent_core::bsv::merkle::{UpperLayout, UpperTreeBuilder};
 
-const MAGIC: &[u8; 8] = b"TSLEVEL1";
-const HEAD: u64 = 16;
-const ROW: u64 = 24;
+use super::table::{self, TableFile, TableFiles};
 
-/// Open level files kept at once (each holds its block table: 24 bytes a block).
-const MAX_OPEN: usize = 1024;
+const MAGIC: &[u8; 8] = b"TSLEVEL1";
 
 /// Where bundle `name`'s levels live under `dir`.
 fn path_of(dir: &Path, name: &str) -> PathBuf {
@@ -106,28 +100,14 @@ impl LevelsWriter {
             bail!("the txids of bundle {name} do not cover its blocks");
         }
         self.body.flush()?;
-        let path = path_of(dir, name);
-        let tmp = path.with_extension("levels.tmp");
-        let table = HEAD + ROW * self.rows.len() as u64;
-        let result = (|| -> Result<()> {
-            let mut out = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-            out.write_all(MAGIC)?;
-            out.write_all(&u32::try_from(self.rows.len())?.to_le_bytes())?;
-            out.write_all(&self.k.to_le_bytes())?;
-            for &(height, n, offset) in &self.rows {
-                out.write_all(&height.to_le_bytes())?;
-                out.write_all(&n.to_le_bytes())?;
-                out.write_all(&(table + offset).to_le_bytes())?;
-            }
-            std::io::copy(&mut File::open(&self.body_path)?, &mut out)?;
-            out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            Ok(())
-        })();
+        let result = table::write(
+            &path_of(dir, name),
+            MAGIC,
+            self.k,
+            &self.rows,
+            std::slice::from_ref(&self.body_path),
+        );
         let _ = std::fs::remove_file(&self.body_path);
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
         result
     }
 }
@@ -138,94 +118,55 @@ impl Drop for LevelsWriter {
     }
 }
 
-/// One bundle's open levels file.
-#[derive(Debug)]
-struct LevelsFile {
-    file: File,
-    k: u32,
-    /// (height, tx_count, offset), heights ascending.
-    rows: Vec<(u64, u64, u64)>,
-    len: u64,
-}
-
-impl LevelsFile {
-    fn open(path: &Path) -> Result<Self> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        let mut head = [0u8; HEAD as usize];
-        file.read_exact_at(&mut head, 0)?;
-        if &head[..8] != MAGIC {
-            bail!("{}: not a levels file", path.display());
-        }
-        let n = u32::from_le_bytes(head[8..12].try_into()?);
-        let k = u32::from_le_bytes(head[12..16].try_into()?);
-        let mut table = vec![0u8; usize::try_from(ROW * u64::from(n))?];
-        file.read_exact_at(&mut table, HEAD)?;
-        let rows = table
-            .chunks_exact(ROW as usize)
-            .map(|r| {
-                let u = |i: usize| u64::from_le_bytes(r[i..i + 8].try_into().unwrap_or([0; 8]));
-                (u(0), u(8), u(16))
-            })
-            .collect();
-        Ok(Self { file, k, rows, len })
+/// The layout of block `height` in `file` and the siblings a proof of `index` needs.
+fn path(
+    file: &TableFile,
+    height: u64,
+    index: u64,
+) -> Result<Option<(UpperLayout, Vec<Option<MerkleNode>>)>> {
+    let Some((tx_count, offset)) = file.block(height) else {
+        return Ok(None);
+    };
+    let layout = UpperLayout::new(tx_count, file.param)?;
+    if offset + layout.len() > file.len || index >= tx_count {
+        return Ok(None);
     }
-
-    /// The layout of block `height` and the siblings a proof of `index` needs.
-    fn path(
-        &self,
-        height: u64,
-        index: u64,
-    ) -> Result<Option<(UpperLayout, Vec<Option<MerkleNode>>)>> {
-        let Ok(j) = self.rows.binary_search_by_key(&height, |r| r.0) else {
-            return Ok(None);
-        };
-        let (_, tx_count, offset) = self.rows[j];
-        let layout = UpperLayout::new(tx_count, self.k)?;
-        if offset + layout.len() > self.len || index >= tx_count {
-            return Ok(None);
-        }
-        let siblings = layout
-            .siblings(index)
-            .map(|at| {
-                at.map(|at| {
-                    let mut n = [0u8; 32];
-                    self.file.read_exact_at(&mut n, offset + at)?;
-                    Ok(MerkleNode::from_byte_array(n))
-                })
-                .transpose()
+    let siblings = layout
+        .siblings(index)
+        .map(|at| {
+            at.map(|at| {
+                let mut n = [0u8; 32];
+                file.file.read_exact_at(&mut n, offset + at)?;
+                Ok(MerkleNode::from_byte_array(n))
             })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some((layout, siblings)))
-    }
+            .transpose()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some((layout, siblings)))
 }
 
 /// Every bundle's levels, opened on first use.
 #[derive(Debug)]
-pub(crate) struct Levels {
-    dir: PathBuf,
-    open: Mutex<HashMap<String, Option<Arc<LevelsFile>>>>,
-}
+pub(crate) struct Levels(TableFiles);
 
 impl Levels {
     pub(crate) fn new(dir: PathBuf) -> Self {
-        Self {
-            dir,
-            open: Mutex::new(HashMap::new()),
-        }
+        Self(TableFiles::new(dir, "levels", MAGIC))
     }
 
     /// The folder.
     pub(crate) fn dir(&self) -> &Path {
-        &self.dir
+        self.0.dir()
     }
 
     /// Forgets bundle `name`'s open file (it was written again).
     pub(crate) fn forget(&self, name: &str) {
-        self.open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
+        self.0.forget(name);
+    }
+
+    /// Removes what an interrupted writer left.
+    pub(crate) fn remove_temporaries(&self) {
+        self.0.remove_temporaries(&[".levels.body"]);
     }
 
     /// What a proof of transaction `index` of block `height` (in bundle `bundle`) reads from
@@ -240,27 +181,8 @@ impl Levels {
         height: u64,
         index: u64,
     ) -> Result<Option<(UpperLayout, Vec<Option<MerkleNode>>)>> {
-        let file = {
-            let mut open = self
-                .open
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(f) = open.get(bundle) {
-                f.clone()
-            } else {
-                if open.len() >= MAX_OPEN {
-                    open.clear();
-                }
-                let f = LevelsFile::open(&path_of(&self.dir, bundle))
-                    .ok()
-                    .map(Arc::new);
-                open.insert(bundle.to_string(), f.clone());
-                f
-            }
-        };
-        match file {
-            Some(f) => f
-                .path(height, index)
+        match self.0.get(bundle) {
+            Some(f) => path(&f, height, index)
                 .with_context(|| format!("reading the stored merkle levels of bundle {bundle}")),
             None => Ok(None),
         }

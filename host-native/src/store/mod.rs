@@ -19,7 +19,9 @@ use torrent_core::Satoshis;
 use torrent_core::metainfo::InfoHashV1;
 
 mod levels;
+pub(crate) mod offsets;
 pub(crate) mod runs;
+mod table;
 
 pub(crate) const ACCOUNTS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("accounts");
 const PASSKEYS: TableDefinition<'_, &str, &str> = TableDefinition::new("passkeys");
@@ -215,6 +217,9 @@ pub struct Store {
     merges: AtomicU64,
     /// Every indexed block's upper merkle levels (`<data>/levels/`).
     levels: levels::Levels,
+    /// Where each transaction of every offloaded block lies in its block file
+    /// (`<data>/offsets/`).
+    offsets: offsets::Offsets,
 }
 
 /// Whether the database works, for health checks and metrics.
@@ -334,6 +339,7 @@ impl Store {
             index_writer: std::sync::Mutex::new(()),
             merges: AtomicU64::new(0),
             levels: levels::Levels::new(path.parent().unwrap_or(Path::new(".")).join("levels")),
+            offsets: offsets::Offsets::new(path.parent().unwrap_or(Path::new(".")).join("offsets")),
         };
         store.migrate_txids()?;
         store.open_runs()?;
@@ -371,17 +377,8 @@ impl Store {
             .iter()
             .map(|r| format!("{}.run", r.name()))
             .collect();
-        let levels = std::fs::read_dir(self.levels.dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.ends_with(".levels.tmp") || name.ends_with(".levels.body")
-            });
-        for e in levels {
-            let _ = std::fs::remove_file(e.path());
-        }
+        self.levels.remove_temporaries();
+        self.offsets.remove_temporaries();
         let Ok(dir) = std::fs::read_dir(&self.index_dir) else {
             return;
         };
@@ -967,6 +964,11 @@ impl Store {
         self.levels.path(bundle, height, index)
     }
 
+    /// Where each transaction of every offloaded block lies in its block file.
+    pub(crate) fn offsets(&self) -> &offsets::Offsets {
+        &self.offsets
+    }
+
     /// The txid index: (runs, txids, bytes held in memory).
     pub fn index_stats(&self) -> (usize, u64, usize) {
         self.runs.stats()
@@ -981,6 +983,19 @@ impl Store {
         let t = r.open_table(HEADERS)?;
         Ok(match t.get(height)? {
             Some(v) => Some(serde_json::from_slice(v.value())?),
+            None => None,
+        })
+    }
+
+    /// The highest offloaded block's header record.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn last_header(&self) -> Result<Option<(u64, HeaderRecord)>> {
+        let r = self.db()?.begin_read()?;
+        let t = r.open_table(HEADERS)?;
+        Ok(match t.last()? {
+            Some((k, v)) => Some((k.value(), serde_json::from_slice(v.value())?)),
             None => None,
         })
     }

@@ -140,3 +140,73 @@ fn run(
         }
     }
 }
+
+/// Where file `path` (its names joined by `/`) lies in the byte stream of torrent `m`
+/// (pad files included): (offset, length).
+pub(crate) fn file_span(m: &Metainfo, path: &str) -> Option<(u64, u64)> {
+    let want: Vec<&str> = path.split('/').collect();
+    let mut offset = 0u64;
+    for f in &m.files {
+        if f.path.iter().map(String::as_str).eq(want.iter().copied()) {
+            return Some((offset, f.length));
+        }
+        offset += f.length;
+    }
+    None
+}
+
+/// Bytes `at .. at + len` of file `path` of torrent `m`, from the first of `peers` that
+/// delivers every piece covering them, each checked against its piece hash (whole pieces:
+/// standard clients serve nothing smaller that a hash can vouch for). Returns the bytes and
+/// the report of the peer that delivered them; blocking.
+///
+/// # Errors
+/// A range outside the file, or no peer delivered (the last peer's failure).
+pub(crate) fn fetch_range(
+    m: &Metainfo,
+    path: &str,
+    (at, len): (u64, u64),
+    peers: &[SocketAddr],
+    timeout: Duration,
+) -> Result<(Vec<u8>, AuditReport), String> {
+    let (offset, file_len) =
+        file_span(m, path).ok_or_else(|| format!("{path} is not a file of the torrent"))?;
+    if len == 0 || m.piece_length == 0 || at.checked_add(len).is_none_or(|end| end > file_len) {
+        return Err(format!(
+            "bytes {at}+{len} are outside {path} ({file_len} bytes)"
+        ));
+    }
+    let start = offset + at;
+    let (first, last) = (start / m.piece_length, (start + len - 1) / m.piece_length);
+    let pieces = (first..=last)
+        .map(u32::try_from)
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|e| e.to_string())?;
+    let mut failure = String::from("no peer holds the torrent");
+    for &peer in peers {
+        let mut got = std::collections::BTreeMap::new();
+        let report = fetch_pieces(peer, m, &pieces, timeout, &mut |p, data| {
+            got.insert(p, data);
+        });
+        if !report.passed {
+            failure = format!(
+                "{peer}: {}",
+                report.failure.as_deref().unwrap_or("pieces did not match")
+            );
+            continue;
+        }
+        let skip = usize::try_from(start - first * m.piece_length).map_err(|e| e.to_string())?;
+        let take = usize::try_from(len).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        for (i, piece) in got.into_values().enumerate() {
+            let from = if i == 0 { skip } else { 0 };
+            bytes.extend_from_slice(piece.get(from..).unwrap_or_default());
+        }
+        if bytes.len() >= take {
+            bytes.truncate(take);
+            return Ok((bytes, report));
+        }
+        failure = format!("{peer}: delivered fewer bytes than the range");
+    }
+    Err(failure)
+}

@@ -427,6 +427,14 @@ impl Tracker {
             .collect()
     }
 
+    /// Every peer holding the whole torrent, registered seeders first.
+    pub fn seed_addrs(&self, ih: &InfoHashV1) -> Vec<SocketAddr> {
+        self.swarms
+            .lock()
+            .map(|s| s.seed_addrs(ih))
+            .unwrap_or_default()
+    }
+
     /// Drops stale peers; called periodically.
     pub fn expire(&self) -> usize {
         self.swarms.lock().map(|mut s| s.expire(now())).unwrap_or(0)

@@ -604,6 +604,7 @@ fn killed_runs_restart_to_the_identical_torrent() {
             payout: None,
             stake_for: None,
             repeat_coinbase: None,
+            tx_counts: &[],
         },
         &chain,
         OutputFormat::Both,

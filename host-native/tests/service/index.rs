@@ -314,6 +314,7 @@ fn offloaded_chain(
             payout: None,
             stake_for: None,
             repeat_coinbase: repeat,
+            tx_counts: &[],
         },
         &chain,
         OutputFormat::Raw,

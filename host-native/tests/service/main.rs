@@ -21,4 +21,5 @@ mod integrity;
 mod ledger;
 mod proofs;
 mod prune;
+mod spv;
 mod tracker;

@@ -980,6 +980,7 @@ fn spv_stake(name: &str) -> SpvStake {
             payout: Some((stake_address.hash, 150_000)),
             stake_for: Some(seeder.address().hash),
             repeat_coinbase: None,
+            tx_counts: &[],
         },
         &chain,
         OutputFormat::Raw,

@@ -87,6 +87,7 @@ fn run(args: &Args) -> Result<()> {
         payout: args.pay,
         stake_for: None,
         repeat_coinbase: None,
+        tx_counts: &[],
     };
     let blocks = write_chain(&spec, &args.out, args.format)?;
     if args.json {

@@ -23,6 +23,7 @@ fn generated_chain_is_valid_sized_and_deterministic() {
         payout: None,
         stake_for: None,
         repeat_coinbase: None,
+        tx_counts: &[],
     };
     let dir = temp("a");
     let blocks = write_chain(&spec, &dir, OutputFormat::Both).unwrap();
@@ -111,6 +112,7 @@ fn unpadded_and_single_tx_blocks() {
             payout: None,
             stake_for: None,
             repeat_coinbase: None,
+            tx_counts: &[],
         },
         &dir,
         OutputFormat::Raw,
@@ -143,6 +145,7 @@ fn transactions_larger_than_any_chunk_stream_through_the_decoder() {
             payout: None,
             stake_for: None,
             repeat_coinbase: None,
+            tx_counts: &[],
         },
         &dir,
         OutputFormat::Raw,

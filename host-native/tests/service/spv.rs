@@ -1,0 +1,511 @@
+//! What SPV wallets use (issue 19): raw transactions and atomic BEEFs of archived txids over
+//! JSON and gRPC, checked by the core and by @bsv/sdk with this service as its chain tracker
+//! (`BlockHeadersService`), on real mainnet blocks 170, 277647, 384189 and 413567 and on
+//! generated edge-case blocks; the transaction's bytes fetched from the swarm (only the
+//! pieces holding them) when the block file is gone; offsets added to a bundle written
+//! before they were recorded.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use torrent_core::Txid;
+use torrent_core::bsv::beef::Beef;
+use torrent_core::bsv::block::{Block, BlockLimits};
+use torrent_core::bsv::tx::txid_of;
+use torrent_service::proto as pb;
+use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
+
+use crate::common::{
+    Service, free_port, get, metric, metrics, node, post, temp, vectors, wait_for,
+};
+
+/// Status, headers and body of `GET url`.
+fn fetch(url: &str) -> (u16, BTreeMap<String, String>, Vec<u8>) {
+    let mut r = torrent_tests::support::agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    (
+        r.status().as_u16(),
+        headers,
+        r.body_mut().read_to_vec().unwrap(),
+    )
+}
+
+/// A block file of the repository's real blocks.
+fn real_block(height: u64) -> PathBuf {
+    let v = vectors();
+    let padded = v.join(format!("block-{height:06}.bin"));
+    if padded.exists() {
+        padded
+    } else {
+        v.join(format!("block-{height}.bin"))
+    }
+}
+
+/// A block's height, raw transactions and txids.
+type TestBlock = (u64, Vec<Vec<u8>>, Vec<Txid>);
+
+/// The transactions of each block of a `dir:` source folder.
+fn blocks_of(src: &Path) -> Vec<TestBlock> {
+    let mut out: Vec<_> = std::fs::read_dir(src)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let height: u64 = path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            let b = Block::decode(&std::fs::read(&path).unwrap(), &BlockLimits::default()).unwrap();
+            let raws = b.txs.iter().map(|t| t.encode()).collect();
+            (height, raws, b.txids())
+        })
+        .collect();
+    out.sort_by_key(|b| b.0);
+    out
+}
+
+/// Every transaction of `blocks` from the service at `http`: raw (bin and hex) and BEEF,
+/// each checked by the core; returns the items for spv.mjs.
+fn fetch_all(http: &str, blocks: &[TestBlock]) -> Vec<Value> {
+    let mut items = Vec::new();
+    for (height, raws, txids) in blocks {
+        for (i, (raw, txid)) in raws.iter().zip(txids).enumerate() {
+            let (status, h, body) = fetch(&format!("http://{http}/v1/tx/{txid}"));
+            assert_eq!(status, 200, "{txid}: {}", String::from_utf8_lossy(&body));
+            assert_eq!(&body, raw, "raw tx {txid}");
+            assert_eq!(txid_of(&body), *txid);
+            assert_eq!(h["content-type"], "application/octet-stream");
+            assert_eq!(h["x-block-height"], height.to_string());
+            assert_eq!(h["x-tx-index"], i.to_string());
+            let (status, _, beef) = fetch(&format!("http://{http}/v1/tx/{txid}/beef"));
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&beef));
+            let parsed = Beef::decode(&beef).unwrap();
+            let subject = parsed.subject_tx().unwrap();
+            assert_eq!(subject.txid, *txid);
+            assert_eq!(subject.raw.as_ref(), Some(raw));
+            let bump = &parsed.bumps[subject.bump.unwrap()];
+            assert_eq!(bump.block_height(), *height);
+            items.push(serde_json::json!({
+                "txid": txid.to_string(),
+                "beef": torrent_core::hex::encode(&beef),
+                "raw": torrent_core::hex::encode(raw),
+                "height": height,
+                "coinbase": i == 0,
+            }));
+        }
+    }
+    items
+}
+
+/// @bsv/sdk verifies every item against the service at `http` as its chain tracker; returns
+/// its report after checking that everything verified and every changed BEEF failed.
+fn sdk_verifies(http: &str, items: Vec<Value>) -> Value {
+    let n = items.len();
+    let r = node(
+        "spv.mjs",
+        &[serde_json::json!({"tracker": format!("http://{http}"), "items": items})],
+    )
+    .remove(0);
+    assert_eq!(r["failures"], serde_json::json!([]), "{r}");
+    assert_eq!(r["checked"], n);
+    assert_eq!(r["verified"], n);
+    assert_eq!(r["tampered"], 2 * n);
+    assert_eq!(r["tampered_rejected"], 2 * n);
+    r
+}
+
+#[test]
+fn real_transactions_come_raw_and_as_atomic_beef_that_the_sdk_verifies_against_us() {
+    let dir = temp("spv_real");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for h in [170u64, 277_647, 384_189, 413_567] {
+        std::fs::copy(real_block(h), src.join(format!("{h}.bin"))).unwrap();
+    }
+    let blocks = blocks_of(&src);
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "block_source = \"dir:{}\"\nbundle_blocks = 1\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            src.display()
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let last = blocks[3].2.last().unwrap().to_string();
+    wait_for("every block indexed", 60, || {
+        blocks.iter().all(|(_, _, txids)| {
+            get(
+                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
+                None,
+            )
+            .0 == 200
+        })
+    });
+    let items = fetch_all(&http, &blocks);
+    assert_eq!(items.len(), 2 + blocks[1].2.len() + 564 + 1557);
+    let r = sdk_verifies(&http, items);
+    assert_eq!(r["coinbases"], 4);
+    // The stock MerklePath.verify of @bsv/sdk 2.1.0 refuses a coinbase more than 100 blocks
+    // below the tip (413567): 170, 277647 and 384189; README says so for wallet developers.
+    assert_eq!(r["stock_coinbase_refused"], 3);
+
+    // Hex, gRPC, and the same bytes everywhere.
+    let (status, h, hex) = fetch(&format!("http://{http}/v1/tx/{last}?format=hex"));
+    assert_eq!(
+        (status, h["content-type"].as_str()),
+        (200, "text/plain; charset=utf-8")
+    );
+    assert_eq!(
+        torrent_core::hex::decode(std::str::from_utf8(&hex).unwrap()).unwrap(),
+        *blocks[3].1.last().unwrap()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let grpc = format!("http://{}", svc.ready["grpc"].as_str().unwrap());
+    let mut client = rt
+        .block_on(pb::proof_service_client::ProofServiceClient::connect(grpc))
+        .unwrap();
+    for (height, raws, txids) in &blocks {
+        for i in [0, txids.len() - 1] {
+            let req = pb::GetTransactionRequest {
+                txid: txids[i].to_string(),
+                height: None,
+            };
+            let t = rt
+                .block_on(client.get_transaction(req.clone()))
+                .unwrap()
+                .into_inner();
+            assert_eq!(
+                (t.raw_tx.as_slice(), t.height, t.index),
+                (raws[i].as_slice(), *height, i as u64)
+            );
+            let b = rt.block_on(client.get_beef(req)).unwrap().into_inner();
+            let (_, _, json) = fetch(&format!("http://{http}/v1/tx/{}/beef", txids[i]));
+            assert_eq!(b.beef, json, "one BEEF over both transports");
+        }
+    }
+
+    // The chain tracker's routes, as the Block Headers Service answers them.
+    let tip = crate::common::get_json(&format!("http://{http}/api/v1/chain/tip/longest"), None);
+    assert_eq!(tip["height"], 413_567);
+    assert_eq!(tip["state"], "LONGEST_CHAIN");
+    let header = crate::common::block(413_567).header;
+    assert_eq!(tip["header"]["hash"], header.block_hash().to_string());
+    assert_eq!(tip["header"]["merkleRoot"], header.merkle_root.to_string());
+    let verify = |body: Value| {
+        let (status, text) = post(
+            &format!("http://{http}/api/v1/chain/merkleroot/verify"),
+            Some(&body),
+            None,
+        );
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text)),
+        )
+    };
+    let root = header.merkle_root.to_string();
+    let other = crate::common::block(384_189).header.merkle_root.to_string();
+    let (status, v) = verify(serde_json::json!([{"blockHeight": 413_567, "merkleRoot": root}]));
+    assert_eq!(
+        (status, v["confirmationState"].as_str()),
+        (200, Some("CONFIRMED")),
+        "{v}"
+    );
+    assert_eq!(
+        v["confirmations"][0]["blockHash"],
+        header.block_hash().to_string()
+    );
+    // A true root at another height, and a height this archive does not hold.
+    let (_, v) = verify(serde_json::json!([{"blockHeight": 413_567, "merkleRoot": other}]));
+    assert_eq!(v["confirmationState"], "INVALID");
+    let (_, v) = verify(serde_json::json!([
+        {"blockHeight": 413_567, "merkleRoot": root},
+        {"blockHeight": 413_568, "merkleRoot": root}
+    ]));
+    assert_eq!(v["confirmationState"], "UNABLE_TO_VERIFY");
+    assert_eq!(v["confirmations"][0]["confirmation"], "CONFIRMED");
+    for bad in [
+        serde_json::json!([]),
+        serde_json::json!({"blockHeight": 1}),
+        serde_json::json!("x"),
+    ] {
+        let (status, v) = verify(bad);
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["code"], "ErrVerifyMerklerootsBadBody");
+    }
+
+    // Bad requests: one clear JSON error each, and the service goes on serving.
+    let unknown = "00".repeat(32);
+    for (path, want) in [
+        (format!("/v1/tx/{unknown}"), 404),
+        (format!("/v1/tx/{unknown}/beef"), 404),
+        (format!("/v1/tx/%20{last}"), 400),
+        (format!("/v1/tx/{last}%0A"), 400),
+        (format!("/v1/proof/%20{last}"), 400),
+        (format!("/v1/tx/{last}?format=json"), 400),
+        (format!("/v1/tx/{last}?height=12"), 404),
+        ("/v1/tx/abc".to_string(), 400),
+        ("/v1/proof/".to_string(), 400),
+        ("/v1/tx/".to_string(), 400),
+    ] {
+        let (status, h, body) = fetch(&format!("http://{http}{path}"));
+        assert_eq!(status, want, "{path}: {}", String::from_utf8_lossy(&body));
+        assert!(h["content-type"].starts_with("application/json"), "{path}");
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}: {v}"
+        );
+    }
+    assert_eq!(fetch(&format!("http://{http}/v1/tx/{last}")).0, 200);
+    let text = metrics(&http);
+    assert!(
+        metric(
+            &text,
+            "torrent_proof_requests_total{method=\"json_beef\",outcome=\"ok\"}"
+        )
+        .is_some_and(|n| n >= 2123.0),
+        "{text}"
+    );
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Blocks where other implementations failed: a coinbase-only block, odd counts (the last
+/// transaction pairs with itself, go-bc#89), and counts around powers of two; every txid of
+/// each comes as raw tx, BUMP, TSC and BEEF, checked by the core and by @bsv/sdk.
+#[test]
+fn edge_case_blocks_prove_every_transaction_in_every_format() {
+    const COUNTS: &[u64] = &[1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127];
+    let dir = temp("spv_edges");
+    let chain = dir.join("chain");
+    write_chain(
+        &ChainSpec {
+            blocks: COUNTS.len() as u64,
+            txs_per_block: 1,
+            block_size: None,
+            seed: 19,
+            start_time: 1_500_000_000,
+            payout: None,
+            stake_for: None,
+            repeat_coinbase: None,
+            tx_counts: COUNTS,
+        },
+        &chain,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let src = chain.join("raw");
+    let blocks = blocks_of(&src);
+    for ((_, _, txids), n) in blocks.iter().zip(COUNTS) {
+        assert_eq!(txids.len() as u64, *n);
+    }
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "network = \"regtest\"\nblock_source = \"dir:{}\"\nbundle_blocks = 4\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            src.display()
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    // Bundles of 4 blocks: the last complete one ends at height 15.
+    let held: Vec<_> = blocks.iter().filter(|b| b.0 < 16).cloned().collect();
+    wait_for("every bundle indexed", 60, || {
+        held.iter().all(|(_, _, txids)| {
+            get(
+                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
+                None,
+            )
+            .0 == 200
+        })
+    });
+    let mut sdk_bumps = Vec::new();
+    for (height, _, txids) in &held {
+        let header = torrent_core::Header::decode(
+            &torrent_core::hex::decode(
+                crate::common::get_json(&format!("http://{http}/v1/headers?from={height}"), None)
+                    [0]["header"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let n = txids.len() as u64;
+        for (i, txid) in txids.iter().enumerate() {
+            let v = crate::common::get_json(&format!("http://{http}/v1/proof/{txid}"), None);
+            let bump = torrent_core::hex::decode(v["bump"].as_str().unwrap()).unwrap();
+            crate::common::check(
+                *height,
+                &header,
+                n,
+                i as u64,
+                txid,
+                &bump,
+                &v["tsc"].to_string(),
+            );
+            sdk_bumps.push(serde_json::json!({
+                "txid": txid.to_string(),
+                "bump": v["bump"],
+                "merkle_root": header.merkle_root.to_string(),
+            }));
+        }
+    }
+    let r = &node("merklepath.mjs", &[Value::from(sdk_bumps.clone())])[0];
+    assert_eq!(r["checked"], sdk_bumps.len());
+    assert_eq!(r["mismatches"], serde_json::json!([]), "@bsv/sdk disagrees");
+    let items = fetch_all(&http, &held);
+    let total: u64 = COUNTS[..16].iter().sum();
+    assert_eq!(items.len() as u64, total);
+    let r = sdk_verifies(&http, items);
+    assert_eq!(r["coinbases"], 16);
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A block file gone from the bundle store: its transaction comes from a seeder of another
+/// miner's copy (libtorrent, announcing to our tracker), as only the pieces that hold it,
+/// checked against the txid; the block file is not fetched. A bundle written before offsets
+/// were recorded gets them from its block files at the next start.
+#[test]
+fn a_transaction_of_a_missing_block_file_comes_from_the_swarm_as_its_pieces_only() {
+    let dir = temp("spv_swarm");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    for h in [384_189u64, 413_567] {
+        std::fs::copy(real_block(h), src.join(format!("{h}.bin"))).unwrap();
+    }
+    let blocks = blocks_of(&src);
+    let ports = (free_port(), free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nrate_limit_global = 0\nwrite_rate_limit_per_ip_per_min = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\nprune = false\n",
+            dir.join("data").display(),
+            ports.0,
+            ports.1,
+            ports.2,
+            ports.3,
+            src.display()
+        ),
+    )
+    .unwrap();
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("both blocks indexed", 60, || {
+        blocks.iter().all(|(_, _, txids)| {
+            get(
+                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
+                None,
+            )
+            .0 == 200
+        })
+    });
+    svc.stop();
+    let name = "bsv-mainnet-000413567-000413567";
+    let data = dir.join("data");
+    let other = dir.join("other");
+    let o = crate::common::bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", src.display()),
+            "--out",
+        ])
+        .arg(&other)
+        .args([
+            "--first",
+            "413567",
+            "--last",
+            "413567",
+            "--piece-size",
+            "262144",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The block file of 413567 is gone (pruned bundle data); 384189's offsets are gone (a
+    // bundle written by an older version).
+    let blocks_dir = data.join("bundles").join(name).join("blocks");
+    let block_file = std::fs::read_dir(&blocks_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&block_file).unwrap();
+    let old = data.join("offsets/bsv-mainnet-000384189-000384189.offsets");
+    std::fs::remove_file(&old).unwrap();
+
+    let svc = Service::start_with(&dir, "");
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("offsets added to the older bundle", 30, || old.exists());
+    let (_lt, _out, ready) = crate::common::lt_seed(
+        other.join(format!("{name}.torrent")).to_str().unwrap(),
+        &other,
+        &format!("http://127.0.0.1:{}/announce", ports.0),
+    );
+    assert_eq!(ready["seeding"], true);
+    let (_, raws, txids) = &blocks[1];
+    // The tracker lists the seeder once it has announced.
+    let mut got = None;
+    wait_for("a transaction of 413567 from the swarm", 60, || {
+        let r = fetch(&format!("http://{http}/v1/tx/{}", txids[700]));
+        let ok = r.0 == 200;
+        got = Some(r);
+        ok
+    });
+    let (_, h, body) = got.unwrap();
+    assert_eq!(&body, &raws[700]);
+    assert_eq!(h["x-source"], "swarm");
+    // Asked again: from the cache, not fetched again.
+    let (_, h, _) = fetch(&format!("http://{http}/v1/tx/{}", txids[700]));
+    assert_eq!(h["x-source"], "cache");
+    // Its BEEF, and another transaction, each fetched as the pieces that hold it.
+    let (status, _, beef) = fetch(&format!("http://{http}/v1/tx/{}/beef", txids[1500]));
+    assert_eq!(status, 200);
+    assert_eq!(
+        Beef::decode(&beef)
+            .unwrap()
+            .subject_tx()
+            .unwrap()
+            .raw
+            .as_ref(),
+        Some(&raws[1500])
+    );
+    // The block file here (left by the seeding session's failed check, all zeros where the
+    // block was) neither served them nor was rewritten: only pieces travelled.
+    let here = std::fs::read(&block_file).unwrap_or_default();
+    assert!(
+        !here
+            .windows(raws[700].len())
+            .any(|w| w == raws[700].as_slice())
+    );
+    let text = metrics(&http);
+    assert_eq!(
+        metric(&text, "torrent_tx_swarm_fetches_total"),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "torrent_proof_swarm_fetches_total"),
+        Some(0.0),
+        "{text}"
+    );
+    // 384189 from its block file, at the offsets the migration recorded.
+    let (_, raws, txids) = &blocks[0];
+    for i in [0, 1, 300, 563] {
+        let (status, h, body) = fetch(&format!("http://{http}/v1/tx/{}", txids[i]));
+        assert_eq!((status, h["x-source"].as_str()), (200, "local"));
+        assert_eq!(&body, &raws[i]);
+    }
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
