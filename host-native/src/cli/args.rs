@@ -186,7 +186,8 @@ pub struct VerifyArgs {
     /// node (the 64-byte-transaction ambiguity) cannot be told from a real one.
     #[arg(long)]
     pub tx_count: u64,
-    /// The block height (BUMP only); defaults to the height the BUMP claims.
+    /// The block height (BUMP only), from a header chain you trust; without it the height
+    /// the BUMP claims is checked, and the verdict says so.
     #[arg(long)]
     pub height: Option<u64>,
     /// Verify inside the wasmtime sandbox instead of natively.

@@ -77,6 +77,12 @@ struct Verdict {
     #[serde(skip_serializing_if = "Option::is_none")]
     index: Option<u64>,
     block_hash: String,
+    /// The height checked (a BUMP's), and where it came from: `argument` (`--height`) or
+    /// `bump` (the proof's own claim, which only a trusted header chain can confirm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height_from: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// Where it was decided: `native` or `sandbox`.
@@ -89,13 +95,14 @@ struct Verdict {
 /// # Errors
 /// Unparseable arguments, or the sandbox stopped the guest.
 pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
-    let txid: Txid = args
-        .txid
-        .trim()
-        .parse()
-        .context("--txid must be 64 hex digits")?;
+    if args.txid.trim() != args.txid {
+        bail!("--txid {:?} has whitespace around it", args.txid);
+    }
+    let txid: Txid = args.txid.parse().context("--txid must be 64 hex digits")?;
     let header = parse_header(&args.header).context("--header")?;
     let proof = parse_proof(&inline_or_file(&args.proof)?).context("--proof")?;
+    // A BUMP names its block's height; without --height that claim is all there is, so the
+    // verdict says which height it checked and where it came from.
     let (format, fmt_name, height, bytes) = match &proof {
         AnyProof::Bump(b) => (
             ProofFormat::Bump,
@@ -109,6 +116,11 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
             args.height.unwrap_or(0),
             t.encode(),
         ),
+    };
+    let height_from = match (&proof, args.height) {
+        (_, Some(_)) => Some("argument"),
+        (AnyProof::Bump(_), None) => Some("bump"),
+        (AnyProof::Tsc(_), None) => None,
     };
     let req = VerifyRequest {
         format,
@@ -135,6 +147,8 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
         txid,
         index,
         block_hash: header.block_hash().to_string(),
+        height: height_from.map(|_| height),
+        height_from,
         error,
         host: if args.sandbox { "sandbox" } else { "native" },
     };
@@ -143,8 +157,15 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<ExitCode> {
     } else if let Some(e) = &verdict.error {
         crate::outln!("invalid: {e}");
     } else {
+        let at = match height_from {
+            Some("argument") => format!(" at height {height}"),
+            Some(_) => format!(
+                " at height {height} (the height the BUMP claims: pass --height to check it)"
+            ),
+            None => String::new(),
+        };
         crate::outln!(
-            "valid: {} is transaction {} of block {}",
+            "valid: {} is transaction {} of block {}{at}",
             txid,
             verdict.index.unwrap_or_default(),
             verdict.block_hash

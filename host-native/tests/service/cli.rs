@@ -98,6 +98,45 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
     assert_eq!(v["valid"], true);
     assert_eq!(v["index"], 1234);
     assert_eq!(v["host"], "native");
+    assert_eq!(
+        (v["height"].as_u64(), v["height_from"].as_str()),
+        (Some(413_567), Some("bump"))
+    );
+
+    // The height a BUMP claims is shown; a changed height byte fails against --height, and
+    // shows when --height is not given.
+    let mut moved = bump.encode();
+    moved[1] ^= 1; // the height's varint (fe + 4 bytes little-endian): 413567 becomes 413566
+    let verdict = |height: Option<&str>| {
+        let mut a = vec![
+            "verify".to_string(),
+            "--proof".into(),
+            hex::encode(&moved),
+            "--txid".into(),
+            txid.clone(),
+            "--tx-count".into(),
+            n.clone(),
+            "--header".into(),
+            header_hex.clone(),
+        ];
+        if let Some(h) = height {
+            a.extend(["--height".to_string(), h.to_string()]);
+        }
+        let out = bin().args(&a).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, said) = verdict(None);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(
+        said.contains("at height 413566 (the height the BUMP claims"),
+        "{said}"
+    );
+    let (code, said) = verdict(Some("413567"));
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.starts_with("invalid:"), "{said}");
 
     // Wrong txid, wrong count: invalid, exit 1, one line.
     let other = txids[7].to_string();
@@ -143,6 +182,8 @@ fn verify_accepts_real_proofs_and_rejects_tampered_ones() {
     for args in [
         verify_args("zz", &txid, &header_hex),
         verify_args("00", "nothex", &header_hex),
+        verify_args("00", &format!(" {txid}"), &header_hex),
+        verify_args("00", &format!("{txid}\n"), &header_hex),
         verify_args("00", &txid, "abcd"),
     ] {
         let out = bin().args(&args).output().unwrap();
