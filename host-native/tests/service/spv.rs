@@ -118,6 +118,38 @@ fn sdk_verifies(http: &str, items: Vec<Value>) -> Value {
     r
 }
 
+/// Runs the JavaScript of README's wallet section (after `<!-- wallet-example -->`) with
+/// Node against the service at `http` for `txid`; returns what it printed.
+fn readme_wallet_example(http: &str, txid: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let code = readme
+        .split("<!-- wallet-example -->\n```js\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("README has the wallet example");
+    assert!(code.lines().count() <= 10, "ten lines at most:\n{code}");
+    // Beside tests/interop/node_modules, where Node finds @bsv/sdk.
+    let script = root.join(format!(
+        "tests/interop/readme-wallet-{}.mjs",
+        std::process::id()
+    ));
+    std::fs::write(&script, code).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(&script)
+        .arg(txid)
+        .env("TORRENT_SERVICE", format!("http://{http}"))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&script);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 #[test]
 fn real_transactions_come_raw_and_as_atomic_beef_that_the_sdk_verifies_against_us() {
     let dir = temp("spv_real");
@@ -152,6 +184,13 @@ fn real_transactions_come_raw_and_as_atomic_beef_that_the_sdk_verifies_against_u
     // The stock MerklePath.verify of @bsv/sdk 2.1.0 refuses a coinbase more than 100 blocks
     // below the tip (413567): 170, 277647 and 384189; README says so for wallet developers.
     assert_eq!(r["stock_coinbase_refused"], 3);
+
+    // The README's wallet example, run as it is written there.
+    let first_payment = blocks[0].2[1].to_string();
+    assert_eq!(
+        readme_wallet_example(&http, &first_payment),
+        format!("{first_payment} verified")
+    );
 
     // Hex, gRPC, and the same bytes everywhere.
     let (status, h, hex) = fetch(&format!("http://{http}/v1/tx/{last}?format=hex"));
