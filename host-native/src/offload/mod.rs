@@ -17,6 +17,7 @@
 
 pub(crate) mod bundle;
 pub mod inspect;
+pub(crate) mod rest;
 pub(crate) mod source;
 
 use std::collections::HashMap;

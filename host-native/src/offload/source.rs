@@ -9,7 +9,10 @@
 //! - `galaxy`: Galaxy's Block service (50054). Heights, hashes and sizes come from its index
 //!   of the best chain; each block is streamed in frames ([`crate::galaxy::RemoteBlock`]),
 //!   and pruning asks the service to drop the block's data.
-//! - `rest:URL` is recognised and refused until its adapter exists.
+//! - `rest:URL`: a node's REST interface (SV Node's `-rest`, or another `torrent_service`
+//!   serving its archive): the chain is walked header by header, and each block streamed
+//!   ([`crate::offload::rest`]); pruning records the height (a REST interface deletes
+//!   nothing).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -23,6 +26,7 @@ use torrent_core::bsv::blk::parse_frame_header;
 use torrent_core::{BlockHash, Header, Network};
 
 use crate::galaxy::{BlockRequest, BlockResponse, GalaxyClient, RemoteBlock};
+use crate::offload::rest::RestClient;
 
 /// A parsed `block_source` / `--source` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,12 +116,21 @@ struct Location {
     hash: Option<[u8; 32]>,
 }
 
-/// Blocks by height, from a local source or Galaxy's Block service.
+/// Where a remote source's blocks come from.
+#[derive(Debug)]
+enum Remote {
+    /// Galaxy's Block service.
+    Galaxy(GalaxyClient),
+    /// A REST interface.
+    Rest(RestClient),
+}
+
+/// Blocks by height, from a local source, Galaxy's Block service or a REST interface.
 #[derive(Debug)]
 pub struct BlockSource {
     blocks: BTreeMap<u64, Location>,
     describe: String,
-    remote: Option<GalaxyClient>,
+    remote: Option<Remote>,
 }
 
 impl BlockSource {
@@ -140,11 +153,7 @@ impl BlockSource {
                     "block source galaxy needs the Galaxy settings (galaxy_host, galaxy_block_port)"
                 ),
             },
-            SourceSpec::Rest(_) => {
-                bail!(
-                    "block source {spec} is not supported by this build (use dir:, blk: or galaxy)"
-                )
-            }
+            SourceSpec::Rest(url) => Self::open_rest(url, network),
         }
     }
 
@@ -195,7 +204,34 @@ impl BlockSource {
         Ok(Self {
             blocks,
             describe,
-            remote: Some(client),
+            remote: Some(Remote::Galaxy(client)),
+        })
+    }
+
+    /// Walks a REST interface's chain (sizes come with each block).
+    fn open_rest(url: &str, network: Network) -> Result<Self> {
+        let client = RestClient::new(url);
+        let describe = format!("rest:{}", client.base());
+        let blocks = client
+            .chain(network)
+            .with_context(|| format!("reading the chain of {describe}"))?
+            .into_iter()
+            .map(|(height, hash)| {
+                (
+                    height,
+                    Location {
+                        path: PathBuf::new(),
+                        offset: 0,
+                        len: 0,
+                        hash: Some(hash.to_byte_array()),
+                    },
+                )
+            })
+            .collect();
+        Ok(Self {
+            blocks,
+            describe,
+            remote: Some(Remote::Rest(client)),
         })
     }
 
@@ -400,9 +436,16 @@ impl BlockSource {
             .blocks
             .get(&height)
             .with_context(|| format!("height {height} is not in {}", self.describe))?;
-        if let (Some(c), Some(hash)) = (&self.remote, loc.hash) {
-            let r = RemoteBlock::new(c.clone(), height, hash, loc.len);
-            return Ok((Box::new(r), loc.len, self.describe.clone()));
+        match (&self.remote, loc.hash) {
+            (Some(Remote::Galaxy(c)), Some(hash)) => {
+                let r = RemoteBlock::new(c.clone(), height, hash, loc.len);
+                return Ok((Box::new(r), loc.len, self.describe.clone()));
+            }
+            (Some(Remote::Rest(c)), Some(hash)) => {
+                let (r, len) = c.block(&BlockHash::from_byte_array(hash))?;
+                return Ok((r, len, self.describe.clone()));
+            }
+            _ => {}
         }
         let mut f =
             File::open(&loc.path).with_context(|| format!("opening {}", loc.path.display()))?;
@@ -464,7 +507,11 @@ impl BlockSource {
     /// # Errors
     /// An I/O error other than "not found".
     pub fn remove_block(&self, height: u64) -> Result<bool> {
-        if let Some(c) = &self.remote {
+        if let Some(Remote::Rest(_)) = &self.remote {
+            // A REST interface deletes nothing: the height is recorded as pruned.
+            return Ok(false);
+        }
+        if let Some(Remote::Galaxy(c)) = &self.remote {
             // Galaxy: the Block service drops the data; a height no longer indexed is done.
             let Some(hash) = self.blocks.get(&height).and_then(|l| l.hash) else {
                 return Ok(true);

@@ -24,6 +24,7 @@
 mod answer;
 pub(crate) use answer::{Formats, ProofAnswer, ProofFailure, ProofRequest, Source, parse_txid};
 
+mod block;
 pub(crate) mod seeders;
 mod tx;
 pub(crate) use tx::ArchivedTx;
@@ -243,6 +244,8 @@ pub(crate) struct Proofs {
     seeders: std::sync::OnceLock<Arc<crate::proofs::seeders::SeederProofs>>,
     /// Recently served raw transactions.
     txs: Mutex<tx::TxCache>,
+    /// Block files checked against their headers.
+    blocks_checked: Mutex<block::Checked>,
     /// Metrics.
     pub metrics: Arc<ProofMetrics>,
 }
@@ -309,6 +312,7 @@ impl Proofs {
             deadline: limits.deadline,
             seeders: std::sync::OnceLock::new(),
             txs: Mutex::default(),
+            blocks_checked: Mutex::default(),
             metrics: Arc::default(),
         }
     }

@@ -1,5 +1,6 @@
 //! The proof transports (DESIGN §8): gRPC with gRPC-web ([`grpc`]) and JSON ([`json`]),
-//! with the Block Headers Service's chain-tracker routes ([`chain`]), all thin over [`crate::proofs::Proofs`]: they parse a request, check its limits, and
+//! with the Block Headers Service's chain-tracker routes ([`chain`]) and SV Node's REST
+//! interface ([`rest`]), all thin over [`crate::proofs::Proofs`]: they parse a request, check its limits, and
 //! map the answer or the typed failure to their wire (status codes live here, not in
 //! `proofs`).
 //!
@@ -8,3 +9,4 @@
 pub(crate) mod chain;
 pub(crate) mod grpc;
 pub(crate) mod json;
+pub(crate) mod rest;

@@ -49,6 +49,23 @@ pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
             crate::net::limit::proof_reads,
         ))
         .with_state(Arc::clone(&parts.proofs));
+    let rest = Router::new()
+        .route("/rest/chaininfo.json", get(crate::rpc::rest::chaininfo))
+        .route("/rest/block/{file}", get(crate::rpc::rest::block))
+        .route("/rest/tx/{file}", get(crate::rpc::rest::tx))
+        .route(
+            "/rest/headers/{count}/{file}",
+            get(crate::rpc::rest::headers),
+        )
+        .route(
+            "/rest/blockhashbyheight/{file}",
+            get(crate::rpc::rest::hash_by_height),
+        )
+        .with_state(crate::rpc::rest::Rest {
+            proofs: Arc::clone(&parts.proofs),
+            network: config.network,
+            work: Arc::default(),
+        });
     let registry = Router::new()
         .route("/v1/bundles", get(crate::http::registry::list))
         .route("/v1/bundles/{file}", get(crate::http::registry::torrent))
@@ -79,6 +96,7 @@ pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
         .merge(webseed)
         .merge(registry)
         .merge(headers_api)
+        .merge(rest)
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&parts.limits),
             crate::net::limit::reads,

@@ -48,6 +48,9 @@ const MIGRATED_REST: &str = "migrated-rest";
 
 const INDEX_RUNS: TableDefinition<'_, &str, u64> = TableDefinition::new("index_runs");
 const HEADERS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("headers");
+/// Block hash (internal byte order) to height, for every block of the header store: how
+/// the SV Node REST routes find a block by hash.
+const BLOCK_HEIGHTS: TableDefinition<'_, &[u8], u64> = TableDefinition::new("block_heights");
 /// Counters that must survive deletions (account ids are never reused).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 const NEXT_ACCOUNT_ID: &str = "next_account_id";
@@ -191,9 +194,36 @@ fn open_db(path: &Path) -> Result<Database> {
         w.open_table(PRUNED)?;
         w.open_table(INDEX_RUNS)?;
         w.open_table(HEADERS)?;
+        w.open_table(BLOCK_HEIGHTS)?;
     }
     w.commit()?;
+    fill_block_heights(&db)?;
     Ok(db)
+}
+
+/// A database from before the hash-to-height table: fills it from the header store once
+/// (the table is written with the headers from then on).
+fn fill_block_heights(db: &Database) -> Result<()> {
+    let r = db.begin_read()?;
+    if !r.open_table(BLOCK_HEIGHTS)?.is_empty()? {
+        return Ok(());
+    }
+    let headers = r.open_table(HEADERS)?;
+    if headers.is_empty()? {
+        return Ok(());
+    }
+    let w = db.begin_write()?;
+    {
+        let mut t = w.open_table(BLOCK_HEIGHTS)?;
+        for row in headers.iter()? {
+            let (height, v) = row?;
+            let hr: HeaderRecord = serde_json::from_slice(v.value())?;
+            let hash = torrent_core::Header::decode(&hr.header)?.block_hash();
+            t.insert(hash.to_byte_array().as_slice(), height.value())?;
+        }
+    }
+    w.commit()?;
+    Ok(())
 }
 
 /// The database.
@@ -872,8 +902,11 @@ impl Store {
         let w = self.db()?.begin_write()?;
         {
             let mut h = w.open_table(HEADERS)?;
+            let mut by_hash = w.open_table(BLOCK_HEIGHTS)?;
             for (height, hr) in headers {
                 h.insert(*height, serde_json::to_vec(hr)?.as_slice())?;
+                let hash = torrent_core::Header::decode(&hr.header)?.block_hash();
+                by_hash.insert(hash.to_byte_array().as_slice(), *height)?;
             }
             w.open_table(INDEX_RUNS)?.insert(name, n)?;
             if let Some(rec) = rec {
@@ -985,6 +1018,16 @@ impl Store {
             Some(v) => Some(serde_json::from_slice(v.value())?),
             None => None,
         })
+    }
+
+    /// The height of the offloaded block with hash `hash`.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub fn height_of(&self, hash: &torrent_core::BlockHash) -> Result<Option<u64>> {
+        let r = self.db()?.begin_read()?;
+        let t = r.open_table(BLOCK_HEIGHTS)?;
+        Ok(t.get(hash.to_byte_array().as_slice())?.map(|v| v.value()))
     }
 
     /// The highest offloaded block's header record.

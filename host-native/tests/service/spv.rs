@@ -538,6 +538,18 @@ fn a_transaction_of_a_missing_block_file_comes_from_the_swarm_as_its_pieces_only
         Some(0.0),
         "{text}"
     );
+    // The whole block over SV Node's REST route: fetched from the swarm, checked against
+    // its header, streamed.
+    let block_hash = crate::common::block(413_567).header.block_hash();
+    let (status, h, body) = fetch(&format!("http://{http}/rest/block/{block_hash}.bin"));
+    assert_eq!(
+        status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&body[..body.len().min(200)])
+    );
+    assert_eq!(h["content-type"], "application/octet-stream");
+    assert_eq!(body, std::fs::read(real_block(413_567)).unwrap());
     // 384189 from its block file, at the offsets the migration recorded.
     let (_, raws, txids) = &blocks[0];
     for i in [0, 1, 300, 563] {
@@ -547,4 +559,356 @@ fn a_transaction_of_a_missing_block_file_comes_from_the_swarm_as_its_pieces_only
     }
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SV Node's REST interface both ways: an archive answers the routes in SV Node's shapes,
+/// and a second instance with `block_source = "rest:URL"` offloads from it the very same
+/// torrents (same names, same info-hashes).
+#[test]
+fn an_archive_answers_sv_node_rest_and_another_instance_offloads_from_it() {
+    const COUNTS: &[u64] = &[1, 3, 4, 2, 5, 9, 1, 7];
+    let dir = temp("spv_rest");
+    let chain = dir.join("a/chain");
+    let generated = write_chain(
+        &ChainSpec {
+            blocks: COUNTS.len() as u64,
+            txs_per_block: 1,
+            block_size: None,
+            seed: 7,
+            start_time: 1_500_000_000,
+            payout: None,
+            stake_for: None,
+            repeat_coinbase: None,
+            tx_counts: COUNTS,
+        },
+        &chain,
+        OutputFormat::Raw,
+    )
+    .unwrap();
+    let cfg = "network = \"regtest\"\nbundle_blocks = 4\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n";
+    let a = Service::start_with(
+        &dir.join("a"),
+        &format!(
+            "block_source = \"dir:{}\"\n{cfg}",
+            chain.join("raw").display()
+        ),
+    );
+    let a_http = a.ready["http"].as_str().unwrap().to_string();
+    let names = |http: &str| -> BTreeMap<String, String> {
+        crate::common::bundles(http)
+            .into_iter()
+            .map(|b| {
+                (
+                    b["name"].as_str().unwrap().to_string(),
+                    b["infohash_v1"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    wait_for("both bundles indexed", 60, || {
+        crate::common::get(
+            &format!("http://{a_http}/rest/blockhashbyheight/7.hex"),
+            None,
+        )
+        .0 == 200
+    });
+    let url = |p: &str| format!("http://{a_http}{p}");
+    let hash = |i: usize| generated[i].hash.to_string();
+
+    // chaininfo.json: SV Node's keys, the archive's tip.
+    let (status, h, body) = fetch(&url("/rest/chaininfo.json"));
+    assert_eq!(
+        (status, h["content-type"].as_str()),
+        (200, "application/json")
+    );
+    let info: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(info["chain"], "regtest");
+    assert_eq!(info["blocks"], 7);
+    assert_eq!(info["bestblockhash"], hash(7));
+    assert_eq!(info["chainwork"].as_str().unwrap().len(), 64);
+    for key in [
+        "headers",
+        "difficulty",
+        "mediantime",
+        "verificationprogress",
+        "pruned",
+        "softforks",
+    ] {
+        assert!(info.get(key).is_some(), "chaininfo.json has {key}: {info}");
+    }
+    // Headers from a hash, ascending, as many as asked and held.
+    let headers = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| torrent_core::hex::decode(&generated[i].header).unwrap())
+            .collect()
+    };
+    let (status, _, body) = fetch(&url(&format!("/rest/headers/5/{}.bin", hash(0))));
+    assert_eq!((status, body), (200, headers(5)));
+    let (_, _, body) = fetch(&url(&format!("/rest/headers/2000/{}.bin", hash(0))));
+    assert_eq!(body, headers(8));
+    let (_, _, body) = fetch(&url(&format!("/rest/headers/1/{}.hex", hash(0))));
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        format!("{}\n", generated[0].header)
+    );
+    // Blocks and transactions, byte for byte.
+    for (i, g) in generated.iter().enumerate() {
+        let raw = std::fs::read(g.raw.as_ref().unwrap()).unwrap();
+        let (status, h, body) = fetch(&url(&format!("/rest/block/{}.bin", hash(i))));
+        assert_eq!(
+            (status, h["content-length"].clone()),
+            (200, raw.len().to_string())
+        );
+        assert_eq!(body, raw);
+        let block = Block::decode(&raw, &BlockLimits::default()).unwrap();
+        let last = block.txs.last().unwrap();
+        let (status, _, body) = fetch(&url(&format!("/rest/tx/{}.bin", last.txid())));
+        assert_eq!((status, body), (200, last.encode()));
+    }
+    // SV Node's errors: text/plain, the message, CRLF.
+    let unknown = "11".repeat(32);
+    for (path, want, text) in [
+        (
+            format!("/rest/block/{unknown}.bin"),
+            404,
+            format!("{unknown} not found\r\n"),
+        ),
+        (
+            format!("/rest/tx/{unknown}.bin"),
+            404,
+            format!("{unknown} not found\r\n"),
+        ),
+        (
+            format!("/rest/headers/5/{unknown}.bin"),
+            400,
+            format!("Block not found: {unknown}\r\n"),
+        ),
+        (
+            format!("/rest/headers/2001/{}.bin", hash(0)),
+            400,
+            "Header count out of range: 2001\r\n".into(),
+        ),
+        (
+            "/rest/block/xyz.bin".into(),
+            400,
+            "Invalid hash: xyz\r\n".into(),
+        ),
+        (
+            format!("/rest/block/{}.json", hash(0)),
+            404,
+            "output format not found (available: .bin, .hex)\r\n".into(),
+        ),
+        (
+            "/rest/blockhashbyheight/99.hex".into(),
+            404,
+            "Block height out of range\r\n".into(),
+        ),
+    ] {
+        let (status, h, body) = fetch(&url(&path));
+        assert_eq!(
+            (status, String::from_utf8_lossy(&body).into_owned()),
+            (want, text),
+            "{path}"
+        );
+        assert_eq!(h["content-type"], "text/plain", "{path}");
+    }
+
+    // Another instance offloads from A's REST interface: the same torrents.
+    std::fs::create_dir_all(dir.join("b")).unwrap();
+    let b = Service::start_with(
+        &dir.join("b"),
+        &format!("block_source = \"rest:http://{a_http}\"\n{cfg}"),
+    );
+    let b_http = b.ready["http"].as_str().unwrap().to_string();
+    wait_for("B's two bundles", 60, || {
+        names(&b_http).len() == 2 && names(&b_http).values().all(|ih| !ih.is_empty())
+    });
+    assert_eq!(names(&b_http), names(&a_http));
+    let raw = std::fs::read(generated[6].raw.as_ref().unwrap()).unwrap();
+    let txid = Block::decode(&raw, &BlockLimits::default())
+        .unwrap()
+        .txids()[0];
+    wait_for("B proves a transaction it read over REST", 60, || {
+        get(&format!("http://{b_http}/v1/proof/{txid}"), None).0 == 200
+    });
+    b.stop();
+    a.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The REST source against SV Node's documented answers, replayed by a small server: the
+/// chain walked from the network's genesis (SV Node has no height route), headers in pages,
+/// blocks with their `Content-Length`; the bundles are those the `bundle` command makes of
+/// the same blocks from a folder.
+#[test]
+fn the_rest_source_reads_an_sv_node_and_makes_the_same_bundles() {
+    let dir = temp("spv_svnode");
+    let src = dir.join("src");
+    crate::common::block_dir(&src);
+    let node = SvNode::start(&src);
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "block_source = \"rest:http://{}\"\nbundle_blocks = 64\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            node.addr
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("four bundles from the SV Node", 120, || {
+        let b = crate::common::bundles(&http);
+        b.len() == 4
+            && b.iter()
+                .all(|b| b["infohash_v1"].as_str().is_some_and(|s| !s.is_empty()))
+    });
+    let out = dir.join("cli");
+    let o = crate::common::bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", src.display()),
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--first", "64", "--last", "127", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ours = crate::common::bundles_by_name(&http);
+    let name = cli["name"].as_str().unwrap();
+    assert_eq!(ours[name]["infohash_v1"], cli["infohash_v1"], "{ours:?}");
+    assert!(node.requests() > 256, "every block was read over REST");
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stand-in for SV Node's REST port (its `-rest` routes as `src/rest.cpp` answers them) over
+/// a folder of mainnet blocks `0.bin` ..: `chaininfo.json`, `headers/<n>/<hash>.bin`,
+/// `block/<hash>.bin` with `Content-Length`; anything else 404 with an empty body (SV Node
+/// has no `blockhashbyheight`).
+struct SvNode {
+    addr: std::net::SocketAddr,
+    served: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SvNode {
+    fn start(src: &Path) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut blocks: Vec<(String, Vec<u8>)> = Vec::new();
+        for h in 0.. {
+            let Ok(raw) = std::fs::read(src.join(format!("{h}.bin"))) else {
+                break;
+            };
+            let hash = torrent_core::Header::decode(&raw[..80])
+                .unwrap()
+                .block_hash()
+                .to_string();
+            blocks.push((hash, raw));
+        }
+        let blocks = std::sync::Arc::new(blocks);
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = std::sync::Arc::clone(&served);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (blocks, count) = (
+                    std::sync::Arc::clone(&blocks),
+                    std::sync::Arc::clone(&count),
+                );
+                std::thread::spawn(move || serve_sv(stream, &blocks, &count));
+            }
+        });
+        Self { addr, served }
+    }
+
+    fn requests(&self) -> u64 {
+        self.served.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Answers one connection's requests as SV Node's REST does.
+fn serve_sv(
+    stream: std::net::TcpStream,
+    blocks: &[(String, Vec<u8>)],
+    count: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                break;
+            }
+        }
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = line.split(' ').nth(1).unwrap_or("").to_string();
+        let at = |hash: &str| blocks.iter().position(|(h, _)| h == hash);
+        let (status, ctype, body): (&str, &str, Vec<u8>) = if path == "/rest/chaininfo.json" {
+            let tip = blocks.len() - 1;
+            let json = serde_json::json!({
+                "chain": "main", "blocks": tip, "headers": tip, "bestblockhash": blocks[tip].0,
+                "difficulty": 1.0, "mediantime": 1_231_731_025, "verificationprogress": 1.0,
+                "chainwork": format!("{:064x}", (tip as u64 + 1) << 32), "pruned": false,
+                "softforks": [{"id": "bip34", "version": 2, "reject": {"status": false}}],
+            });
+            (
+                "200 OK",
+                "application/json",
+                format!("{json}\n").into_bytes(),
+            )
+        } else if let Some(rest) = path.strip_prefix("/rest/headers/") {
+            let (n, file) = rest.split_once('/').unwrap_or(("", ""));
+            let hash = file.trim_end_matches(".bin");
+            match (n.parse::<usize>(), at(hash)) {
+                (Ok(n), Some(i)) if (1..=2000).contains(&n) => {
+                    let body = blocks[i..]
+                        .iter()
+                        .take(n)
+                        .flat_map(|(_, b)| b[..80].to_vec())
+                        .collect();
+                    ("200 OK", "application/octet-stream", body)
+                }
+                (Ok(_), None) => (
+                    "400 Bad Request",
+                    "text/plain",
+                    format!("Block not found: {hash}\r\n").into_bytes(),
+                ),
+                _ => (
+                    "400 Bad Request",
+                    "text/plain",
+                    format!("Header count out of range: {n}\r\n").into_bytes(),
+                ),
+            }
+        } else if let Some(file) = path.strip_prefix("/rest/block/") {
+            let hash = file.trim_end_matches(".bin");
+            match at(hash) {
+                Some(i) => ("200 OK", "application/octet-stream", blocks[i].1.clone()),
+                None => (
+                    "404 Not Found",
+                    "text/plain",
+                    format!("{hash} not found\r\n").into_bytes(),
+                ),
+            }
+        } else {
+            ("404 Not Found", "text/plain", Vec::new())
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        if out
+            .write_all(head.as_bytes())
+            .and_then(|()| out.write_all(&body))
+            .is_err()
+        {
+            return;
+        }
+    }
 }
