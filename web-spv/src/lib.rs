@@ -8,6 +8,7 @@
 
 use serde_json::json;
 use torrent_core::bencode::Limits;
+use torrent_core::bsv::checkpoints;
 use torrent_core::bsv::hash::MerkleNode;
 use torrent_core::bsv::header::{HeaderError, check_chain};
 use torrent_core::bundle::{BsvMetaError, read_bsv};
@@ -36,6 +37,9 @@ pub enum SpvError {
     /// Not a bundle torrent, or its metadata does not hold.
     #[error("bundle rejected: {0}")]
     Bundle(String),
+    /// The header cannot be tied to the best chain (checkpoints compiled in).
+    #[error("not on the best chain: {0}")]
+    Chain(String),
 }
 
 impl From<BsvMetaError> for SpvError {
@@ -177,6 +181,56 @@ pub fn check_header_chain(headers_hex: &str) -> Result<String, SpvError> {
     Ok(json!({"count": headers.len(), "tip": summary.tip.to_string()}).to_string())
 }
 
+/// The checkpoint a mainnet header at `height` must link to: JSON `{"height", "hash"}`, or
+/// `null` past the last checkpoint compiled in (then only an independent chain tracker can
+/// vouch for the header).
+pub fn next_checkpoint(height: u64) -> String {
+    match checkpoints::next_checkpoint(Network::Mainnet, height) {
+        Some((h, hash)) => json!({"height": h, "hash": hash.to_string()}).to_string(),
+        None => "null".into(),
+    }
+}
+
+/// Ties the mainnet header `header_hex` at `height` to the best chain: `chain_hex` holds the
+/// headers from `height` up to the first checkpoint at or above it (as the server's
+/// `/v1/headers` gives them), and must start with that very header, link, meet every
+/// target and end at the checkpoint. Returns JSON `{"checkpoint_height", "checkpoint_hash",
+/// "headers"}`.
+///
+/// # Errors
+/// [`SpvError::Chain`] with the reason, or bad hex.
+pub fn anchor_header(height: u64, header_hex: &str, chain_hex: &str) -> Result<String, SpvError> {
+    let header = parse_header(header_hex)?;
+    let bytes =
+        hex::decode(chain_hex.trim()).map_err(|e| SpvError::Bad("headers", format!("{e}")))?;
+    if bytes.len() % 80 != 0 {
+        return Err(SpvError::Bad(
+            "headers",
+            format!(
+                "{} bytes is not a whole number of 80-byte headers",
+                bytes.len()
+            ),
+        ));
+    }
+    let chain: Vec<Header> = bytes
+        .chunks_exact(80)
+        .map(|c| Header::decode(c).map_err(|e| SpvError::Bad("headers", e.to_string())))
+        .collect::<Result<_, _>>()?;
+    if chain.first() != Some(&header) {
+        return Err(SpvError::Chain(format!(
+            "the service's headers from {height} do not start with the proof's header"
+        )));
+    }
+    let (c, hash) = checkpoints::anchor(Network::Mainnet, height, &chain)
+        .map_err(|e| SpvError::Chain(e.to_string()))?;
+    Ok(json!({
+        "checkpoint_height": c,
+        "checkpoint_hash": hash.to_string(),
+        "headers": c - height + 1,
+    })
+    .to_string())
+}
+
 /// Reads a bundle torrent's `bsv` metadata. Returns JSON `{"name", "infohash_v1",
 /// "network", "first", "last", "blocks": [{"height", "hash", "tx_count", "size"}]}`.
 ///
@@ -248,6 +302,25 @@ pub fn check_header_chain_js(headers_hex: &str) -> Result<String, JsError> {
     check_header_chain(headers_hex).map_err(js)
 }
 
+/// JS: `nextCheckpoint(height)` → JSON string (`null` past the last checkpoint).
+///
+/// # Errors
+/// A JS `Error` for a height that is not a whole number.
+#[wasm_bindgen(js_name = nextCheckpoint)]
+pub fn next_checkpoint_js(height: f64) -> Result<String, JsError> {
+    Ok(next_checkpoint(integer("height", height).map_err(js)?))
+}
+
+/// JS: `anchorHeader(height, headerHex, chainHex)` → JSON string, or throws.
+///
+/// # Errors
+/// A JS `Error` with the [`SpvError`] message.
+#[wasm_bindgen(js_name = anchorHeader)]
+pub fn anchor_header_js(height: f64, header_hex: &str, chain_hex: &str) -> Result<String, JsError> {
+    let height = integer("height", height).map_err(js)?;
+    anchor_header(height, header_hex, chain_hex).map_err(js)
+}
+
 /// JS: `readBundle(torrentBytes: Uint8Array)` → JSON string, or throws.
 ///
 /// # Errors
@@ -296,6 +369,86 @@ mod tests {
         assert!(check_header_chain("00").is_err());
         assert!(integer("height", 1.5).is_err() && integer("height", -1.0).is_err());
         assert!(matches!(read_bundle(b"de"), Err(SpvError::Bundle(_))));
+    }
+
+    /// The real headers 0..255: each ties to the best chain through the checkpoint at 170 or
+    /// 255; a header with another nonce, a chain that stops short, a chain that does not
+    /// start with the header, or one that reaches a checkpoint height with another block
+    /// does not.
+    #[test]
+    fn real_headers_tie_to_the_checkpoints_and_others_do_not() {
+        let all = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/vectors/blocks/headers-000000-000255.bin"
+        ))
+        .unwrap();
+        let at = |h: usize| hex::encode(&all[h * 80..(h + 1) * 80]);
+        let from = |h: usize| hex::encode(&all[h * 80..]);
+        for h in [0usize, 1, 100, 169, 170, 171, 254, 255] {
+            let v: serde_json::Value =
+                serde_json::from_str(&anchor_header(h as u64, &at(h), &from(h)).unwrap()).unwrap();
+            assert_eq!(
+                v["checkpoint_height"],
+                match h {
+                    0 => 0,
+                    1..=170 => 170,
+                    _ => 255,
+                },
+                "{h}"
+            );
+        }
+        assert_eq!(
+            next_checkpoint(256),
+            format!(
+                "{{\"hash\":\"00000000693067b0e6b440bc51450b9f3850561b07f6d3c021c54fbd6abb9763\",\"height\":2015}}"
+            )
+        );
+        assert_eq!(next_checkpoint(u64::MAX), "null");
+        // Stops short of the checkpoint: 100 ..= 150 only.
+        let short = hex::encode(&all[100 * 80..151 * 80]);
+        let e = anchor_header(100, &at(100), &short)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("before the checkpoint at 170"), "{e}");
+        // A chain that does not start with the proof's header.
+        let e = anchor_header(100, &at(100), &from(101))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("do not start with the proof's header"), "{e}");
+        // The real chain from 171 presented as if it started at 170.
+        let e = anchor_header(170, &at(171), &from(171))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("checkpoint there is 00000000d1145790"), "{e}");
+        // A forged block 100 whose proof of work holds (tests/vectors/forged): its header
+        // passes check_header, but the real block 101 does not link to it.
+        let forged = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/vectors/forged/block-000100-forged.bin"
+        ))
+        .unwrap();
+        let forged_header = hex::encode(&forged[..80]);
+        check_header(&forged_header).unwrap();
+        let chain = format!("{forged_header}{}", from(101));
+        let e = anchor_header(100, &forged_header, &chain)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("not on the best chain: block 101"), "{e}");
+        let e = anchor_header(100, &forged_header, &forged_header)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("before the checkpoint at 170"), "{e}");
+        // A header whose nonce changed: its own proof of work fails.
+        let mut bad = all.clone();
+        bad[200 * 80 + 76] ^= 1;
+        let e = anchor_header(
+            200,
+            &hex::encode(&bad[200 * 80..201 * 80]),
+            &hex::encode(&bad[200 * 80..]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("block 200"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod beef;
 pub mod blk;
 pub mod block;
 pub mod bsm;
+pub mod checkpoints;
 pub mod hash;
 pub mod header;
 pub mod keys;

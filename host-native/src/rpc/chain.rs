@@ -13,7 +13,9 @@
 //!   genesis, so the cumulative work is not known; the SDK reads only `height`).
 //!
 //! The SDK sends `Authorization: Bearer <apiKey>`; nothing here needs a key (these are
-//! public reads, limited per client like every read).
+//! public reads, limited per client like every read). Both routes allow any origin (CORS,
+//! with the preflight answered), so that a page served elsewhere, such as another
+//! service's SPV page, can name this one as its independent chain tracker.
 
 use std::sync::Arc;
 
@@ -54,8 +56,49 @@ fn store_failed(e: &anyhow::Error) -> Response {
         .into_response()
 }
 
+/// Any origin may read these routes.
+fn cors(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        axum::http::HeaderValue::from_static("*"),
+    );
+    r
+}
+
+/// `OPTIONS` on either route: the CORS preflight of a cross-origin POST with JSON.
+pub(crate) async fn preflight() -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut r = cors(StatusCode::NO_CONTENT.into_response());
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, authorization, accept"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
+}
+
 /// `POST /api/v1/chain/merkleroot/verify`.
 pub(crate) async fn verify_roots(
+    state: axum::extract::State<Arc<Proofs>>,
+    body: axum::body::Bytes,
+) -> Response {
+    cors(verify(state, body).await)
+}
+
+/// `GET /api/v1/chain/tip/longest`.
+pub(crate) async fn tip(state: axum::extract::State<Arc<Proofs>>) -> Response {
+    cors(longest(state).await)
+}
+
+async fn verify(
     axum::extract::State(p): axum::extract::State<Arc<Proofs>>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -112,8 +155,7 @@ pub(crate) async fn verify_roots(
     .into_response()
 }
 
-/// `GET /api/v1/chain/tip/longest`.
-pub(crate) async fn tip(axum::extract::State(p): axum::extract::State<Arc<Proofs>>) -> Response {
+async fn longest(axum::extract::State(p): axum::extract::State<Arc<Proofs>>) -> Response {
     let last = match p.store().last_header() {
         Ok(l) => l,
         Err(e) => {

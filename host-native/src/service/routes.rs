@@ -35,9 +35,13 @@ pub(super) fn http(parts: &Parts, config: &Config, public: &Public) -> Router {
         .route("/v1/tx/", get(crate::rpc::json::missing_txid))
         .route(
             "/api/v1/chain/merkleroot/verify",
-            axum::routing::post(crate::rpc::chain::verify_roots),
+            axum::routing::post(crate::rpc::chain::verify_roots)
+                .options(crate::rpc::chain::preflight),
         )
-        .route("/api/v1/chain/tip/longest", get(crate::rpc::chain::tip))
+        .route(
+            "/api/v1/chain/tip/longest",
+            get(crate::rpc::chain::tip).options(crate::rpc::chain::preflight),
+        )
         .with_state(Arc::clone(&parts.proofs));
     // Limited on its own: a proof spends PROOF_COST of the ceiling.
     let proof_api = Router::new()

@@ -134,3 +134,95 @@ fn the_page_says_why_when_its_verifier_cannot_load() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&embedded_dir);
 }
+
+/// A lying server: it holds the real mainnet blocks 0..201 but block 100 replaced by a
+/// forged one whose header links to block 99 and meets the real difficulty of the time
+/// (bits 0x1d00ffff, mined once, about 2^32 hashes: `tests/vectors/forged/`), over a
+/// coinbase it invented. Checking the header's own proof of work, as the page once did,
+/// would say VERIFIED; the page ties the header to the checkpoint compiled in instead, so it
+/// says REJECTED and why. A real transaction of the same server is VERIFIED, and confirmed
+/// by an independent chain tracker the user names (another service, another origin).
+#[test]
+fn the_spv_page_rejects_a_forged_header_whose_proof_of_work_holds() {
+    use torrent_core::Network;
+    let dir = temp("browser-forged");
+    let src = dir.join("src");
+    crate::common::block_dir(&src);
+    let forged = std::fs::read(vectors().join("../forged/block-000100-forged.bin")).unwrap();
+    let block = Block::decode(&forged, &BlockLimits::default()).unwrap();
+    let real_99 = Block::decode(
+        &std::fs::read(src.join("99.bin")).unwrap(),
+        &BlockLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(block.header.prev_blockhash, real_99.header.block_hash());
+    assert_eq!(block.header.bits, 0x1d00_ffff);
+    block
+        .header
+        .check_pow(Network::Mainnet)
+        .expect("the forged header meets its target");
+    std::fs::write(src.join("100.bin"), &forged).unwrap();
+    let forged_txid = block.txids()[0].to_string();
+    let first_payment = "f4184fc596403b9d638783cf57adfe4c75c605f6356fbc91338530e9831e9e16";
+    // Bundles of 101 blocks: 0..=100 (the forged 100 links to the real 99) and 101..=201
+    // (whose first block's parent, the real 100, lies outside it), so that the lying
+    // server's header store holds the real chain around its forgery.
+    let config = |src: &std::path::Path| {
+        format!(
+            "block_source = \"dir:{}\"\nbundle_blocks = 101\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\n",
+            src.display()
+        )
+    };
+    let liar = Service::start_with(&dir, &config(&src));
+    let http = liar.ready["http"].as_str().unwrap().to_string();
+    // An honest service of the real blocks, named by the user as chain tracker.
+    let honest_dir = temp("browser-honest");
+    let honest_src = honest_dir.join("src");
+    crate::common::block_dir(&honest_src);
+    let honest = Service::start_with(&honest_dir, &config(&honest_src));
+    let tracker = format!("http://{}", honest.ready["http"].as_str().unwrap());
+    for h in [&http, &tracker.trim_start_matches("http://").to_string()] {
+        wait_for("blocks 0..201 offloaded", 60, || {
+            torrent_tests::support::get(&format!("http://{h}/v1/proof/{first_payment}"), None)
+                .is_ok_and(|(status, _)| status == 200)
+        });
+    }
+
+    let c = Chromium::start(&dir.join("chromium-profile")).unwrap();
+    let wait = Duration::from_secs(30);
+    c.goto(&format!("http://{http}/")).unwrap();
+    c.wait_text("#verdict", "Ready", wait).unwrap();
+    c.type_into("#txid", &forged_txid).unwrap();
+    c.click("#check").unwrap();
+    let bad = c.wait_text("#verdict", "REJECTED", wait).unwrap();
+    assert!(bad.contains("not on the best chain"), "{bad}");
+    assert!(
+        bad.contains("block 101"),
+        "the real block 101 does not link to it: {bad}"
+    );
+    let header = c.text("#header").unwrap();
+    assert!(
+        header.contains("ok: hash"),
+        "its own proof of work holds: {header}"
+    );
+    shot(&c, "spv-forged.png");
+
+    // A real transaction of the same server, with the independent tracker named.
+    c.type_into("#txid", first_payment).unwrap();
+    c.type_into("#tracker", &tracker).unwrap();
+    c.click("#check").unwrap();
+    let ok = c.wait_text("#verdict", "VERIFIED", wait).unwrap();
+    assert!(ok.contains("transaction 1 of block 170"), "{ok}");
+    let header = c.text("#header").unwrap();
+    assert!(header.contains("to the checkpoint at 170"), "{header}");
+    assert!(
+        header.contains(&format!("confirmed by the chain tracker {tracker}")),
+        "{header}"
+    );
+    shot(&c, "spv-tracker.png");
+    drop(c);
+    liar.stop();
+    honest.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&honest_dir);
+}

@@ -321,7 +321,9 @@ fn real_transactions_come_raw_and_as_atomic_beef_that_the_sdk_verifies_against_u
 /// each comes as raw tx, BUMP, TSC and BEEF, checked by the core and by @bsv/sdk.
 #[test]
 fn edge_case_blocks_prove_every_transaction_in_every_format() {
-    const COUNTS: &[u64] = &[1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127];
+    const COUNTS: &[u64] = &[
+        1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1,
+    ];
     let dir = temp("spv_edges");
     let chain = dir.join("chain");
     write_chain(
@@ -353,8 +355,8 @@ fn edge_case_blocks_prove_every_transaction_in_every_format() {
         ),
     );
     let http = svc.ready["http"].as_str().unwrap().to_string();
-    // Bundles of 4 blocks: the last complete one ends at height 15.
-    let held: Vec<_> = blocks.iter().filter(|b| b.0 < 16).cloned().collect();
+    // Bundles of 4 blocks: the last complete one ends at height 19 (20 stays in the source).
+    let held: Vec<_> = blocks.iter().filter(|b| b.0 < 20).cloned().collect();
     wait_for("every bundle indexed", 60, || {
         held.iter().all(|(_, _, txids)| {
             get(
@@ -400,10 +402,10 @@ fn edge_case_blocks_prove_every_transaction_in_every_format() {
     assert_eq!(r["checked"], sdk_bumps.len());
     assert_eq!(r["mismatches"], serde_json::json!([]), "@bsv/sdk disagrees");
     let items = fetch_all(&http, &held);
-    let total: u64 = COUNTS[..16].iter().sum();
+    let total: u64 = COUNTS[..20].iter().sum();
     assert_eq!(items.len() as u64, total);
     let r = sdk_verifies(&http, items);
-    assert_eq!(r["coinbases"], 16);
+    assert_eq!(r["coinbases"], 20);
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
