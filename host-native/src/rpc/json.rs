@@ -128,6 +128,46 @@ fn tx_body(bytes: &[u8], hex: bool, t: &crate::proofs::ArchivedTx) -> axum::resp
     }
 }
 
+/// What a transaction route answers.
+#[derive(Debug, Clone, Copy)]
+enum TxAnswer {
+    /// The raw transaction.
+    Raw,
+    /// Its atomic BEEF.
+    Beef,
+}
+
+/// Answers a transaction route: parses the request, asks the archive, records the outcome.
+async fn tx_route(
+    p: &Proofs,
+    client: std::net::SocketAddr,
+    txid: &str,
+    q: &HashMap<String, String>,
+    what: TxAnswer,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let asked = tx_query(q).and_then(|(height, hex)| Ok((parse_txid(txid)?, height, hex)));
+    let from = Some(client.ip());
+    let r = match (asked, what) {
+        (Ok((txid, height, hex)), TxAnswer::Raw) => p
+            .transaction(txid, height, from)
+            .await
+            .map(|t| tx_body(&t.raw, hex, &t)),
+        (Ok((txid, height, hex)), TxAnswer::Beef) => p
+            .beef(txid, height, from)
+            .await
+            .map(|(t, beef)| tx_body(&beef, hex, &t)),
+        (Err(e), _) => Err(e),
+    };
+    let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
+    let method = match what {
+        TxAnswer::Raw => "json_tx",
+        TxAnswer::Beef => "json_beef",
+    };
+    p.metrics.record(method, outcome, started.elapsed());
+    r.unwrap_or_else(|e| json_error(&e))
+}
+
 /// `GET /v1/tx/<txid>?format=bin|hex&height=H`: the raw transaction, from its block file
 /// (fetched from the swarm when not here), checked against the txid.
 pub(crate) async fn tx(
@@ -136,18 +176,7 @@ pub(crate) async fn tx(
     axum::extract::Path(txid): axum::extract::Path<String>,
     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
 ) -> axum::response::Response {
-    let started = Instant::now();
-    let asked = tx_query(&q).and_then(|(height, hex)| Ok((parse_txid(&txid)?, height, hex)));
-    let r = match asked {
-        Ok((txid, height, hex)) => p
-            .transaction(txid, height, Some(client.ip()))
-            .await
-            .map(|t| tx_body(&t.raw, hex, &t)),
-        Err(e) => Err(e),
-    };
-    let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
-    p.metrics.record("json_tx", outcome, started.elapsed());
-    r.unwrap_or_else(|e| json_error(&e))
+    tx_route(&p, client, &txid, &q, TxAnswer::Raw).await
 }
 
 /// `GET /v1/tx/<txid>/beef?format=bin|hex&height=H`: the transaction with its BUMP as an
@@ -158,18 +187,7 @@ pub(crate) async fn beef(
     axum::extract::Path(txid): axum::extract::Path<String>,
     axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
 ) -> axum::response::Response {
-    let started = Instant::now();
-    let asked = tx_query(&q).and_then(|(height, hex)| Ok((parse_txid(&txid)?, height, hex)));
-    let r = match asked {
-        Ok((txid, height, hex)) => p
-            .beef(txid, height, Some(client.ip()))
-            .await
-            .map(|(t, beef)| tx_body(&beef, hex, &t)),
-        Err(e) => Err(e),
-    };
-    let outcome = r.as_ref().map_or_else(ProofFailure::outcome, |_| "ok");
-    p.metrics.record("json_beef", outcome, started.elapsed());
-    r.unwrap_or_else(|e| json_error(&e))
+    tx_route(&p, client, &txid, &q, TxAnswer::Beef).await
 }
 
 /// `GET /v1/headers?from=H&count=N` (N at most 2000, default 1).

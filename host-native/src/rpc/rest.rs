@@ -82,6 +82,14 @@ fn split(s: &str) -> (&str, Option<Format>) {
     }
 }
 
+/// The param and format of `<param>.bin|hex`, or SV Node's 404 for another format.
+fn bin_or_hex_of(file: &str) -> Result<(&str, Format), Box<Response>> {
+    match split(file) {
+        (param, Some(f @ (Format::Bin | Format::Hex))) => Ok((param, f)),
+        _ => Err(Box::new(no_format(".bin, .hex"))),
+    }
+}
+
 /// A 64-hex-digit hash, or SV Node's 400.
 fn hash_of(s: &str) -> Result<BlockHash, Box<Response>> {
     if s.len() == 64
@@ -119,10 +127,9 @@ pub(crate) async fn block(
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(file): Path<String>,
 ) -> Response {
-    let (param, format) = split(&file);
-    let format = match format {
-        Some(f @ (Format::Bin | Format::Hex)) => f,
-        _ => return no_format(".bin, .hex"),
+    let (param, format) = match bin_or_hex_of(&file) {
+        Ok(p) => p,
+        Err(e) => return *e,
     };
     let hash = match hash_of(param) {
         Ok(h) => h,
@@ -180,10 +187,9 @@ pub(crate) async fn tx(
     ConnectInfo(client): ConnectInfo<std::net::SocketAddr>,
     Path(file): Path<String>,
 ) -> Response {
-    let (param, format) = split(&file);
-    let format = match format {
-        Some(f @ (Format::Bin | Format::Hex)) => f,
-        _ => return no_format(".bin, .hex"),
+    let (param, format) = match bin_or_hex_of(&file) {
+        Ok(p) => p,
+        Err(e) => return *e,
     };
     let txid = match crate::proofs::parse_txid(param) {
         Ok(t) => t,
@@ -200,10 +206,9 @@ pub(crate) async fn headers(
     State(r): State<Rest>,
     Path((count, file)): Path<(String, String)>,
 ) -> Response {
-    let (param, format) = split(&file);
-    let format = match format {
-        Some(f @ (Format::Bin | Format::Hex)) => f,
-        _ => return no_format(".bin, .hex"),
+    let (param, format) = match bin_or_hex_of(&file) {
+        Ok(p) => p,
+        Err(e) => return *e,
     };
     let hash = match hash_of(param) {
         Ok(h) => h,

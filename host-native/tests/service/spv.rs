@@ -101,6 +101,69 @@ fn fetch_all(http: &str, blocks: &[TestBlock]) -> Vec<Value> {
     items
 }
 
+/// Writes a regtest chain whose block `h` has `counts[h]` transactions under `dir/chain`;
+/// returns what was generated.
+fn counted_chain(
+    dir: &Path,
+    counts: &'static [u64],
+    seed: u64,
+) -> Vec<torrent_tests::chain_gen::GeneratedBlock> {
+    write_chain(
+        &ChainSpec {
+            blocks: counts.len() as u64,
+            txs_per_block: 1,
+            block_size: None,
+            seed,
+            start_time: 1_500_000_000,
+            payout: None,
+            stake_for: None,
+            repeat_coinbase: None,
+            tx_counts: counts,
+        },
+        &dir.join("chain"),
+        OutputFormat::Raw,
+    )
+    .unwrap()
+}
+
+/// Waits until the service at `http` proves the last transaction of every block.
+fn wait_indexed(http: &str, blocks: &[TestBlock]) {
+    wait_for("every block indexed", 60, || {
+        blocks.iter().all(|(_, _, txids)| {
+            get(
+                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
+                None,
+            )
+            .0 == 200
+        })
+    });
+}
+
+/// The `bundle` command over the `dir:` source `src` for heights `first..=last` into `out`
+/// (with `extra` arguments): its JSON output.
+fn bundle_cli(src: &Path, out: &Path, (first, last): (u64, u64), extra: &[&str]) -> Value {
+    let o = crate::common::bin()
+        .args([
+            "bundle",
+            "--source",
+            &format!("dir:{}", src.display()),
+            "--out",
+        ])
+        .arg(out)
+        .args([
+            "--first",
+            &first.to_string(),
+            "--last",
+            &last.to_string(),
+            "--json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 /// @bsv/sdk verifies every item against the service at `http` as its chain tracker; returns
 /// its report after checking that everything verified and every changed BEEF failed.
 fn sdk_verifies(http: &str, items: Vec<Value>) -> Value {
@@ -168,15 +231,7 @@ fn real_transactions_come_raw_and_as_atomic_beef_that_the_sdk_verifies_against_u
     );
     let http = svc.ready["http"].as_str().unwrap().to_string();
     let last = blocks[3].2.last().unwrap().to_string();
-    wait_for("every block indexed", 60, || {
-        blocks.iter().all(|(_, _, txids)| {
-            get(
-                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
-                None,
-            )
-            .0 == 200
-        })
-    });
+    wait_indexed(&http, &blocks);
     let items = fetch_all(&http, &blocks);
     assert_eq!(items.len(), 2 + blocks[1].2.len() + 564 + 1557);
     let r = sdk_verifies(&http, items);
@@ -325,24 +380,8 @@ fn edge_case_blocks_prove_every_transaction_in_every_format() {
         1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 1,
     ];
     let dir = temp("spv_edges");
-    let chain = dir.join("chain");
-    write_chain(
-        &ChainSpec {
-            blocks: COUNTS.len() as u64,
-            txs_per_block: 1,
-            block_size: None,
-            seed: 19,
-            start_time: 1_500_000_000,
-            payout: None,
-            stake_for: None,
-            repeat_coinbase: None,
-            tx_counts: COUNTS,
-        },
-        &chain,
-        OutputFormat::Raw,
-    )
-    .unwrap();
-    let src = chain.join("raw");
+    counted_chain(&dir, COUNTS, 19);
+    let src = dir.join("chain/raw");
     let blocks = blocks_of(&src);
     for ((_, _, txids), n) in blocks.iter().zip(COUNTS) {
         assert_eq!(txids.len() as u64, *n);
@@ -357,15 +396,7 @@ fn edge_case_blocks_prove_every_transaction_in_every_format() {
     let http = svc.ready["http"].as_str().unwrap().to_string();
     // Bundles of 4 blocks: the last complete one ends at height 19 (20 stays in the source).
     let held: Vec<_> = blocks.iter().filter(|b| b.0 < 20).cloned().collect();
-    wait_for("every bundle indexed", 60, || {
-        held.iter().all(|(_, _, txids)| {
-            get(
-                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
-                None,
-            )
-            .0 == 200
-        })
-    });
+    wait_indexed(&http, &held);
     let mut sdk_bumps = Vec::new();
     for (height, _, txids) in &held {
         let header = torrent_core::Header::decode(
@@ -439,39 +470,17 @@ fn a_transaction_of_a_missing_block_file_comes_from_the_swarm_as_its_pieces_only
     .unwrap();
     let svc = Service::start_with(&dir, "");
     let http = svc.ready["http"].as_str().unwrap().to_string();
-    wait_for("both blocks indexed", 60, || {
-        blocks.iter().all(|(_, _, txids)| {
-            get(
-                &format!("http://{http}/v1/proof/{}", txids.last().unwrap()),
-                None,
-            )
-            .0 == 200
-        })
-    });
+    wait_indexed(&http, &blocks);
     svc.stop();
     let name = "bsv-mainnet-000413567-000413567";
     let data = dir.join("data");
     let other = dir.join("other");
-    let o = crate::common::bin()
-        .args([
-            "bundle",
-            "--source",
-            &format!("dir:{}", src.display()),
-            "--out",
-        ])
-        .arg(&other)
-        .args([
-            "--first",
-            "413567",
-            "--last",
-            "413567",
-            "--piece-size",
-            "262144",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    bundle_cli(
+        &src,
+        &other,
+        (413_567, 413_567),
+        &["--piece-size", "262144"],
+    );
     // The block file of 413567 is gone (pruned bundle data); 384189's offsets are gone (a
     // bundle written by an older version).
     let blocks_dir = data.join("bundles").join(name).join("blocks");
@@ -570,23 +579,8 @@ fn a_transaction_of_a_missing_block_file_comes_from_the_swarm_as_its_pieces_only
 fn an_archive_answers_sv_node_rest_and_another_instance_offloads_from_it() {
     const COUNTS: &[u64] = &[1, 3, 4, 2, 5, 9, 1, 7];
     let dir = temp("spv_rest");
+    let generated = counted_chain(&dir.join("a"), COUNTS, 7);
     let chain = dir.join("a/chain");
-    let generated = write_chain(
-        &ChainSpec {
-            blocks: COUNTS.len() as u64,
-            txs_per_block: 1,
-            block_size: None,
-            seed: 7,
-            start_time: 1_500_000_000,
-            payout: None,
-            stake_for: None,
-            repeat_coinbase: None,
-            tx_counts: COUNTS,
-        },
-        &chain,
-        OutputFormat::Raw,
-    )
-    .unwrap();
     let cfg = "network = \"regtest\"\nbundle_blocks = 4\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n";
     let a = Service::start_with(
         &dir.join("a"),
@@ -763,19 +757,7 @@ fn the_rest_source_reads_an_sv_node_and_makes_the_same_bundles() {
                 .all(|b| b["infohash_v1"].as_str().is_some_and(|s| !s.is_empty()))
     });
     let out = dir.join("cli");
-    let o = crate::common::bin()
-        .args([
-            "bundle",
-            "--source",
-            &format!("dir:{}", src.display()),
-            "--out",
-        ])
-        .arg(&out)
-        .args(["--first", "64", "--last", "127", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let cli: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let cli = bundle_cli(&src, &out, (64, 127), &[]);
     let ours = crate::common::bundles_by_name(&http);
     let name = cli["name"].as_str().unwrap();
     assert_eq!(ours[name]["infohash_v1"], cli["infohash_v1"], "{ours:?}");
