@@ -6,6 +6,7 @@ mod bsm_sdk;
 mod bump_vectors;
 mod chain_gen;
 mod galaxy_frames;
+mod galaxy_native;
 mod guest_native;
 mod payout_sdk;
 mod real_blocks;

@@ -7,6 +7,8 @@
 //! drift from the other), and `tests/vectors/galaxy/` pins their bytes. The host owns the
 //! sockets; [`encode_frame`] and [`decode_body`] are the bytes on either side of them.
 
+pub mod native;
+
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
