@@ -5,8 +5,8 @@
 //! its first block with `/rest/headers/2000/<hash>.bin` (each answer starts with `<hash>`
 //! itself, ascending): the first block is what `/rest/blockhashbyheight/0.hex` names where
 //! the server has that route (Bitcoin Core, `torrent_service`), else the network's genesis.
-//! Every header must link to the one before it, and the walk stops at `chaininfo.json`'s
-//! `blocks`. A block is then `GET /rest/block/<hash>.bin`, streamed as it arrives (the
+//! Every header must link to the one before it and meet its own target within the
+//! network's limit, and the walk stops at `chaininfo.json`'s `blocks`. A block is then `GET /rest/block/<hash>.bin`, streamed as it arrives (the
 //! bundle writer keeps the bytes it streams and checks the merkle root); its size is the
 //! answer's `Content-Length`, which SV Node sends for blocks it has on disk.
 
@@ -129,6 +129,10 @@ impl RestClient {
                     "{}: the header after {hash} does not link to it",
                     self.base
                 );
+                // Each header must carry its work: a server cannot make the walk (and its
+                // table of heights) grow with headers that cost it nothing.
+                h.check_pow(network)
+                    .map_err(|e| anyhow::anyhow!("{}: header at {}: {e}", self.base, height + 1))?;
                 hash = h.block_hash();
                 height += 1;
                 out.push((height, hash));

@@ -766,6 +766,38 @@ fn the_rest_source_reads_an_sv_node_and_makes_the_same_bundles() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A REST server whose chain ends with a header without its work (block 255's nonce
+/// changed: its parent link intact, and no child to break): the walk refuses it, nothing is
+/// offloaded, and the operator is told (`block_source_unavailable`).
+#[test]
+fn the_rest_source_refuses_headers_without_their_work() {
+    let dir = temp("spv_svnode_bad");
+    let src = dir.join("src");
+    crate::common::block_dir(&src);
+    let mut last = std::fs::read(src.join("255.bin")).unwrap();
+    last[76] ^= 1;
+    std::fs::write(src.join("255.bin"), &last).unwrap();
+    let node = SvNode::start(&src);
+    let svc = Service::start_with(
+        &dir,
+        &format!(
+            "block_source = \"rest:http://{}\"\nbundle_blocks = 64\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            node.addr
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    wait_for("the source refused and alerted", 30, || {
+        metric(
+            &metrics(&http),
+            "torrent_service_alerts_total{kind=\"block_source_unavailable\"}",
+        )
+        .is_some_and(|n| n >= 1.0)
+    });
+    assert!(crate::common::bundles(&http).is_empty());
+    svc.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A stand-in for SV Node's REST port (its `-rest` routes as `src/rest.cpp` answers them) over
 /// a folder of mainnet blocks `0.bin` ..: `chaininfo.json`, `headers/<n>/<hash>.bin`,
 /// `block/<hash>.bin` with `Content-Length`; anything else 404 with an empty body (SV Node
