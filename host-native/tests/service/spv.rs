@@ -741,15 +741,7 @@ fn the_rest_source_reads_an_sv_node_and_makes_the_same_bundles() {
     let dir = temp("spv_svnode");
     let src = dir.join("src");
     crate::common::block_dir(&src);
-    let node = SvNode::start(&src);
-    let svc = Service::start_with(
-        &dir,
-        &format!(
-            "block_source = \"rest:http://{}\"\nbundle_blocks = 64\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
-            node.addr
-        ),
-    );
-    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let (node, svc, http) = offloading_from_sv_node(&dir, &src);
     wait_for("four bundles from the SV Node", 120, || {
         let b = crate::common::bundles(&http);
         b.len() == 4
@@ -777,15 +769,7 @@ fn the_rest_source_refuses_headers_without_their_work() {
     let mut last = std::fs::read(src.join("255.bin")).unwrap();
     last[76] ^= 1;
     std::fs::write(src.join("255.bin"), &last).unwrap();
-    let node = SvNode::start(&src);
-    let svc = Service::start_with(
-        &dir,
-        &format!(
-            "block_source = \"rest:http://{}\"\nbundle_blocks = 64\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
-            node.addr
-        ),
-    );
-    let http = svc.ready["http"].as_str().unwrap().to_string();
+    let (_node, svc, http) = offloading_from_sv_node(&dir, &src);
     wait_for("the source refused and alerted", 30, || {
         metric(
             &metrics(&http),
@@ -796,6 +780,21 @@ fn the_rest_source_refuses_headers_without_their_work() {
     assert!(crate::common::bundles(&http).is_empty());
     svc.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stand-in SV Node over the blocks in `src`, and a service in `dir` offloading from its
+/// REST port in bundles of 64.
+fn offloading_from_sv_node(dir: &Path, src: &Path) -> (SvNode, Service, String) {
+    let node = SvNode::start(src);
+    let svc = Service::start_with(
+        dir,
+        &format!(
+            "block_source = \"rest:http://{}\"\nbundle_blocks = 64\naging_scan_interval_s = 1\nprune = false\nbittorrent = false\nrate_limit_per_ip = 0\n",
+            node.addr
+        ),
+    );
+    let http = svc.ready["http"].as_str().unwrap().to_string();
+    (node, svc, http)
 }
 
 /// A stand-in for SV Node's REST port (its `-rest` routes as `src/rest.cpp` answers them) over
