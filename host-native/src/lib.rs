@@ -46,6 +46,9 @@ pub(crate) mod output;
 // "Every N until shutdown".
 pub(crate) mod periodic;
 
+// A block file through the core's decoder, without loading it.
+pub(crate) mod blockfile;
+
 // The one metrics registry.
 pub(crate) mod metrics;
 

@@ -5,13 +5,11 @@
 //! its path, length and modification time, so a block is hashed once, not per request.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use torrent_core::Header;
-use torrent_core::bsv::block::{BlockDecoder, BlockEvent, BlockLimits};
+use torrent_core::bsv::block::BlockEvent;
 
 use super::{ProofFailure, Proofs, internal};
 use crate::store::HeaderRecord;
@@ -115,27 +113,11 @@ fn decodes_to(path: &Path, rec: &HeaderRecord) -> bool {
     let Ok(header) = Header::decode(&rec.header) else {
         return false;
     };
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    let mut dec = BlockDecoder::new(BlockLimits::default());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(_) => return false,
-        };
-        let mut input = &buf[..n];
-        loop {
-            match dec.decode(&mut input) {
-                Ok(Some(BlockEvent::Header(h))) if h != header => return false,
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return false,
-            }
-        }
-    }
-    dec.finish()
-        .is_ok_and(|s| s.header == header && s.tx_count == rec.tx_count)
+    crate::blockfile::walk(
+        path,
+        |ev| !matches!(ev, BlockEvent::Header(h) if *h != header),
+    )
+    .ok()
+    .flatten()
+    .is_some_and(|s| s.header == header && s.tx_count == rec.tx_count)
 }

@@ -16,15 +16,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use torrent_core::bencode::Limits;
 use torrent_core::bsv::beef::Beef;
-use torrent_core::bsv::block::{BlockDecoder, BlockEvent, BlockLimits};
+use torrent_core::bsv::block::BlockEvent;
 use torrent_core::bsv::tx::txid_of;
 use torrent_core::metainfo::Metainfo;
 use torrent_core::proof::bump::Bump;
@@ -303,24 +302,43 @@ fn read_at(path: &Path, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
 
 /// Transaction `index` of the block file at `path`, found by decoding the block up to it
 /// (a bundle without stored offsets).
-fn scan_block(path: &PathBuf, index: u64) -> Result<Vec<u8>, ProofFailure> {
-    let fail = |e: &dyn std::fmt::Display| internal(format!("{}: {e}", path.display()));
-    let file = File::open(path).map_err(|e| fail(&e))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 20, &file);
-    let mut dec = BlockDecoder::new(BlockLimits::default());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf).map_err(|e| fail(&e))?;
-        if n == 0 {
-            return Err(fail(&format!("the block has no transaction {index}")));
+fn scan_block(path: &Path, index: u64) -> Result<Vec<u8>, ProofFailure> {
+    let mut found = None;
+    crate::blockfile::walk(path, |ev| match ev {
+        BlockEvent::Tx(t) if t.index == index => {
+            found = Some((t.offset, t.len));
+            false
         }
-        let mut input = &buf[..n];
-        while let Some(ev) = dec.decode(&mut input).map_err(|e| fail(&e))? {
-            if let BlockEvent::Tx(t) = ev
-                && t.index == index
-            {
-                return read_at(path, t.offset, t.len).map_err(|e| fail(&e));
-            }
+        _ => true,
+    })
+    .map_err(|e| internal(format!("{e:#}")))?;
+    let (at, len) = found.ok_or_else(|| {
+        internal(format!(
+            "{}: the block has no transaction {index}",
+            path.display()
+        ))
+    })?;
+    read_at(path, at, len).map_err(|e| internal(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without stored offsets a transaction is found by decoding its block up to it.
+    #[test]
+    fn a_transaction_is_found_in_its_block_file_by_decoding() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors/blocks/block-413567.bin");
+        let block = torrent_core::bsv::block::Block::decode(
+            &std::fs::read(&path).unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        for i in [0usize, 777, 1556] {
+            assert_eq!(scan_block(&path, i as u64).unwrap(), block.txs[i].encode());
         }
+        let e = scan_block(&path, 1557).unwrap_err();
+        assert!(e.message().contains("no transaction 1557"), "{e:?}");
     }
 }

@@ -14,12 +14,12 @@
 //! are served only once they hash to the txid asked for.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail, ensure};
-use torrent_core::bsv::block::{BlockDecoder, BlockEvent, BlockLimits};
+use torrent_core::bsv::block::BlockEvent;
 
 use super::table::{self, TableFiles};
 
@@ -106,33 +106,21 @@ impl Offsets {
         let mut counts = Vec::with_capacity(blocks.len());
         for (height, path) in blocks {
             let mut out = w.block(*height)?;
-            let mut file = std::io::BufReader::with_capacity(
-                1 << 20,
-                File::open(path).with_context(|| format!("opening {}", path.display()))?,
-            );
-            let mut dec = BlockDecoder::new(BlockLimits::default());
-            let mut buf = vec![0u8; 1 << 20];
-            let mut tx_count = 0;
-            loop {
-                let n = file.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                let mut input = &buf[..n];
-                while let Some(ev) = dec
-                    .decode(&mut input)
-                    .with_context(|| format!("decoding {}", path.display()))?
-                {
-                    if let BlockEvent::Tx(t) = ev {
-                        out.push(t.offset)?;
-                        tx_count += 1;
+            let (mut tx_count, mut failed) = (0, None);
+            let summary = crate::blockfile::walk(path, |ev| {
+                if let BlockEvent::Tx(t) = ev {
+                    if let Err(e) = out.push(t.offset) {
+                        failed = Some(e);
+                        return false;
                     }
+                    tx_count += 1;
                 }
+                true
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
-            let s = dec
-                .finish()
-                .with_context(|| format!("decoding {}", path.display()))?;
-            out.finish(s.size)?;
+            out.finish(summary.map_or(0, |s| s.size))?;
             counts.push((*height, tx_count));
         }
         w.finish(&counts)

@@ -35,6 +35,19 @@ pub(crate) fn bundle_413567(work: &Path, out: &Path, extra: &[&str]) -> Value {
         src.join("413567.bin"),
     )
     .unwrap();
+    let mut args = vec!["--piece-size", "65536"];
+    args.extend_from_slice(extra);
+    bundle_cli(&src, out, (413_567, 413_567), &args)
+}
+
+/// The `bundle` command over the `dir:` source `src` for heights `first..=last` into `out`
+/// (with `extra` arguments): its JSON output, after checking that it succeeded.
+pub(crate) fn bundle_cli(
+    src: &Path,
+    out: &Path,
+    (first, last): (u64, u64),
+    extra: &[&str],
+) -> Value {
     let o = bin()
         .args([
             "bundle",
@@ -45,11 +58,9 @@ pub(crate) fn bundle_413567(work: &Path, out: &Path, extra: &[&str]) -> Value {
         .arg(out)
         .args([
             "--first",
-            "413567",
+            &first.to_string(),
             "--last",
-            "413567",
-            "--piece-size",
-            "65536",
+            &last.to_string(),
             "--json",
         ])
         .args(extra)

@@ -37,8 +37,9 @@ fn in_flight(http: &str) -> u64 {
         as u64
 }
 
-/// A service offloading blocks 384189 and 413567 (one bundle each) with fixed ports.
-fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
+/// A service offloading blocks 384189 and 413567 (one bundle each, from `dir/src`) with
+/// fixed ports, once both seed.
+pub(crate) fn start(dir: &Path, ports: (u16, u16, u16, u16)) -> Service {
     let src = dir.join("src");
     if !src.exists() {
         std::fs::create_dir_all(&src).unwrap();

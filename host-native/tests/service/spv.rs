@@ -17,7 +17,7 @@ use torrent_service::proto as pb;
 use torrent_tests::chain_gen::{ChainSpec, OutputFormat, write_chain};
 
 use crate::common::{
-    Service, free_port, get, metric, metrics, node, post, temp, vectors, wait_for,
+    Service, bundle_cli, free_port, get, metric, metrics, node, post, temp, vectors, wait_for,
 };
 
 /// Status, headers and body of `GET url`.
@@ -137,31 +137,6 @@ fn wait_indexed(http: &str, blocks: &[TestBlock]) {
             .0 == 200
         })
     });
-}
-
-/// The `bundle` command over the `dir:` source `src` for heights `first..=last` into `out`
-/// (with `extra` arguments): its JSON output.
-fn bundle_cli(src: &Path, out: &Path, (first, last): (u64, u64), extra: &[&str]) -> Value {
-    let o = crate::common::bin()
-        .args([
-            "bundle",
-            "--source",
-            &format!("dir:{}", src.display()),
-            "--out",
-        ])
-        .arg(out)
-        .args([
-            "--first",
-            &first.to_string(),
-            "--last",
-            &last.to_string(),
-            "--json",
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_slice(&o.stdout).unwrap()
 }
 
 /// @bsv/sdk verifies every item against the service at `http` as its chain tracker; returns
@@ -448,29 +423,10 @@ fn edge_case_blocks_prove_every_transaction_in_every_format() {
 #[test]
 fn a_transaction_of_a_missing_block_file_comes_from_the_swarm_as_its_pieces_only() {
     let dir = temp("spv_swarm");
-    let src = dir.join("src");
-    std::fs::create_dir_all(&src).unwrap();
-    for h in [384_189u64, 413_567] {
-        std::fs::copy(real_block(h), src.join(format!("{h}.bin"))).unwrap();
-    }
-    let blocks = blocks_of(&src);
     let ports = (free_port(), free_port(), free_port(), free_port());
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[torrent_service]\ndata_dir = \"{}\"\nlisten_host = \"127.0.0.1\"\ntracker_port = {}\nhttp_port = {}\nproof_rpc_port = {}\npeer_port = {}\nauth_token = \"operator-secret\"\nrate_limit_per_ip = 0\nrate_limit_global = 0\nwrite_rate_limit_per_ip_per_min = 0\nblock_source = \"dir:{}\"\nbundle_blocks = 1\npiece_size = 262144\nannounce_interval_s = 2\naging_scan_interval_s = 1\nprune = false\n",
-            dir.join("data").display(),
-            ports.0,
-            ports.1,
-            ports.2,
-            ports.3,
-            src.display()
-        ),
-    )
-    .unwrap();
-    let svc = Service::start_with(&dir, "");
-    let http = svc.ready["http"].as_str().unwrap().to_string();
-    wait_indexed(&http, &blocks);
+    let svc = crate::proofs::start(&dir, ports);
+    let src = dir.join("src");
+    let blocks = blocks_of(&src);
     svc.stop();
     let name = "bsv-mainnet-000413567-000413567";
     let data = dir.join("data");
