@@ -428,6 +428,24 @@ fn every_public_route_is_rate_limited_and_failed_operator_calls_are_too() {
         (&http, "/webseed/x/y"),
         (&http, "/"),
         (&tracker, "/metrics"),
+        (
+            &http,
+            "/v1/tx/0000000000000000000000000000000000000000000000000000000000000000",
+        ),
+        (
+            &http,
+            "/v1/tx/0000000000000000000000000000000000000000000000000000000000000000/beef",
+        ),
+        (&http, "/api/v1/chain/tip/longest"),
+        (&http, "/rest/chaininfo.json"),
+        (
+            &http,
+            "/rest/block/0000000000000000000000000000000000000000000000000000000000000000.bin",
+        ),
+        (
+            &http,
+            "/rest/headers/5/0000000000000000000000000000000000000000000000000000000000000000.bin",
+        ),
     ];
     for (k, (addr, path)) in routes.iter().enumerate() {
         let src = format!("127.0.1.{}", k + 1);
@@ -441,6 +459,31 @@ fn every_public_route_is_rate_limited_and_failed_operator_calls_are_too() {
         let (status, _) = http_from(&format!("127.0.2.{}", k + 1), addr, "GET", path, "", "");
         assert_ne!(status, 429);
     }
+    // The chain tracker's POST: the same read quota.
+    let roots = r#"[{"blockHeight":0,"merkleRoot":"00"}]"#;
+    for _ in 0..3 {
+        let (status, body) = http_from(
+            "127.0.4.1",
+            &http,
+            "POST",
+            "/api/v1/chain/merkleroot/verify",
+            "",
+            roots,
+        );
+        assert_ne!(status, 429, "{body}");
+    }
+    let (status, body) = http_from(
+        "127.0.4.1",
+        &http,
+        "POST",
+        "/api/v1/chain/merkleroot/verify",
+        "",
+        roots,
+    );
+    assert_eq!(
+        status, 429,
+        "the chain tracker past the per-IP burst: {body}"
+    );
     // gRPC: the same read quota.
     let rt = runtime();
     let codes: Vec<tonic::Code> = rt.block_on(async {
